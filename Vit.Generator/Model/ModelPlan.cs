@@ -1,0 +1,42 @@
+namespace Vit.Generator.Model;
+
+/// <summary>One parameter: timm name, the C# constant that holds its offset, shape, offset, init.</summary>
+/// <remarks>Structurally equatable: required for incremental caching.</remarks>
+internal sealed record ParameterSpec(
+    string Name,
+    string ConstantName,
+    EquatableArray<int> Shape,
+    long Offset,
+    long Length,
+    string Init,
+    int FanIn,
+    bool WeightDecay);
+
+/// <summary>One activation tensor: its constant name, offset and length per image, and what it holds.</summary>
+/// <remarks>Structurally equatable: required for incremental caching.</remarks>
+internal sealed record TensorSpec(string ConstantName, long Offset, long Length, string Description);
+
+/// <summary>
+/// Plan: every number derived from a <see cref="ModelSpec"/>, computed once: sizes, the parameter
+/// table, both activation layouts, FLOPs. The emitter only formats it.
+/// </summary>
+/// <remarks>Structurally equatable and free of symbols: required for incremental caching.</remarks>
+internal sealed record ModelPlan(
+    ModelSpec Spec,
+    int Grid,
+    int Patches,
+    int Tokens,
+    int HeadDim,
+    int PatchVector,
+    int FeatureWidth,
+    int OutputSize,
+    EquatableArray<ParameterSpec> Parameters,
+    long ParameterCount,
+    long ParameterFloats,
+    EquatableArray<TensorSpec> Training,
+    long TrainingFloatsPerImage,
+    EquatableArray<TensorSpec> Inference,
+    long InferenceFloatsPerImage,
+    long ForwardFlopsPerImage,
+    long TrainingFlopsPerImage,
+    EquatableArray<int> Dims);

@@ -1,0 +1,222 @@
+using System.Linq;
+using Vit.Generator.Model;
+using static Vit.Generator.SourceWriter;
+
+namespace Vit.Generator;
+
+public sealed partial class VisionTransformerGenerator
+{
+    internal static partial class Emitter
+    {
+        private static string EmitModel(ModelPlan plan)
+        {
+            var s = plan.Spec;
+            var w = new SourceWriter();
+            OpenType(w, plan, "constants, parameter table, memory layout, construction and weights I/O.");
+
+            WriteExplanation(w, plan);
+            w.Line("[global::System.CodeDom.Compiler.GeneratedCode(\"Vit.Generator\", \"1.0.0\")]");
+            w.Open(TypeDeclaration(plan, withInterface: true));
+
+            w.Line("/// <summary>Input height and width in pixels.</summary>");
+            w.Line($"public const int ImageSize = {N(s.ImageSize)};");
+            w.Line("/// <summary>Patch size in pixels (the stride and kernel of <c>patch_embed.proj</c>).</summary>");
+            w.Line($"public const int Patch = {N(s.Patch)};");
+            w.Line("/// <summary>Input channels.</summary>");
+            w.Line($"public const int Channels = {N(s.Channels)};");
+            w.Line("/// <summary>Embedding width.</summary>");
+            w.Line($"public const int Dim = {N(s.Dim)};");
+            w.Line("/// <summary>Number of transformer blocks.</summary>");
+            w.Line($"public const int Depth = {N(s.Depth)};");
+            w.Line("/// <summary>Attention heads per block.</summary>");
+            w.Line($"public const int Heads = {N(s.Heads)};");
+            w.Line("/// <summary>Channels per head: Dim / Heads.</summary>");
+            w.Line($"public const int HeadDim = {N(plan.HeadDim)};");
+            w.Line("/// <summary>Hidden width of each MLP.</summary>");
+            w.Line($"public const int MlpDim = {N(s.MlpDim)};");
+            w.Line("/// <summary>Patch tokens ((ImageSize / Patch)²) plus the class token.</summary>");
+            w.Line($"public const int Tokens = {N(plan.Tokens)};");
+            w.Line("/// <summary>Classes of <c>head</c>; 0 means no head.</summary>");
+            w.Line($"public const int Classes = {N(s.Classes)};");
+            w.Line($"/// <summary>Floats per output row: {(s.Classes > 0 ? "the logits (Classes)" : s.RepresentationSize > 0 ? "the pre-logits features (RepresentationSize)" : "the pooled features (Dim)")}.</summary>");
+            w.Line($"public const int OutputSize = {N(plan.OutputSize)};");
+            w.Line("/// <summary>Number of parameters, as timm counts them.</summary>");
+            w.Line($"public const long ParameterCount = {N(plan.ParameterCount)}; // {Grouped(plan.ParameterCount)}");
+            w.Line();
+            w.Line("/// <summary>LayerNorm epsilon.</summary>");
+            w.Line($"private const float Epsilon = {F(s.LayerNormEpsilon)};");
+            if (s.Dropout > 0) w.Line($"private const float DropoutRate = {F(s.Dropout)}; // pos_drop, attn.proj_drop, mlp.drop1, mlp.drop2");
+            if (s.AttentionDropout > 0) w.Line($"private const float AttentionDropoutRate = {F(s.AttentionDropout)}; // attn.attn_drop");
+            w.Line();
+
+            WriteConfig(w, plan);
+            WriteParameterTable(w, plan);
+            WriteOffsets(w, plan);
+            WriteDimensions(w, plan);
+            WriteLifecycle(w, plan);
+
+            w.Close();
+            CloseType(w, plan);
+            return w.ToString();
+        }
+
+        private static void WriteExplanation(SourceWriter w, ModelPlan plan)
+        {
+            var s = plan.Spec;
+            int T = plan.Tokens, D = s.Dim;
+            w.Line("/// <summary>");
+            w.Line($"/// A compiled Vision Transformer (timm <c>VisionTransformer</c>): {N(s.ImageSize)}×{N(s.ImageSize)}×{N(s.Channels)} images,");
+            w.Line($"/// {N(s.Patch)}×{N(s.Patch)} patches, width {N(D)}, {N(s.Depth)} blocks of {N(s.Heads)} heads, {Grouped(plan.ParameterCount)} parameters.");
+            w.Line("/// </summary>");
+            w.Line("/// <remarks>");
+            w.Line("/// <para>Architecture, with timm names and shapes per image (B images per call):</para>");
+            w.Line("/// <code>");
+            w.Line($"/// images                  ({N(s.Channels)}, {N(s.ImageSize)}, {N(s.ImageSize)})");
+            w.Line($"/// patch_embed.proj        Conv2d({N(s.Channels)}→{N(D)}, kernel {N(s.Patch)}, stride {N(s.Patch)})   → ({N(plan.Patches)}, {N(D)}) patch tokens in raster order");
+            w.Line($"/// cls_token, pos_embed    prepend the class token, add positions → x ({N(T)}, {N(D)})");
+            w.Line($"/// blocks.0 … blocks.{N(s.Depth - 1)}     x = x + attn(norm1(x));  x = x + mlp(norm2(x))");
+            w.Line($"///   attn                  qkv Linear({N(D)}→{N(3 * D)}{(s.QkvBias ? "" : ", no bias")}); {N(s.Heads)} heads × {N(plan.HeadDim)}: softmax(q·kᵀ/√{N(plan.HeadDim)})·v; proj Linear({N(D)}→{N(D)})");
+            w.Line($"///   mlp                   fc1 Linear({N(D)}→{N(s.MlpDim)}), GELU (erf), fc2 Linear({N(s.MlpDim)}→{N(D)})");
+            if (s.Pooling == 0)
+                w.Line($"/// norm → x[:, 0]          LayerNorm of the class token → ({N(D)})");
+            else
+                w.Line($"/// mean → fc_norm         mean of the {N(plan.Patches)} patch tokens, LayerNorm → ({N(D)})");
+            if (s.RepresentationSize > 0)
+                w.Line($"/// pre_logits.fc, tanh     Linear({N(D)}→{N(s.RepresentationSize)}) + Tanh → ({N(s.RepresentationSize)})");
+            if (s.Classes > 0)
+                w.Line($"/// head                    Linear({N(plan.FeatureWidth)}→{N(s.Classes)}) → logits ({N(s.Classes)})");
+            else
+                w.Line($"/// (no head: the output is the {N(plan.FeatureWidth)} features)");
+            w.Line("/// </code>");
+            w.Line("/// <para>");
+            w.Line("/// <see cref=\"Forward\"/> runs inference (no dropout) over buffers shared by liveness;");
+            w.Line("/// <see cref=\"ForwardBackward\"/> runs the training forward pass, saving every tensor the backward");
+            w.Line("/// pass reads, then the backward pass in reverse order, adding gradients into the gradient buffer.");
+            w.Line("/// Each step is one kernel call from <c>Vit.Kernels</c>, specialized by the dimension structs below.");
+            w.Line($"/// LayerNorm epsilon {Real(s.LayerNormEpsilon)}; dropout {Real(s.Dropout)}, attention dropout {Real(s.AttentionDropout)}, drop path {Real(s.DropPath)}.");
+            w.Line("/// </para>");
+            w.Line("/// </remarks>");
+        }
+
+        private static void WriteConfig(SourceWriter w, ModelPlan plan)
+        {
+            var s = plan.Spec;
+            w.Line("/// <summary>The attribute values, at run time.</summary>");
+            w.Line($"public static global::Vit.VisionTransformerConfig Config {{ get; }} = new(");
+            w.Line($"    Name: {S(s.TypeName)}, ImageSize: {N(s.ImageSize)}, Patch: {N(s.Patch)}, Channels: {N(s.Channels)}, Dim: {N(s.Dim)}, Depth: {N(s.Depth)}, Heads: {N(s.Heads)},");
+            w.Line($"    MlpDim: {N(s.MlpDim)}, Classes: {N(s.Classes)}, QkvBias: {(s.QkvBias ? "true" : "false")}, Pooling: global::Vit.Pooling.{Pooling(s)}, RepresentationSize: {N(s.RepresentationSize)},");
+            w.Line($"    LayerNormEpsilon: {Real(s.LayerNormEpsilon)}, Dropout: {Real(s.Dropout)}, AttentionDropout: {Real(s.AttentionDropout)}, DropPath: {Real(s.DropPath)});");
+            w.Line();
+            w.Line("/// <summary>Parameter count, FLOPs per image (2 per multiply-add, matrix products only) and activation floats per image.</summary>");
+            w.Line("public static global::Vit.ModelSummary Summary { get; } = new(");
+            w.Line($"    Parameters: ParameterCount, ForwardFlopsPerImage: {N(plan.ForwardFlopsPerImage)}, TrainingFlopsPerImage: {N(plan.TrainingFlopsPerImage)},");
+            w.Line($"    InferenceFloatsPerImage: Inference.FloatsPerImage, TrainingFloatsPerImage: Training.FloatsPerImage);");
+            w.Line();
+        }
+
+        private static void WriteParameterTable(SourceWriter w, ModelPlan plan)
+        {
+            w.Line("/// <summary>Every parameter in timm <c>state_dict</c> order: name, shape, offset into the flat buffer, initialization.</summary>");
+            w.Line("public static global::System.Collections.Generic.IReadOnlyList<global::Vit.ParameterInfo> Parameters { get; } = new global::Vit.ParameterInfo[]");
+            w.Line("{");
+            foreach (var p in plan.Parameters)
+            {
+                string shape = string.Join(", ", p.Shape.Select(d => N(d)));
+                w.Line($"    new({S(p.Name)}, new int[] {{ {shape} }}, Params.{p.ConstantName}, global::Vit.ParameterInit.{p.Init}, fanIn: {N(p.FanIn)}, weightDecay: {(p.WeightDecay ? "true" : "false")}),");
+            }
+            w.Line("};");
+            w.Line();
+            w.Line("private static readonly global::Vit.Memory.ModelLayout Layout = new(Config, Parameters, Params.Floats, OutputSize, Inference.FloatsPerImage, Training.FloatsPerImage);");
+            w.Line();
+        }
+
+        private static void WriteOffsets(SourceWriter w, ModelPlan plan)
+        {
+            w.Line("/// <summary>Offsets (in floats) of each parameter in the flat parameter and gradient buffers, 64-byte aligned.</summary>");
+            w.Open("private static class Params");
+            foreach (var p in plan.Parameters)
+                w.Line($"public const long {p.ConstantName} = {N(p.Offset)}; // {p.Name} ({string.Join(", ", p.Shape.Select(d => N(d)))})");
+            w.Line($"public const long Floats = {N(plan.ParameterFloats)}; // buffer length, alignment padding included");
+            w.Close();
+            w.Line();
+            w.Line("/// <summary>");
+            w.Line("/// Training activations: offsets per image into the training buffer. Tensor t of a batch of B");
+            w.Line("/// starts at <c>t * B</c>: every tensor is stored for the whole batch, one after another.");
+            w.Line("/// </summary>");
+            w.Open("private static class Training");
+            foreach (var t in plan.Training)
+                w.Line($"public const long {t.ConstantName} = {N(t.Offset)}; // {t.Description}");
+            w.Line($"public const long FloatsPerImage = {N(plan.TrainingFloatsPerImage)};");
+            w.Close();
+            w.Line();
+            w.Line("/// <summary>");
+            w.Line("/// Inference activations, laid out the same way. Buffers whose live ranges do not overlap share");
+            w.Line("/// memory, and every block reuses the same buffers.");
+            w.Line("/// </summary>");
+            w.Open("private static class Inference");
+            foreach (var t in plan.Inference)
+                w.Line($"public const long {t.ConstantName} = {N(t.Offset)}; // {t.Description}");
+            w.Line($"public const long FloatsPerImage = {N(plan.InferenceFloatsPerImage)};");
+            w.Close();
+            w.Line();
+        }
+
+        private static void WriteDimensions(SourceWriter w, ModelPlan plan)
+        {
+            w.Line("// Compile-time dimensions: kernels are generic over these, so each shape is compiled once,");
+            w.Line("// with its sizes as constants, and shared by every block.");
+            foreach (var d in plan.Dims)
+                w.Line($"private readonly struct {Dim(d)} : global::Vit.Kernels.IDim {{ public static int Value => {N(d)}; }}");
+            w.Line();
+        }
+
+        private static void WriteLifecycle(SourceWriter w, ModelPlan plan)
+        {
+            var s = plan.Spec;
+            w.Line("private readonly global::Vit.Memory.ModelMemory _memory;");
+            w.Line("private global::Vit.Numerics.Rng _rng;");
+            w.Line();
+            w.Line("/// <summary>Creates the model on the CPU, timm-style initialized from seed 0, with room for one image (buffers grow with the batch).</summary>");
+            w.Line($"public {s.TypeName}() : this(seed: 0, maxBatch: 1)");
+            w.Line("{");
+            w.Line("}");
+            w.Line();
+            w.Line("/// <summary>Creates the model on the CPU, timm-style initialized from <paramref name=\"seed\"/>.</summary>");
+            w.Line("/// <param name=\"seed\">Seeds the initialization and the dropout masks.</param>");
+            w.Line("/// <param name=\"maxBatch\">The batch size to allocate activations for; a larger batch grows them once.</param>");
+            w.Open($"public {s.TypeName}(int seed, int maxBatch)");
+            w.Line("_memory = new global::Vit.Memory.ModelMemory(Layout, maxBatch);");
+            w.Line("global::Vit.ParameterInitializer.Initialize(_memory.Parameters, Parameters, seed);");
+            w.Line("_rng = new global::Vit.Numerics.Rng(unchecked((ulong)seed * 0x9E3779B97F4A7C15UL + 1));");
+            w.Close();
+            w.Line();
+            w.Line("/// <summary>The values of the parameter <paramref name=\"timmName\"/> (for example <c>blocks.0.attn.qkv.weight</c>).</summary>");
+            w.Line("/// <exception cref=\"global::System.Collections.Generic.KeyNotFoundException\">No parameter has that name.</exception>");
+            w.Line("public global::System.Span<float> Parameter(string timmName) => _memory.Parameter(timmName);");
+            w.Line();
+            w.Line("/// <summary>The gradient of the parameter <paramref name=\"timmName\"/>, accumulated by <see cref=\"ForwardBackward\"/>.</summary>");
+            w.Line("/// <exception cref=\"global::System.Collections.Generic.KeyNotFoundException\">No parameter has that name.</exception>");
+            w.Line("public global::System.Span<float> Gradient(string timmName) => _memory.Gradient(timmName);");
+            w.Line();
+            w.Line("/// <summary>Sets every gradient to zero; <see cref=\"ForwardBackward\"/> adds into them.</summary>");
+            w.Line("public void ZeroGradients() => _memory.ZeroGradients();");
+            w.Line();
+            w.Line("/// <summary>Loads every parameter from a safetensors file with timm names (F32 or F64). A missing, extra or mis-shaped tensor is an error that names it.</summary>");
+            w.Line("public void LoadWeights(string path) => _memory.LoadWeights(path);");
+            w.Line();
+            w.Line("/// <summary>Saves every parameter to a safetensors file (F32, timm names, the attribute values as metadata), through a temporary file and a rename.</summary>");
+            w.Line("public void SaveWeights(string path) => _memory.SaveWeights(path);");
+            w.Line();
+            w.Line("/// <summary>The model's memory: parameter, gradient and activation buffers.</summary>");
+            w.Line("public global::Vit.Memory.ModelMemory Memory => _memory;");
+            w.Line();
+            w.Line("/// <summary>Frees the model's native memory.</summary>");
+            w.Line("public void Dispose() => _memory.Dispose();");
+            w.Line();
+            w.Line("global::Vit.VisionTransformerConfig global::Vit.IVisionTransformer.Config => Config;");
+            w.Line("global::Vit.ModelSummary global::Vit.IVisionTransformer.Summary => Summary;");
+            w.Line("global::System.Collections.Generic.IReadOnlyList<global::Vit.ParameterInfo> global::Vit.IVisionTransformer.ParameterList => Parameters;");
+            w.Line("int global::Vit.IVisionTransformer.OutputWidth => OutputSize;");
+        }
+    }
+}

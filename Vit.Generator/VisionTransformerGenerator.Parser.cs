@@ -1,0 +1,219 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Threading;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Vit.Generator.Model;
+
+namespace Vit.Generator;
+
+public sealed partial class VisionTransformerGenerator
+{
+    /// <summary>
+    /// Parse: the annotated class and its attribute become one <see cref="ModelSpec"/> (or diagnostics).
+    /// Everything read from symbols is copied into strings and numbers here.
+    /// </summary>
+    internal static class Parser
+    {
+        public static ParseResult Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+        {
+            var diagnostics = new List<DiagnosticInfo>();
+            var type = (INamedTypeSymbol)context.TargetSymbol;
+            var syntax = (TypeDeclarationSyntax)context.TargetNode;
+            var attribute = context.Attributes[0];
+            var attributeSyntax = attribute.ApplicationSyntaxReference?.GetSyntax(cancellationToken) as AttributeSyntax;
+
+            // The class itself: partial, non-generic, inside partial non-generic types.
+            if (!syntax.Modifiers.Any(SyntaxKind.PartialKeyword))
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.NotPartial, syntax.Identifier.GetLocation(), type.Name));
+            if (type.IsGenericType)
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.Generic, syntax.Identifier.GetLocation(), type.Name, type.Name));
+
+            var containing = new List<string>();
+            for (var outer = type.ContainingType; outer is not null; outer = outer.ContainingType)
+            {
+                bool partial = outer.DeclaringSyntaxReferences
+                    .Select(r => r.GetSyntax(cancellationToken))
+                    .OfType<TypeDeclarationSyntax>()
+                    .All(d => d.Modifiers.Any(SyntaxKind.PartialKeyword));
+                if (!partial)
+                    diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ContainingTypeNotPartial, syntax.Identifier.GetLocation(), type.Name, outer.Name));
+                if (outer.IsGenericType)
+                    diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.Generic, syntax.Identifier.GetLocation(), type.Name, outer.Name));
+                containing.Insert(0, Keyword(outer) + " " + outer.Name);
+            }
+
+            // The attribute's values, with the defaults of VisionTransformerAttribute.
+            var values = new AttributeValues(attribute, attributeSyntax);
+            int imageSize = values.Int("ImageSize", 224);
+            int patch = values.Int("Patch", 16);
+            int channels = values.Int("Channels", 3);
+            int dim = values.Int("Dim", 768);
+            int depth = values.Int("Depth", 12);
+            int heads = values.Int("Heads", 12);
+            int mlpDim = values.Int("MlpDim", 0);
+            int classes = values.Int("Classes", 1000);
+            bool qkvBias = values.Bool("QkvBias", true);
+            int pooling = values.Int("Pooling", 0);
+            int representation = values.Int("RepresentationSize", 0);
+            double epsilon = values.Double("LayerNormEpsilon", 1e-6);
+            double dropout = values.Double("Dropout", 0);
+            double attentionDropout = values.Double("AttentionDropout", 0);
+            double dropPath = values.Double("DropPath", 0);
+
+            bool sizesValid = true;
+            foreach (var (name, value) in new[] { ("ImageSize", imageSize), ("Patch", patch), ("Channels", channels), ("Dim", dim), ("Depth", depth), ("Heads", heads) })
+            {
+                if (value <= 0)
+                {
+                    diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.NonPositiveSize, values.Location(name), name, value));
+                    sizesValid = false;
+                }
+            }
+            foreach (var (name, value, meaning) in new[] { ("MlpDim", mlpDim, "4·Dim"), ("Classes", classes, "no head"), ("RepresentationSize", representation, "no pre-logits layer") })
+            {
+                if (value < 0)
+                {
+                    diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.NegativeOptionalSize, values.Location(name), name, value, meaning));
+                    sizesValid = false;
+                }
+            }
+            if (dim > 0 && heads > 0 && dim % heads != 0)
+            {
+                int below = dim / heads * heads, above = below + heads;
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.DimNotDivisibleByHeads,
+                    values.Location("Dim", "Heads"), dim, heads, below > 0 ? below : above, below > 0 ? above : above + heads));
+                sizesValid = false;
+            }
+            if (imageSize > 0 && patch > 0 && imageSize % patch != 0)
+            {
+                long below = (long)imageSize / patch * patch, above = below + patch;
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ImageNotDivisibleByPatch,
+                    values.Location("ImageSize", "Patch"), imageSize, patch, below > 0 ? below : above, below > 0 ? above : above + patch));
+                sizesValid = false;
+            }
+            foreach (var (name, rate) in new[] { ("Dropout", dropout), ("AttentionDropout", attentionDropout), ("DropPath", dropPath) })
+            {
+                if (!(rate >= 0 && rate < 1))
+                    diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.RateOutOfRange, values.Location(name), name, Format(rate)));
+            }
+            if (!(epsilon > 0) || double.IsInfinity(epsilon))
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidEpsilon, values.Location("LayerNormEpsilon"), Format(epsilon)));
+            if (pooling != 0 && pooling != 1)
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnknownPooling, values.Location("Pooling"), pooling));
+
+            if (mlpDim == 0) mlpDim = checked(dim > int.MaxValue / 4 ? int.MaxValue : 4 * dim);
+
+            // Sizes whose element counts must stay indexable. Estimated in double, so no overflow.
+            if (sizesValid)
+            {
+                var estimate = SizeEstimate.Of(imageSize, patch, channels, dim, depth, heads, mlpDim, classes, representation);
+                if (estimate.Parameters > int.MaxValue)
+                    diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.TooLarge, values.Location("Dim", "Depth"),
+                        "parameter count", estimate.Parameters, int.MaxValue, "Dim, Depth, MlpDim or Classes"));
+                else if (estimate.ActivationsPerImage > int.MaxValue)
+                    diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.TooLarge, values.Location("ImageSize", "Patch"),
+                        "activation count per image", estimate.ActivationsPerImage, int.MaxValue, "ImageSize (or raise Patch), Dim, Depth or MlpDim"));
+            }
+
+            var spec = diagnostics.Count > 0 ? null : new ModelSpec(
+                Namespace: type.ContainingNamespace.IsGlobalNamespace ? "" : type.ContainingNamespace.ToDisplayString(),
+                TypeName: type.Name,
+                Accessibility: AccessibilityKeyword(type.DeclaredAccessibility),
+                ContainingTypes: new EquatableArray<string>(containing.ToArray()),
+                ImageSize: imageSize, Patch: patch, Channels: channels, Dim: dim, Depth: depth, Heads: heads,
+                MlpDim: mlpDim, Classes: classes, QkvBias: qkvBias, Pooling: pooling, RepresentationSize: representation,
+                LayerNormEpsilon: epsilon, Dropout: dropout, AttentionDropout: attentionDropout, DropPath: dropPath);
+            return new ParseResult(spec, new EquatableArray<DiagnosticInfo>(diagnostics.ToArray()));
+        }
+
+        private static string Format(double value) => value.ToString("R", CultureInfo.InvariantCulture);
+
+        private static string Keyword(INamedTypeSymbol type) => type switch
+        {
+            { IsRecord: true, TypeKind: TypeKind.Struct } => "partial record struct",
+            { IsRecord: true } => "partial record",
+            { TypeKind: TypeKind.Struct } => "partial struct",
+            { TypeKind: TypeKind.Interface } => "partial interface",
+            _ => "partial class",
+        };
+
+        private static string AccessibilityKeyword(Accessibility accessibility) => accessibility switch
+        {
+            Microsoft.CodeAnalysis.Accessibility.Public => "public",
+            Microsoft.CodeAnalysis.Accessibility.Internal => "internal",
+            Microsoft.CodeAnalysis.Accessibility.Private => "private",
+            Microsoft.CodeAnalysis.Accessibility.Protected => "protected",
+            Microsoft.CodeAnalysis.Accessibility.ProtectedOrInternal => "protected internal",
+            Microsoft.CodeAnalysis.Accessibility.ProtectedAndInternal => "private protected",
+            _ => "internal",
+        };
+
+        /// <summary>Reads named arguments and finds the syntax of each, to place diagnostics on it.</summary>
+        private sealed class AttributeValues
+        {
+            private readonly AttributeData _attribute;
+            private readonly AttributeSyntax? _syntax;
+
+            public AttributeValues(AttributeData attribute, AttributeSyntax? syntax)
+            {
+                _attribute = attribute;
+                _syntax = syntax;
+            }
+
+            private TypedConstant? Find(string name)
+            {
+                foreach (var pair in _attribute.NamedArguments)
+                    if (pair.Key == name) return pair.Value;
+                return null;
+            }
+
+            public int Int(string name, int fallback) => Find(name)?.Value is { } v ? Convert.ToInt32(v, CultureInfo.InvariantCulture) : fallback;
+
+            public bool Bool(string name, bool fallback) => Find(name)?.Value is bool b ? b : fallback;
+
+            public double Double(string name, double fallback) => Find(name)?.Value is { } v ? Convert.ToDouble(v, CultureInfo.InvariantCulture) : fallback;
+
+            /// <summary>The first of the named arguments that is present, else the attribute itself.</summary>
+            public Location? Location(params string[] names)
+            {
+                if (_syntax?.ArgumentList is { } list)
+                {
+                    foreach (var name in names)
+                        foreach (var argument in list.Arguments)
+                            if (argument.NameEquals?.Name.Identifier.ValueText == name)
+                                return argument.GetLocation();
+                }
+                return _syntax?.GetLocation();
+            }
+        }
+    }
+
+    /// <summary>Element counts estimated in double precision (no overflow) to reject unindexable models.</summary>
+    internal readonly struct SizeEstimate
+    {
+        public double Parameters { get; }
+        public double ActivationsPerImage { get; }
+
+        private SizeEstimate(double parameters, double activations)
+        {
+            Parameters = parameters;
+            ActivationsPerImage = activations;
+        }
+
+        public static SizeEstimate Of(double image, double patch, double channels, double dim, double depth, double heads, double mlp, double classes, double representation)
+        {
+            double grid = Math.Floor(image / patch), tokens = grid * grid + 1, patchVector = channels * patch * patch;
+            double block = 4 * dim + 3 * dim * dim + 3 * dim + dim * dim + dim + 2 * dim * mlp + mlp + dim;
+            double features = representation > 0 ? representation : dim;
+            double parameters = dim + tokens * dim + dim * patchVector + dim + depth * block + 2 * dim
+                + (representation > 0 ? representation * dim + representation : 0) + (classes > 0 ? classes * features + classes : 0);
+            double perBlock = tokens * (12 * dim + 2 * mlp + 4) + 2 * heads * tokens * tokens;
+            double activations = tokens * patchVector + 2 * tokens * dim + depth * perBlock + tokens * (3 * dim + mlp) + heads * tokens * tokens;
+            return new SizeEstimate(parameters, activations);
+        }
+    }
+}

@@ -1,0 +1,72 @@
+using Vit.Memory;
+
+namespace Vit.IO;
+
+/// <summary>
+/// Model weights as safetensors with timm names: load (validated against the model's parameter
+/// table before anything is copied) and save (F32, atomically).
+/// </summary>
+public static class WeightFile
+{
+    /// <summary>
+    /// Loads every parameter of <paramref name="table"/> from <paramref name="path"/> into the flat
+    /// buffer at <paramref name="parameters"/>. The file must hold exactly the model's tensors with
+    /// the model's shapes; otherwise nothing is copied and the error names every mismatch.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="InvalidDataException">The file is malformed, or its tensors do not fit the model.</exception>
+    public static void Load(string path, ParameterTable table, TensorPtr parameters)
+    {
+        using var file = SafeTensorsFile.Open(path);
+        var problems = new List<string>();
+        foreach (var p in table.Parameters)
+        {
+            if (!file.TryGetTensor(p.Name, out var t))
+            {
+                problems.Add($"tensor '{p.Name}' is missing (expected shape {p.ShapeText})");
+                continue;
+            }
+            if (!SameShape(p.Shape, t.Shape))
+                problems.Add($"tensor '{p.Name}' has shape {t.ShapeText} in the file, but the model expects {p.ShapeText}");
+            else if (t.DType is not (SafeTensorDType.F32 or SafeTensorDType.F64 or SafeTensorDType.F16 or SafeTensorDType.BF16))
+                problems.Add($"tensor '{p.Name}' has dtype {t.DType.GetName()}, but weights must be floating point (F32, F64, F16 or BF16)");
+        }
+        foreach (var t in file.Tensors)
+        {
+            if (!table.TryFind(t.Name, out _))
+                problems.Add($"tensor '{t.Name}' {t.ShapeText} is not a parameter of {table.ModelName}");
+        }
+        if (problems.Count > 0)
+        {
+            const int shown = 8;
+            string more = problems.Count > shown ? $"; and {problems.Count - shown} more" : "";
+            throw new InvalidDataException(
+                $"'{path}' does not fit {table.ModelName}: {string.Join("; ", problems.Take(shown))}{more}.");
+        }
+        foreach (var p in table.Parameters)
+            file.ReadSingles(p.Name, parameters + p.Offset, p.Length);
+    }
+
+    /// <summary>
+    /// Saves every parameter to <paramref name="path"/> as F32 with timm names, in timm order, with
+    /// <paramref name="metadata"/> in the header. Written to a temporary file and renamed, so an
+    /// existing file is replaced only by a complete one.
+    /// </summary>
+    public static void Save(string path, ParameterTable table, TensorPtr parameters, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var writer = new SafeTensorsWriter();
+        if (metadata is not null)
+            foreach (var (key, value) in metadata) writer.Metadata[key] = value;
+        foreach (var p in table.Parameters)
+            writer.Add(p.Name, p.Shape.Select(d => (long)d).ToArray(), parameters + p.Offset);
+        writer.Write(path);
+    }
+
+    private static bool SameShape(IReadOnlyList<int> expected, IReadOnlyList<long> found)
+    {
+        if (expected.Count != found.Count) return false;
+        for (int i = 0; i < expected.Count; i++)
+            if (expected[i] != found[i]) return false;
+        return true;
+    }
+}

@@ -1,0 +1,152 @@
+using Vit.IO;
+
+namespace Vit.Memory;
+
+/// <summary>
+/// The memory of one compiled model instance: the flat parameter and gradient buffers, the
+/// activation buffers for inference and training (sized per image by the generator's plan,
+/// for the largest batch seen), and the staging buffers that images enter and outputs leave by.
+/// </summary>
+/// <remarks>
+/// Buffers are allocated on first use and grow only when a batch larger than every earlier one
+/// arrives, so steady-state calls allocate nothing. Not thread-safe: one call at a time.
+/// </remarks>
+public sealed class ModelMemory : IDisposable
+{
+    private readonly NativeBuffer _parameters;
+    private NativeBuffer? _gradients;
+    private readonly NativeBuffer _input = new(0);
+    private readonly NativeBuffer _inference = new(0);
+    private readonly NativeBuffer _training = new(0);
+
+    /// <summary>Creates the memory for a model with room for <paramref name="maxBatch"/> images.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxBatch"/> is not positive.</exception>
+    public ModelMemory(ModelLayout layout, int maxBatch)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        if (maxBatch <= 0)
+            throw new ArgumentOutOfRangeException(nameof(maxBatch), maxBatch, $"maxBatch must be at least 1, found {maxBatch}.");
+        Layout = layout;
+        Table = new ParameterTable(layout.Config.Name, layout.Parameters);
+        Capacity = maxBatch;
+        _parameters = new NativeBuffer(layout.ParameterFloats);
+    }
+
+    /// <summary>The plan this memory follows.</summary>
+    public ModelLayout Layout { get; }
+
+    /// <summary>Parameter lookup by timm name.</summary>
+    public ParameterTable Table { get; }
+
+    /// <summary>The largest batch the activation buffers are sized for; grows when a larger batch arrives.</summary>
+    public int Capacity { get; private set; }
+
+    /// <summary>The flat parameter buffer (timm order, 64-byte aligned offsets).</summary>
+    public NativeBuffer Parameters => _parameters;
+
+    /// <summary>The flat gradient buffer, same layout as <see cref="Parameters"/> (allocated on first use).</summary>
+    public NativeBuffer Gradients => _gradients ??= new NativeBuffer(Layout.ParameterFloats);
+
+    /// <summary>Staged input images of the current call: (batch, C, H, W).</summary>
+    public TensorPtr Input => _input.Start;
+
+    /// <summary>The values of one parameter.</summary>
+    public Span<float> Parameter(string timmName)
+    {
+        var p = Table.Find(timmName);
+        return _parameters.Slice(p.Offset, checked((int)p.Length));
+    }
+
+    /// <summary>The gradient of one parameter.</summary>
+    public Span<float> Gradient(string timmName)
+    {
+        var p = Table.Find(timmName);
+        return Gradients.Slice(p.Offset, checked((int)p.Length));
+    }
+
+    /// <summary>Sets every gradient to zero.</summary>
+    public void ZeroGradients() => Gradients.Clear();
+
+    /// <summary>
+    /// Validates a <c>Forward</c> call, grows buffers if the batch is the largest yet, copies the
+    /// images in, and returns the inference activation buffer.
+    /// </summary>
+    public TensorPtr BeginForward(ReadOnlySpan<float> images, int batch, Span<float> output)
+    {
+        CheckImages(images, batch);
+        long needed = (long)batch * Layout.OutputSize;
+        if (output.Length < needed)
+            throw new ArgumentException(
+                $"{Layout.Config.Name}.Forward: expected an output of batch × OutputSize = {batch} × {Layout.OutputSize} = {needed} floats, found {output.Length}.",
+                nameof(output));
+        Grow(batch);
+        _inference.EnsureLength(Layout.InferenceFloatsPerImage * Capacity);
+        Stage(images);
+        return _inference.Start;
+    }
+
+    /// <summary>Copies <paramref name="batch"/> output rows from <paramref name="result"/> to <paramref name="output"/>.</summary>
+    public void EndForward(TensorPtr result, int batch, Span<float> output)
+    {
+        int count = batch * Layout.OutputSize;
+        result.AsSpan(count).CopyTo(output);
+    }
+
+    /// <summary>
+    /// Validates a <c>ForwardBackward</c> call, grows buffers if needed, copies the images in, and
+    /// returns the training activation buffer. Labels are checked by the loss kernel.
+    /// </summary>
+    public TensorPtr BeginTraining(ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int batch)
+    {
+        CheckImages(images, batch);
+        if (Layout.Config.Classes == 0)
+            throw new InvalidOperationException(
+                $"{Layout.Config.Name} has no classification head (Classes = 0), so it has no cross-entropy loss to train; set Classes in [VisionTransformer].");
+        if (labels.Length != batch)
+            throw new ArgumentException($"{Layout.Config.Name}.ForwardBackward: expected {batch} labels (one per image), found {labels.Length}.", nameof(labels));
+        Grow(batch);
+        _training.EnsureLength(Layout.TrainingFloatsPerImage * Capacity);
+        _ = Gradients;
+        Stage(images);
+        return _training.Start;
+    }
+
+    /// <summary>Loads every parameter from a safetensors file with timm names.</summary>
+    public void LoadWeights(string path) => WeightFile.Load(path, Table, _parameters.Start);
+
+    /// <summary>Saves every parameter to a safetensors file with timm names and the config as metadata (atomic).</summary>
+    public void SaveWeights(string path) => WeightFile.Save(path, Table, _parameters.Start, Layout.Config.ToMetadata());
+
+    private void CheckImages(ReadOnlySpan<float> images, int batch)
+    {
+        var c = Layout.Config;
+        if (batch <= 0)
+            throw new ArgumentOutOfRangeException(nameof(batch), batch, $"{c.Name}: batch must be at least 1, found {batch}.");
+        long expected = (long)batch * Layout.InputFloatsPerImage;
+        if (images.Length != expected)
+            throw new ArgumentException(
+                $"{c.Name}: expected images of batch × Channels × ImageSize × ImageSize = {batch} × {c.Channels} × {c.ImageSize} × {c.ImageSize} = {expected} floats (NCHW), found {images.Length}.",
+                nameof(images));
+    }
+
+    private void Grow(int batch)
+    {
+        if (batch > Capacity) Capacity = batch;
+    }
+
+    private void Stage(ReadOnlySpan<float> images)
+    {
+        _input.EnsureLength((long)Layout.InputFloatsPerImage * Capacity);
+        images.CopyTo(_input.Start.AsSpan(images.Length));
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _parameters.Dispose();
+        _gradients?.Dispose();
+        _input.Dispose();
+        _inference.Dispose();
+        _training.Dispose();
+    }
+}

@@ -1,0 +1,42 @@
+namespace Vit;
+
+/// <summary>
+/// What every generated model implements, so tools can drive any compiled model the same way.
+/// The generated class also has the same members as constants and statics (for example
+/// <c>VitB16.ParameterCount</c>, <c>VitB16.Parameters</c>).
+/// </summary>
+public interface IVisionTransformer : IDisposable
+{
+    /// <summary>The attribute values.</summary>
+    VisionTransformerConfig Config { get; }
+
+    /// <summary>Parameter count, FLOPs and memory from the generator's plan.</summary>
+    ModelSummary Summary { get; }
+
+    /// <summary>Every parameter in timm <c>state_dict</c> order.</summary>
+    IReadOnlyList<ParameterInfo> ParameterList { get; }
+
+    /// <summary>Floats per output row: Classes, or the feature width when Classes = 0.</summary>
+    int OutputWidth { get; }
+
+    /// <summary>Inference: <paramref name="images"/> (batch, C, H, W) → <paramref name="output"/> (batch, OutputSize). No dropout.</summary>
+    void Forward(ReadOnlySpan<float> images, int batch, Span<float> output);
+
+    /// <summary>Training step: returns the mean cross-entropy and adds d(loss)/d(parameter) into the gradient buffer.</summary>
+    float ForwardBackward(ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int batch);
+
+    /// <summary>Sets every gradient to zero.</summary>
+    void ZeroGradients();
+
+    /// <summary>The values of a parameter, by timm name.</summary>
+    Span<float> Parameter(string timmName);
+
+    /// <summary>The gradient of a parameter, by timm name.</summary>
+    Span<float> Gradient(string timmName);
+
+    /// <summary>Loads weights from a safetensors file with timm names.</summary>
+    void LoadWeights(string path);
+
+    /// <summary>Saves weights to a safetensors file with timm names (atomically).</summary>
+    void SaveWeights(string path);
+}
