@@ -29,7 +29,7 @@ public sealed partial class VisionTransformerGenerator
             // The class itself: partial, non-generic, inside partial non-generic types.
             if (!syntax.Modifiers.Any(SyntaxKind.PartialKeyword))
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.NotPartial, syntax.Identifier.GetLocation(), type.Name));
-            if (type.IsGenericType)
+            if (type.TypeParameters.Length > 0)
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.Generic, syntax.Identifier.GetLocation(), type.Name, type.Name));
 
             var containing = new List<string>();
@@ -41,7 +41,7 @@ public sealed partial class VisionTransformerGenerator
                     .All(d => d.Modifiers.Any(SyntaxKind.PartialKeyword));
                 if (!partial)
                     diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ContainingTypeNotPartial, syntax.Identifier.GetLocation(), type.Name, outer.Name));
-                if (outer.IsGenericType)
+                if (outer.TypeParameters.Length > 0)
                     diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.Generic, syntax.Identifier.GetLocation(), type.Name, outer.Name));
                 containing.Insert(0, Keyword(outer) + " " + outer.Name);
             }
