@@ -251,6 +251,39 @@ def gradcheck_micro():
     return all(results)
 
 
+def check_block_against_torch():
+    """Our block (timm semantics) against torch.nn.TransformerEncoderLayer (pre-norm, exact GELU,
+    no dropout), an independent implementation with the same qkv layout ([Q | K | V], heads contiguous)."""
+    c = Config("block", 8, 4, 3, 12, 1, 3, 20, 4, True, "Token", 0, 1e-5, 2, 7)
+    g = torch.Generator().manual_seed(7)
+    p = OrderedDict((n, t.double()) for n, t in make_parameters(c, g).items())
+    x = torch.randn(2, 5, c.dim, generator=g, dtype=torch.float64)
+    layer = torch.nn.TransformerEncoderLayer(c.dim, c.heads, c.mlp_dim, dropout=0.0, activation="gelu",
+                                             layer_norm_eps=c.layer_norm_epsilon, batch_first=True,
+                                             norm_first=True, dtype=torch.float64).eval()
+    with torch.no_grad():
+        for ours, theirs in [("norm1", layer.norm1), ("norm2", layer.norm2)]:
+            theirs.weight.copy_(p["blocks.0." + ours + ".weight"])
+            theirs.bias.copy_(p["blocks.0." + ours + ".bias"])
+        layer.self_attn.in_proj_weight.copy_(p["blocks.0.attn.qkv.weight"])
+        layer.self_attn.in_proj_bias.copy_(p["blocks.0.attn.qkv.bias"])
+        layer.self_attn.out_proj.weight.copy_(p["blocks.0.attn.proj.weight"])
+        layer.self_attn.out_proj.bias.copy_(p["blocks.0.attn.proj.bias"])
+        layer.linear1.weight.copy_(p["blocks.0.mlp.fc1.weight"])
+        layer.linear1.bias.copy_(p["blocks.0.mlp.fc1.bias"])
+        layer.linear2.weight.copy_(p["blocks.0.mlp.fc2.weight"])
+        layer.linear2.bias.copy_(p["blocks.0.mlp.fc2.bias"])
+        eps = c.layer_norm_epsilon
+        b = "blocks.0."
+        ours = x + attention(layer_norm(x, p, b + "norm1", eps), p, b + "attn", c.heads)
+        h = F.gelu(F.linear(layer_norm(ours, p, b + "norm2", eps), p[b + "mlp.fc1.weight"], p[b + "mlp.fc1.bias"]))
+        ours = ours + F.linear(h, p[b + "mlp.fc2.weight"], p[b + "mlp.fc2.bias"])
+        theirs = layer(x)
+    diff = float((ours - theirs).abs().max())
+    print(f"block vs torch.nn.TransformerEncoderLayer: max abs diff {diff:.2e}")
+    return diff < 1e-12
+
+
 def spot_check(c, p, images, labels, grads):
     """Central differences on a few elements of several parameters of a real configuration."""
     worst = 0.0
@@ -317,6 +350,8 @@ def build(c):
 def main():
     torch.set_num_threads(1)  # deterministic reductions
     print(f"torch {torch.__version__}")
+    if not check_block_against_torch():
+        raise SystemExit("the block disagrees with torch.nn.TransformerEncoderLayer")
     if not gradcheck_micro():
         raise SystemExit("gradcheck failed")
     for c in CONFIGS:
