@@ -1,0 +1,231 @@
+using System.Numerics.Tensors;
+using Vit.Memory;
+
+namespace Vit.Kernels;
+
+/// <summary>
+/// The core of timm multi-head self-attention, between the qkv <see cref="Linear"/> and the
+/// output projection: per image and head, softmax(q·kᵀ/√hd)·v.
+/// </summary>
+/// <remarks>
+/// qkv is (batch, T, 3·D) with D = heads·headDim; each token's row is [q | k | v], and head h
+/// uses columns h·hd..(h+1)·hd of each part. One work item is one (image, head) pair.
+/// </remarks>
+public static unsafe class Attention
+{
+    private struct Args
+    {
+        public float* Output, Probs, Mask, Qkv, Dqkv, Dprobs, Doutput;
+        public int Tokens, Heads, HeadDim;
+    }
+
+    /// <summary>Forward: probs = softmax(q·kᵀ·scale) (pre-dropout), output = (probs ⊙ mask)·v.</summary>
+    /// <param name="output">Output, (batch, TTokens, THeads·THeadDim), head h at columns h·hd.</param>
+    /// <param name="probs">Attention probabilities, (batch, THeads, TTokens, TTokens), stored for backward.</param>
+    /// <param name="dropoutMask">Attention dropout mask, (batch, THeads, TTokens, TTokens) of 0 or 1/(1 − p); <see cref="TensorPtr.Null"/> for none.</param>
+    /// <param name="qkv">Queries, keys and values, (batch, TTokens, 3·THeads·THeadDim).</param>
+    /// <param name="batch">The number of images.</param>
+    public static void Forward<TTokens, THeads, THeadDim>(TensorPtr output, TensorPtr probs, TensorPtr dropoutMask, TensorPtr qkv, int batch)
+        where TTokens : struct, IDim where THeads : struct, IDim where THeadDim : struct, IDim
+    {
+        var args = new Args { Output = output.Pointer, Probs = probs.Pointer, Mask = dropoutMask.Pointer, Qkv = qkv.Pointer, Tokens = TTokens.Value, Heads = THeads.Value, HeadDim = THeadDim.Value };
+        WorkerPool.Shared.Run(&ForwardHeads, &args, batch * THeads.Value);
+    }
+
+    /// <summary>Backward: dqkv = ∂L/∂qkv (overwrite).</summary>
+    /// <param name="dqkv">Gradient of qkv, (batch, TTokens, 3·D), overwritten.</param>
+    /// <param name="dprobs">Scratch, (batch, THeads, TTokens, TTokens); overwritten with the score gradient.</param>
+    /// <param name="doutput">Gradient of output, (batch, TTokens, D).</param>
+    /// <param name="probs">From forward, (batch, THeads, TTokens, TTokens).</param>
+    /// <param name="dropoutMask">The forward mask, or <see cref="TensorPtr.Null"/>.</param>
+    /// <param name="qkv">The forward input, (batch, TTokens, 3·D).</param>
+    /// <param name="batch">The number of images.</param>
+    public static void Backward<TTokens, THeads, THeadDim>(TensorPtr dqkv, TensorPtr dprobs, TensorPtr doutput, TensorPtr probs, TensorPtr dropoutMask, TensorPtr qkv, int batch)
+        where TTokens : struct, IDim where THeads : struct, IDim where THeadDim : struct, IDim
+    {
+        var args = new Args { Dqkv = dqkv.Pointer, Dprobs = dprobs.Pointer, Doutput = doutput.Pointer, Probs = probs.Pointer, Mask = dropoutMask.Pointer, Qkv = qkv.Pointer, Tokens = TTokens.Value, Heads = THeads.Value, HeadDim = THeadDim.Value };
+        WorkerPool.Shared.Run(&BackwardHeads, &args, batch * THeads.Value);
+    }
+
+    private static void ForwardHeads(void* context, int begin, int end)
+    {
+        ref Args a = ref *(Args*)context;
+        int t = a.Tokens, hd = a.HeadDim, d = a.Heads * hd;
+        long qkvRow = 3L * d;
+        float scale = 1f / MathF.Sqrt(hd);
+        for (int item = begin; item < end; item++)
+        {
+            int b = item / a.Heads, h = item % a.Heads;
+            float* q = a.Qkv + b * t * qkvRow + h * hd, k = q + d, v = q + 2 * d;
+            float* p = a.Probs + (long)item * t * t;
+            float* m = a.Mask == null ? null : a.Mask + (long)item * t * t;
+            float* o = a.Output + (long)b * t * d + h * hd;
+            for (int i = 0; i < t; i++)
+            {
+                var qi = new ReadOnlySpan<float>(q + i * qkvRow, hd);
+                var pi = new Span<float>(p + (long)i * t, t);
+                for (int j = 0; j < t; j++) pi[j] = TensorPrimitives.Dot(qi, new ReadOnlySpan<float>(k + j * qkvRow, hd)) * scale;
+                float max = TensorPrimitives.Max<float>(pi);
+                TensorPrimitives.Subtract(pi, max, pi);
+                TensorPrimitives.Exp(pi, pi);
+                TensorPrimitives.Multiply(pi, 1f / TensorPrimitives.Sum<float>(pi), pi);
+
+                var oi = new Span<float>(o + (long)i * d, hd);
+                oi.Clear();
+                for (int j = 0; j < t; j++)
+                {
+                    float w = m == null ? pi[j] : pi[j] * m[(long)i * t + j];
+                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(v + j * qkvRow, hd), w, oi, oi);
+                }
+            }
+        }
+    }
+
+    private static void BackwardHeads(void* context, int begin, int end)
+    {
+        ref Args a = ref *(Args*)context;
+        int t = a.Tokens, hd = a.HeadDim, d = a.Heads * hd;
+        long qkvRow = 3L * d;
+        float scale = 1f / MathF.Sqrt(hd);
+        for (int item = begin; item < end; item++)
+        {
+            int b = item / a.Heads, h = item % a.Heads;
+            long baseOffset = b * t * qkvRow + h * hd;
+            float* q = a.Qkv + baseOffset, k = q + d, v = q + 2 * d;
+            float* dq = a.Dqkv + baseOffset, dk = dq + d, dv = dq + 2 * d;
+            float* p = a.Probs + (long)item * t * t;
+            float* dp = a.Dprobs + (long)item * t * t;
+            float* m = a.Mask == null ? null : a.Mask + (long)item * t * t;
+            float* dout = a.Doutput + (long)b * t * d + h * hd;
+            for (int j = 0; j < t; j++)
+            {
+                new Span<float>(dq + j * qkvRow, hd).Clear();
+                new Span<float>(dk + j * qkvRow, hd).Clear();
+                new Span<float>(dv + j * qkvRow, hd).Clear();
+            }
+            for (int i = 0; i < t; i++)
+            {
+                var doi = new ReadOnlySpan<float>(dout + (long)i * d, hd);
+                var pi = new ReadOnlySpan<float>(p + (long)i * t, t);
+                var dpi = new Span<float>(dp + (long)i * t, t);
+                for (int j = 0; j < t; j++)
+                {
+                    float mij = m == null ? 1f : m[(long)i * t + j];
+                    // dv_j += (p_ij·m_ij)·do_i; d(p_ij) = m_ij·(do_i·v_j)
+                    var dvj = new Span<float>(dv + j * qkvRow, hd);
+                    TensorPrimitives.MultiplyAdd(doi, pi[j] * mij, dvj, dvj);
+                    dpi[j] = mij * TensorPrimitives.Dot(doi, new ReadOnlySpan<float>(v + j * qkvRow, hd));
+                }
+                // Softmax backward: ds_ij = p_ij·(dp_ij − Σ_k p_ik·dp_ik), stored in place, pre-scaled.
+                float c = TensorPrimitives.Dot(pi, dpi);
+                TensorPrimitives.Subtract(dpi, c, dpi);
+                TensorPrimitives.Multiply(dpi, pi, dpi);
+                TensorPrimitives.Multiply(dpi, scale, dpi);
+                var qi = new ReadOnlySpan<float>(q + i * qkvRow, hd);
+                var dqi = new Span<float>(dq + i * qkvRow, hd);
+                for (int j = 0; j < t; j++)
+                {
+                    float s = dpi[j];
+                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(k + j * qkvRow, hd), s, dqi, dqi);
+                    var dkj = new Span<float>(dk + j * qkvRow, hd);
+                    TensorPrimitives.MultiplyAdd(qi, s, dkj, dkj);
+                }
+            }
+        }
+    }
+
+    /// <summary>Scalar reference of the forward pass; <paramref name="mask"/> may be null.</summary>
+    /// <param name="output">(batch, tokens, heads·headDim).</param>
+    /// <param name="probs">(batch, heads, tokens, tokens).</param>
+    /// <param name="mask">(batch, heads, tokens, tokens) or null.</param>
+    /// <param name="qkv">(batch, tokens, 3·heads·headDim).</param>
+    /// <param name="batch">Images.</param>
+    /// <param name="tokens">Tokens per image.</param>
+    /// <param name="heads">Heads.</param>
+    /// <param name="headDim">Dimension per head.</param>
+    public static void ReferenceForward(double[] output, double[] probs, double[]? mask, double[] qkv, int batch, int tokens, int heads, int headDim)
+    {
+        int t = tokens, hd = headDim, d = heads * hd;
+        double scale = 1 / Math.Sqrt(hd);
+        for (int b = 0; b < batch; b++)
+            for (int h = 0; h < heads; h++)
+            {
+                int pBase = (b * heads + h) * t * t;
+                for (int i = 0; i < t; i++)
+                {
+                    double max = double.NegativeInfinity;
+                    var s = new double[t];
+                    for (int j = 0; j < t; j++)
+                    {
+                        double dot = 0;
+                        for (int e = 0; e < hd; e++) dot += qkv[(b * t + i) * 3 * d + h * hd + e] * qkv[(b * t + j) * 3 * d + d + h * hd + e];
+                        s[j] = dot * scale;
+                        max = Math.Max(max, s[j]);
+                    }
+                    double sum = 0;
+                    for (int j = 0; j < t; j++) { s[j] = Math.Exp(s[j] - max); sum += s[j]; }
+                    for (int j = 0; j < t; j++) probs[pBase + i * t + j] = s[j] / sum;
+                    for (int e = 0; e < hd; e++)
+                    {
+                        double acc = 0;
+                        for (int j = 0; j < t; j++)
+                        {
+                            double w = probs[pBase + i * t + j] * (mask is null ? 1 : mask[pBase + i * t + j]);
+                            acc += w * qkv[(b * t + j) * 3 * d + 2 * d + h * hd + e];
+                        }
+                        output[(b * t + i) * d + h * hd + e] = acc;
+                    }
+                }
+            }
+    }
+
+    /// <summary>Scalar reference of the backward pass; <paramref name="mask"/> may be null.</summary>
+    /// <param name="dqkv">(batch, tokens, 3·heads·headDim), overwritten.</param>
+    /// <param name="doutput">(batch, tokens, heads·headDim).</param>
+    /// <param name="probs">(batch, heads, tokens, tokens).</param>
+    /// <param name="mask">(batch, heads, tokens, tokens) or null.</param>
+    /// <param name="qkv">(batch, tokens, 3·heads·headDim).</param>
+    /// <param name="batch">Images.</param>
+    /// <param name="tokens">Tokens per image.</param>
+    /// <param name="heads">Heads.</param>
+    /// <param name="headDim">Dimension per head.</param>
+    public static void ReferenceBackward(double[] dqkv, double[] doutput, double[] probs, double[]? mask, double[] qkv, int batch, int tokens, int heads, int headDim)
+    {
+        int t = tokens, hd = headDim, d = heads * hd;
+        double scale = 1 / Math.Sqrt(hd);
+        Array.Clear(dqkv);
+        int Q(int b, int i, int h, int e) => (b * t + i) * 3 * d + h * hd + e;
+        for (int b = 0; b < batch; b++)
+            for (int h = 0; h < heads; h++)
+            {
+                int pBase = (b * heads + h) * t * t;
+                for (int i = 0; i < t; i++)
+                {
+                    var dp = new double[t];
+                    for (int j = 0; j < t; j++)
+                    {
+                        double mij = mask is null ? 1 : mask[pBase + i * t + j];
+                        double dot = 0;
+                        for (int e = 0; e < hd; e++)
+                        {
+                            double g = doutput[(b * t + i) * d + h * hd + e];
+                            dqkv[Q(b, j, h, e) + 2 * d] += probs[pBase + i * t + j] * mij * g;
+                            dot += g * qkv[Q(b, j, h, e) + 2 * d];
+                        }
+                        dp[j] = dot * mij;
+                    }
+                    double c = 0;
+                    for (int j = 0; j < t; j++) c += probs[pBase + i * t + j] * dp[j];
+                    for (int j = 0; j < t; j++)
+                    {
+                        double ds = probs[pBase + i * t + j] * (dp[j] - c) * scale;
+                        for (int e = 0; e < hd; e++)
+                        {
+                            dqkv[Q(b, i, h, e)] += ds * qkv[Q(b, j, h, e) + d];
+                            dqkv[Q(b, j, h, e) + d] += ds * qkv[Q(b, i, h, e)];
+                        }
+                    }
+                }
+            }
+    }
+}
