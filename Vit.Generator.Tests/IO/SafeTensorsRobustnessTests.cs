@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Text;
 using Vit.IO;
 using Xunit;
 using Xunit.Abstractions;

@@ -1,5 +1,3 @@
-using System.Diagnostics.CodeAnalysis;
-
 namespace Vit.IO;
 
 /// <summary>An element type of a safetensors tensor, as named by the format's <c>"dtype"</c> field.</summary>
