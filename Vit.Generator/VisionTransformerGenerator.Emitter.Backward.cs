@@ -91,7 +91,7 @@ public sealed partial class VisionTransformerGenerator
                 w.Line();
                 w.Comment($"{b}: GradResidual holds d(loss)/d(block output); each branch adds its input gradient into it.");
                 Step(w, $"{b}: x = x + mlp(norm2(x)) → d(mlp output) = d(x){(dropPath ? " · drop_path2 scale" : "")}",
-                    $"{K}Residual.Backward(At(Training.GradA), At(Training.GradResidual), {(dropPath ? $"At({t}DropPath2)" : Ptr + ".Null")}, batch, Tokens * Dim);");
+                    $"{K}Residual.Backward(At(Training.GradA), At(Training.GradResidual), {(dropPath ? $"At({t}DropPath2)" : "None")}, batch, Tokens * Dim);");
                 if (dropout)
                     Step(w, $"{b}.mlp.drop2", $"{K}Dropout.Apply(At(Training.GradA), At({t}MlpDrop2Mask), (long)rows * Dim);");
                 Step(w, $"{b}.mlp.fc2: d(act) (B, {N(T)}, {N(M)})",
@@ -105,13 +105,13 @@ public sealed partial class VisionTransformerGenerator
                 Step(w, $"{b}.norm2: adds d(x after attention) into GradResidual",
                     $"{K}LayerNorm.Backward<{Dim(D)}>(At(Training.GradResidual), g + Params.{c}Norm2Weight, g + Params.{c}Norm2Bias, At(Training.GradA), At({t}Residual1), At({t}Norm2Mean), At({t}Norm2Rstd), p + Params.{c}Norm2Weight, rows);");
                 Step(w, $"{b}: x = x + attn(norm1(x)) → d(attn output) = d(x){(dropPath ? " · drop_path1 scale" : "")}",
-                    $"{K}Residual.Backward(At(Training.GradA), At(Training.GradResidual), {(dropPath ? $"At({t}DropPath1)" : Ptr + ".Null")}, batch, Tokens * Dim);");
+                    $"{K}Residual.Backward(At(Training.GradA), At(Training.GradResidual), {(dropPath ? $"At({t}DropPath1)" : "None")}, batch, Tokens * Dim);");
                 if (dropout)
                     Step(w, $"{b}.attn.proj_drop", $"{K}Dropout.Apply(At(Training.GradA), At({t}ProjDropMask), (long)rows * Dim);");
                 Step(w, $"{b}.attn.proj: d(heads merged) (B, {N(T)}, {N(D)})",
                     $"{K}Linear.Backward<{Dims(D, D)}>(At(Training.GradB), g + Params.{c}AttnProjWeight, g + Params.{c}AttnProjBias, At(Training.GradA), At({t}AttnOut), p + Params.{c}AttnProjWeight, rows);");
                 Step(w, $"{b}.attn: d(q | k | v) (B, {N(T)}, {N(3 * D)}), through softmax{(attnDrop ? " and attn_drop" : "")}",
-                    $"{K}Attention.Backward<{Dims(T, s.Heads, plan.HeadDim)}>(At(Training.GradWide), At(Training.GradProbs), At(Training.GradB), At({t}AttnProbs), {(attnDrop ? $"At({t}AttnDropMask)" : Ptr + ".Null")}, At({t}Qkv), batch);");
+                    $"{K}Attention.Backward<{Dims(T, s.Heads, plan.HeadDim)}>(At(Training.GradWide), At(Training.GradProbs), At(Training.GradB), At({t}AttnProbs), {(attnDrop ? $"At({t}AttnDropMask)" : "None")}, At({t}Qkv), batch);");
                 Step(w, $"{b}.attn.qkv: d(norm1 output) (B, {N(T)}, {N(D)})",
                     $"{K}Linear.Backward<{Dims(D, 3 * D)}>(At(Training.GradA), g + Params.{c}AttnQkvWeight, {QkvBias(s, "g", c)}, At(Training.GradWide), At({t}Norm1), p + Params.{c}AttnQkvWeight, rows);");
                 Step(w, $"{b}.norm1: adds d(block input) into GradResidual",

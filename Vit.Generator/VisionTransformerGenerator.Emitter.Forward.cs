@@ -53,17 +53,17 @@ public sealed partial class VisionTransformerGenerator
                 string b = "blocks." + N(i), c = "Blocks" + N(i);
                 w.Line();
                 Step(w, $"{b}.norm1: x (B, {N(T)}, {N(D)}) → (B, {N(T)}, {N(D)})",
-                    $"{K}LayerNorm.Forward<{Dim(D)}>(At(Inference.Normed), {Ptr}.Null, {Ptr}.Null, At(Inference.X), p + Params.{c}Norm1Weight, p + Params.{c}Norm1Bias, rows, Epsilon);");
+                    $"{K}LayerNorm.Forward<{Dim(D)}>(At(Inference.Normed), None, None, At(Inference.X), p + Params.{c}Norm1Weight, p + Params.{c}Norm1Bias, rows, Epsilon);");
                 Step(w, $"{b}.attn.qkv: (B, {N(T)}, {N(D)}) → q | k | v (B, {N(T)}, {N(3 * D)})",
                     $"{K}Linear.Forward<{Dims(D, 3 * D)}>(At(Inference.Qkv), At(Inference.Normed), p + Params.{c}AttnQkvWeight, {QkvBias(s, "p", c)}, rows);");
                 Step(w, $"{b}.attn: softmax(q·kᵀ/√{N(plan.HeadDim)}) (B, {N(s.Heads)}, {N(T)}, {N(T)}) · v → heads merged (B, {N(T)}, {N(D)})",
-                    $"{K}Attention.Forward<{Dims(T, s.Heads, plan.HeadDim)}>(At(Inference.AttnOut), At(Inference.Probs), {Ptr}.Null, At(Inference.Qkv), batch);");
+                    $"{K}Attention.Forward<{Dims(T, s.Heads, plan.HeadDim)}>(At(Inference.AttnOut), At(Inference.Probs), None, At(Inference.Qkv), batch);");
                 Step(w, $"{b}.attn.proj: (B, {N(T)}, {N(D)}) → (B, {N(T)}, {N(D)})",
                     $"{K}Linear.Forward<{Dims(D, D)}>(At(Inference.Branch), At(Inference.AttnOut), p + Params.{c}AttnProjWeight, p + Params.{c}AttnProjBias, rows);");
                 Step(w, $"{b}: x = x + attn(norm1(x))",
-                    $"{K}Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), {Ptr}.Null, batch, Tokens * Dim);");
+                    $"{K}Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);");
                 Step(w, $"{b}.norm2: x (B, {N(T)}, {N(D)}) → (B, {N(T)}, {N(D)})",
-                    $"{K}LayerNorm.Forward<{Dim(D)}>(At(Inference.Normed), {Ptr}.Null, {Ptr}.Null, At(Inference.X), p + Params.{c}Norm2Weight, p + Params.{c}Norm2Bias, rows, Epsilon);");
+                    $"{K}LayerNorm.Forward<{Dim(D)}>(At(Inference.Normed), None, None, At(Inference.X), p + Params.{c}Norm2Weight, p + Params.{c}Norm2Bias, rows, Epsilon);");
                 Step(w, $"{b}.mlp.fc1: (B, {N(T)}, {N(D)}) → (B, {N(T)}, {N(M)})",
                     $"{K}Linear.Forward<{Dims(D, M)}>(At(Inference.Hidden), At(Inference.Normed), p + Params.{c}MlpFc1Weight, p + Params.{c}MlpFc1Bias, rows);");
                 Step(w, $"{b}.mlp.act: GELU (erf), in place (B, {N(T)}, {N(M)})",
@@ -71,7 +71,7 @@ public sealed partial class VisionTransformerGenerator
                 Step(w, $"{b}.mlp.fc2: (B, {N(T)}, {N(M)}) → (B, {N(T)}, {N(D)})",
                     $"{K}Linear.Forward<{Dims(M, D)}>(At(Inference.Branch), At(Inference.Hidden), p + Params.{c}MlpFc2Weight, p + Params.{c}MlpFc2Bias, rows);");
                 Step(w, $"{b}: x = x + mlp(norm2(x))",
-                    $"{K}Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), {Ptr}.Null, batch, Tokens * Dim);");
+                    $"{K}Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);");
             }
             w.Line();
             EmitHeadForward(w, plan, training: false);
@@ -81,7 +81,7 @@ public sealed partial class VisionTransformerGenerator
         }
 
         private static string QkvBias(ModelSpec s, string pointer, string block) =>
-            s.QkvBias ? $"{pointer} + Params.{block}AttnQkvBias" : $"{Ptr}.Null /* qkv_bias=False */";
+            s.QkvBias ? $"{pointer} + Params.{block}AttnQkvBias" : $"None /* qkv_bias=False */";
 
         /// <summary>Pooling, the final norm, pre-logits and head, for either pass.</summary>
         private static void EmitHeadForward(SourceWriter w, ModelPlan plan, bool training)
@@ -98,7 +98,7 @@ public sealed partial class VisionTransformerGenerator
             else
                 Step(w, $"pool: mean of the patch tokens x[:, 1:].mean(1) (B, {N(D)})",
                     $"{K}MeanPooling.Forward<{Dims(T, D)}>(At({layout}.Pooled), At({x}), batch);");
-            string stats = training ? "At(Training.NormMean), At(Training.NormRstd)" : $"{Ptr}.Null, {Ptr}.Null";
+            string stats = training ? "At(Training.NormMean), At(Training.NormRstd)" : $"None, None";
             Step(w, $"{norm}: (B, {N(D)}) → (B, {N(D)})",
                 $"{K}LayerNorm.Forward<{Dim(D)}>(At({normed}), {stats}, At({layout}.Pooled), p + Params.{normConst}Weight, p + Params.{normConst}Bias, batch, Epsilon);");
             string features = normed;
@@ -154,7 +154,7 @@ public sealed partial class VisionTransformerGenerator
                     Step(w, $"{b}.attn.attn_drop: mask for the attention probabilities, p={Real(s.AttentionDropout)} (B, {N(s.Heads)}, {N(T)}, {N(T)})",
                         $"{K}Dropout.FillMask(At({t}AttnDropMask), (long)batch * Heads * Tokens * Tokens, AttentionDropoutRate, ref _rng);");
                 Step(w, $"{b}.attn: softmax(q·kᵀ/√{N(plan.HeadDim)}) (B, {N(s.Heads)}, {N(T)}, {N(T)}){(attnDrop ? " ⊙ mask" : "")} · v → heads merged (B, {N(T)}, {N(D)})",
-                    $"{K}Attention.Forward<{Dims(T, s.Heads, plan.HeadDim)}>(At({t}AttnOut), At({t}AttnProbs), {(attnDrop ? $"At({t}AttnDropMask)" : Ptr + ".Null")}, At({t}Qkv), batch);");
+                    $"{K}Attention.Forward<{Dims(T, s.Heads, plan.HeadDim)}>(At({t}AttnOut), At({t}AttnProbs), {(attnDrop ? $"At({t}AttnDropMask)" : "None")}, At({t}Qkv), batch);");
                 Step(w, $"{b}.attn.proj: (B, {N(T)}, {N(D)}) → (B, {N(T)}, {N(D)})",
                     $"{K}Linear.Forward<{Dims(D, D)}>(At(Training.Branch), At({t}AttnOut), p + Params.{c}AttnProjWeight, p + Params.{c}AttnProjBias, rows);");
                 if (dropout)
@@ -163,7 +163,7 @@ public sealed partial class VisionTransformerGenerator
                         $"{K}Dropout.FillMask(At({t}ProjDropMask), (long)rows * Dim, DropoutRate, ref _rng);");
                     w.Line($"{K}Dropout.Apply(At(Training.Branch), At({t}ProjDropMask), (long)rows * Dim);");
                 }
-                string scale1 = Ptr + ".Null", scale2 = Ptr + ".Null";
+                string scale1 = "None", scale2 = "None";
                 if (rate > 0)
                 {
                     Step(w, $"{b}.drop_path1: keep each image's branch with probability {Real(1 - rate)}",

@@ -173,6 +173,9 @@ public sealed partial class VisionTransformerGenerator
         private static void WriteLifecycle(SourceWriter w, ModelPlan plan)
         {
             var s = plan.Spec;
+            w.Line("/// <summary>An absent optional tensor: no bias, no dropout mask, no saved statistics.</summary>");
+            w.Line("private static global::Vit.Memory.TensorPtr None => default;");
+            w.Line();
             w.Line("private readonly global::Vit.Memory.ModelMemory _memory;");
             w.Line("private global::Vit.Numerics.Rng _rng;");
             w.Line();

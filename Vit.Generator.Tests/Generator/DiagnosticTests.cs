@@ -6,9 +6,14 @@ namespace Vit.Tests.Generator;
 /// <summary>One test per diagnostic ID: the ID, where it points, and that the message names the values.</summary>
 public sealed class DiagnosticTests
 {
+    private const string Prefix = "using Vit;\nnamespace N;\n";
+
+    private static string _source = "";
+
     private static Diagnostic Single(string source, string id)
     {
-        var (result, _) = GeneratorHarness.Run("using Vit;\nnamespace N;\n" + source);
+        _source = Prefix + source;
+        var (result, _) = GeneratorHarness.Run(_source);
         var diagnostic = Assert.Single(result.Diagnostics);
         Assert.Equal(id, diagnostic.Id);
         Assert.Equal(DiagnosticSeverity.Error, diagnostic.Severity);
@@ -16,7 +21,12 @@ public sealed class DiagnosticTests
         return diagnostic;
     }
 
-    private static string At(Diagnostic d) => d.Location.SourceTree!.GetText().ToString(d.Location.SourceSpan);
+    /// <summary>The source text the diagnostic points at (its location carries the file path and span, not the tree).</summary>
+    private static string At(Diagnostic d)
+    {
+        Assert.Equal("Model0.cs", d.Location.GetLineSpan().Path);
+        return _source.Substring(d.Location.SourceSpan.Start, d.Location.SourceSpan.Length);
+    }
 
     [Fact]
     public void VIT0001_class_not_partial()
