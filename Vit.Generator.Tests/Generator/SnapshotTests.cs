@@ -20,7 +20,7 @@ public sealed class SnapshotTests
         var (result, errors) = GeneratorHarness.Run("using Vit;\nnamespace Samples.Models;\n\n" + declaration + "\n");
         Assert.Empty(result.Diagnostics);
         Assert.True(errors.IsEmpty, "the generated code does not compile:\n" + string.Join("\n", errors.Take(10)));
-        var files = result.GeneratedSources.Select(s => (s.HintName.Replace(".g.cs", "").Replace("Samples.Models.", ""), s.SourceText.ToString())).ToList();
+        var files = result.GeneratedSources.Select(s => (s.HintName.Replace(".g.cs", "").Replace($"Samples.Models.{name}.", ""), s.SourceText.ToString())).ToList();
         Assert.Equal(3, files.Count);
         Snapshot.VerifyAll(name, files);
     }
