@@ -1,0 +1,66 @@
+using Vit.Kernels;
+using Vit.Memory;
+using Vit.Numerics;
+using Xunit;
+using static Vit.Tests.Kernels.KernelTestSupport;
+
+namespace Vit.Tests.Kernels;
+
+public class AttentionTests
+{
+    private static double[] Mask(ref Rng rng, int n, double p)
+    {
+        var m = new double[n];
+        for (int i = 0; i < n; i++) m[i] = rng.NextDouble() < p ? 0 : (float)(1 / (1 - p));
+        return m;
+    }
+
+    private static void Compare<TT, TH, THd>(int batch, bool dropout, ulong seed)
+        where TT : struct, IDim where TH : struct, IDim where THd : struct, IDim
+    {
+        int t = TT.Value, h = TH.Value, hd = THd.Value, d = h * hd;
+        var rng = new Rng(seed);
+        var qkv = Random(ref rng, batch * t * 3 * d, 2);
+        var dout = Random(ref rng, batch * t * d);
+        var mask = dropout ? Mask(ref rng, batch * h * t * t, 0.3) : null;
+        var output = new double[batch * t * d];
+        var probs = new double[batch * h * t * t];
+        Attention.ReferenceForward(output, probs, mask, qkv, batch, t, h, hd);
+        var dqkv = new double[qkv.Length];
+        Attention.ReferenceBackward(dqkv, dout, probs, mask, qkv, batch, t, h, hd);
+
+        using FloatTensor fqkv = new(qkv), fout = new(output.Length), fp = new(probs.Length), fm = new(mask ?? [0]),
+            fdout = new(dout), fdqkv = new(qkv.Length), fdp = new(probs.Length);
+        fout.Fill(5);
+        fdqkv.Fill(-3); // overwritten
+        var maskPtr = dropout ? fm.Ptr : TensorPtr.Null;
+        Attention.Forward<TT, TH, THd>(fout.Ptr, fp.Ptr, maskPtr, fqkv.Ptr, batch);
+        Attention.Backward<TT, TH, THd>(fdqkv.Ptr, fdp.Ptr, fdout.Ptr, fp.Ptr, maskPtr, fqkv.Ptr, batch);
+        AssertClose(probs, fp, 1e-4, 1e-5, "probs");
+        AssertClose(output, fout, 1e-4, 1e-5, "output");
+        AssertClose(dqkv, fdqkv, 1e-4, 1e-5, "dqkv");
+    }
+
+    [Fact] public void Awkward() => Compare<D7, D3, D5>(2, false, 1);
+    [Fact] public void AwkwardWithDropout() => Compare<D7, D3, D5>(2, true, 2);
+    [Fact] public void Larger() => Compare<D67, D4, D24>(3, true, 3);
+    [Fact] public void LargerNoDropout() => Compare<D67, D2, D64>(2, false, 4);
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ReferenceGradients(bool dropout)
+    {
+        const int batch = 2, t = 4, h = 2, hd = 3, d = h * hd;
+        var rng = new Rng(dropout ? 6UL : 5UL);
+        var qkv = Random(ref rng, batch * t * 3 * d, 1.5);
+        var r = Random(ref rng, batch * t * d);
+        var mask = dropout ? Mask(ref rng, batch * h * t * t, 0.3) : null;
+        var probs = new double[batch * h * t * t];
+        double[] Run() { var o = new double[batch * t * d]; Attention.ReferenceForward(o, probs, mask, qkv, batch, t, h, hd); return o; }
+        Run();
+        var dqkv = new double[qkv.Length];
+        Attention.ReferenceBackward(dqkv, r, probs, mask, qkv, batch, t, h, hd);
+        CheckGradient(qkv, Run, r, dqkv, "qkv");
+    }
+}

@@ -1,0 +1,57 @@
+using Vit.Kernels;
+using Vit.Numerics;
+using Xunit;
+using static Vit.Tests.Kernels.KernelTestSupport;
+
+namespace Vit.Tests.Kernels;
+
+public class SoftmaxCrossEntropyTests
+{
+    [Fact]
+    public void MatchesReference()
+    {
+        const int batch = 11, k = 17;
+        var rng = new Rng(1);
+        var logits = Random(ref rng, batch * k, 30); // large logits: needs the stable log-sum-exp
+        var labels = new int[batch];
+        for (int i = 0; i < batch; i++) labels[i] = rng.NextInt(k);
+        var probs = new double[batch * k];
+        double loss = SoftmaxCrossEntropy.ReferenceForward(probs, logits, labels, batch, k);
+        var dl = new double[batch * k];
+        SoftmaxCrossEntropy.ReferenceBackward(dl, probs, labels, batch, k);
+        using FloatTensor fl = new(logits), fp = new(batch * k), fd = new(batch * k);
+        fd.Fill(3);
+        float fLoss = SoftmaxCrossEntropy.Forward<D17>(fp.Ptr, fl.Ptr, labels, batch);
+        SoftmaxCrossEntropy.Backward<D17>(fd.Ptr, fp.Ptr, labels, batch);
+        Assert.True(Math.Abs(fLoss - loss) <= 1e-5 * Math.Abs(loss) + 1e-6, $"loss {fLoss} vs {loss}");
+        AssertClose(probs, fp, 1e-5, 1e-6, "probs");
+        AssertClose(dl, fd, 1e-5, 1e-6, "dlogits");
+    }
+
+    [Fact]
+    public void ReferenceGradient()
+    {
+        const int batch = 3, k = 5;
+        var rng = new Rng(2);
+        var logits = Random(ref rng, batch * k, 3);
+        int[] labels = [4, 0, 2];
+        var probs = new double[batch * k];
+        SoftmaxCrossEntropy.ReferenceForward(probs, logits, labels, batch, k);
+        var dl = new double[batch * k];
+        SoftmaxCrossEntropy.ReferenceBackward(dl, probs, labels, batch, k);
+        CheckGradient(logits, () => [SoftmaxCrossEntropy.ReferenceForward(new double[batch * k], logits, labels, batch, k)], [1.0], dl, "logits");
+    }
+
+    [Fact]
+    public void BadLabelIsReported()
+    {
+        using FloatTensor fl = new(2 * 5), fp = new(2 * 5);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => SoftmaxCrossEntropy.Forward<D5>(fp.Ptr, fl.Ptr, [1, 5], 2));
+        Assert.Contains("index 1", e.Message);
+        Assert.Contains("is 5", e.Message);
+        Assert.Contains("[0, 5)", e.Message);
+        var e2 = Assert.Throws<ArgumentOutOfRangeException>(() => SoftmaxCrossEntropy.Backward<D5>(fp.Ptr, fp.Ptr, [-1, 0], 2));
+        Assert.Contains("index 0", e2.Message);
+        Assert.Throws<ArgumentException>(() => SoftmaxCrossEntropy.Forward<D5>(fp.Ptr, fl.Ptr, [1], 2));
+    }
+}

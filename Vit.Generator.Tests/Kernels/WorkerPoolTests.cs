@@ -1,0 +1,98 @@
+using Vit.Kernels;
+using Xunit;
+
+namespace Vit.Tests.Kernels;
+
+public unsafe class WorkerPoolTests
+{
+    private static void Mark(void* context, int begin, int end)
+    {
+        int* visits = (int*)context;
+        for (int i = begin; i < end; i++) Interlocked.Increment(ref visits[i]);
+    }
+
+    private static void Throw(void* context, int begin, int end)
+    {
+        if (begin <= 5 && 5 < end) throw new InvalidOperationException("item 5 failed");
+    }
+
+    private static void Nested(void* context, int begin, int end)
+    {
+        var pool = WorkerPool.Shared;
+        int* visits = (int*)context;
+        for (int i = begin; i < end; i++) pool.Run(&Mark, visits + i * 10, 10);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(5)]
+    public void VisitsEveryIndexOnce(int threads)
+    {
+        using var pool = new WorkerPool(threads);
+        Assert.Equal(threads, pool.Threads);
+        foreach (int count in new[] { 0, 1, 2, 3, 7, 64, 1000, 4099 })
+            for (int rep = 0; rep < 3; rep++)
+            {
+                var visits = new int[Math.Max(count, 1)];
+                fixed (int* v = visits) pool.Run(&Mark, v, count);
+                for (int i = 0; i < count; i++)
+                    Assert.True(visits[i] == 1, $"threads {threads}, count {count}: index {i} visited {visits[i]} times");
+            }
+    }
+
+    [Fact]
+    public void PropagatesExceptions()
+    {
+        using var pool = new WorkerPool(3);
+        for (int rep = 0; rep < 5; rep++)
+        {
+            var e = Assert.Throws<InvalidOperationException>(() => pool.Run(&Throw, null, 12));
+            Assert.Equal("item 5 failed", e.Message);
+        }
+        // Still usable afterwards.
+        var visits = new int[100];
+        fixed (int* v = visits) pool.Run(&Mark, v, 100);
+        Assert.All(visits, x => Assert.Equal(1, x));
+    }
+
+    [Fact]
+    public void NestedRunsInline()
+    {
+        var visits = new int[40];
+        fixed (int* v = visits) WorkerPool.Shared.Run(&Nested, v, 4);
+        Assert.All(visits, x => Assert.Equal(1, x));
+    }
+
+    [Fact]
+    public void TwoPoolsConcurrently()
+    {
+        using var a = new WorkerPool(2);
+        using var b = new WorkerPool(2);
+        var va = new int[5000];
+        var vb = new int[5000];
+        var t = new Thread(() => { for (int i = 0; i < 200; i++) fixed (int* v = va) a.Run(&Mark, v, va.Length); });
+        t.Start();
+        for (int i = 0; i < 200; i++) fixed (int* v = vb) b.Run(&Mark, v, vb.Length);
+        t.Join();
+        Assert.All(va, x => Assert.Equal(200, x));
+        Assert.All(vb, x => Assert.Equal(200, x));
+    }
+
+    [Fact]
+    public void RunAllocatesNothing()
+    {
+        using var pool = new WorkerPool(3);
+        var visits = new int[256];
+        fixed (int* v = visits)
+        {
+            for (int i = 0; i < 100; i++) pool.Run(&Mark, v, visits.Length);
+            long before = GC.GetTotalAllocatedBytes(true);
+            for (int i = 0; i < 1000; i++) pool.Run(&Mark, v, visits.Length);
+            long after = GC.GetTotalAllocatedBytes(true);
+            Assert.Equal(0, after - before);
+        }
+        Assert.All(visits, x => Assert.Equal(1100, x));
+    }
+}
