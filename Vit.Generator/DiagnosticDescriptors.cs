@@ -57,7 +57,7 @@ internal static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor TooLarge = new(
         "VIT0010", "Model too large to index",
-        "The {0} of this model is {1:N0} floats, more than {2:N0} (int.MaxValue), so it cannot be indexed; reduce {3}",
+        "The {0} of this model is {1} floats, more than {2} (int.MaxValue), so it cannot be indexed; reduce {3}",
         Category, DiagnosticSeverity.Error, isEnabledByDefault: true);
 
     public static readonly DiagnosticDescriptor UnknownPooling = new(

@@ -19,7 +19,7 @@ public sealed partial class VisionTransformerGenerator
             w.Line("/// (see <see cref=\"Gradient\"/>); call <see cref=\"ZeroGradients\"/> between optimizer steps.");
             w.Line("/// </summary>");
             w.Line($"/// <param name=\"images\">(batch, {N(s.Channels)}, {N(s.ImageSize)}, {N(s.ImageSize)}) NCHW floats.</param>");
-            w.Line($"/// <param name=\"labels\">batch class indices in [0, {N(s.Classes)}).</param>");
+            w.Line(s.Classes > 0 ? $"/// <param name=\"labels\">batch class indices in [0, {N(s.Classes)}).</param>" : "/// <param name=\"labels\">Unused: there are no classes.</param>");
             w.Line("/// <param name=\"batch\">Images in this call.</param>");
             w.Line("/// <returns>The mean softmax cross-entropy over the batch.</returns>");
             if (s.Classes == 0)

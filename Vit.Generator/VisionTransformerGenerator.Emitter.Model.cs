@@ -204,7 +204,7 @@ public sealed partial class VisionTransformerGenerator
             w.Line("/// <summary>Sets every gradient to zero; <see cref=\"ForwardBackward\"/> adds into them.</summary>");
             w.Line("public void ZeroGradients() => _memory.ZeroGradients();");
             w.Line();
-            w.Line("/// <summary>Loads every parameter from a safetensors file with timm names (F32 or F64). A missing, extra or mis-shaped tensor is an error that names it.</summary>");
+            w.Line("/// <summary>Loads every parameter from a safetensors file with timm names (F32, F64, F16 or BF16). A missing, extra or mis-shaped tensor is an error that names it.</summary>");
             w.Line("public void LoadWeights(string path) => _memory.LoadWeights(path);");
             w.Line();
             w.Line("/// <summary>Saves every parameter to a safetensors file (F32, timm names, the attribute values as metadata), through a temporary file and a rename.</summary>");

@@ -113,22 +113,23 @@ public sealed partial class VisionTransformerGenerator
                 var estimate = SizeEstimate.Of(imageSize, patch, channels, dim, depth, heads, mlpDim, classes, representation);
                 if (estimate.Parameters > int.MaxValue)
                     diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.TooLarge, values.Location("Dim", "Depth"),
-                        "parameter count", estimate.Parameters, int.MaxValue, "Dim, Depth, MlpDim or Classes"));
+                        "parameter count", Grouped(estimate.Parameters), Grouped(int.MaxValue), "Dim, Depth, MlpDim or Classes"));
                 else if (estimate.ActivationsPerImage > int.MaxValue)
                     diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.TooLarge, values.Location("ImageSize", "Patch"),
-                        "activation count per image", estimate.ActivationsPerImage, int.MaxValue, "ImageSize (or raise Patch), Dim, Depth or MlpDim"));
+                        "activation count per image", Grouped(estimate.ActivationsPerImage), Grouped(int.MaxValue), "ImageSize (or raise Patch), Dim, Depth or MlpDim"));
             }
 
             var spec = diagnostics.Count > 0 ? null : new ModelSpec(
                 Namespace: type.ContainingNamespace.IsGlobalNamespace ? "" : type.ContainingNamespace.ToDisplayString(),
                 TypeName: type.Name,
-                Accessibility: AccessibilityKeyword(type.DeclaredAccessibility),
                 ContainingTypes: new EquatableArray<string>(containing.ToArray()),
                 ImageSize: imageSize, Patch: patch, Channels: channels, Dim: dim, Depth: depth, Heads: heads,
                 MlpDim: mlpDim, Classes: classes, QkvBias: qkvBias, Pooling: pooling, RepresentationSize: representation,
                 LayerNormEpsilon: epsilon, Dropout: dropout, AttentionDropout: attentionDropout, DropPath: dropPath);
             return new ParseResult(spec, new EquatableArray<DiagnosticInfo>(diagnostics.ToArray()));
         }
+
+        private static string Grouped(double value) => value.ToString("N0", CultureInfo.InvariantCulture);
 
         private static string Format(double value) => value.ToString("R", CultureInfo.InvariantCulture);
 
@@ -139,17 +140,6 @@ public sealed partial class VisionTransformerGenerator
             { TypeKind: TypeKind.Struct } => "partial struct",
             { TypeKind: TypeKind.Interface } => "partial interface",
             _ => "partial class",
-        };
-
-        private static string AccessibilityKeyword(Accessibility accessibility) => accessibility switch
-        {
-            Microsoft.CodeAnalysis.Accessibility.Public => "public",
-            Microsoft.CodeAnalysis.Accessibility.Internal => "internal",
-            Microsoft.CodeAnalysis.Accessibility.Private => "private",
-            Microsoft.CodeAnalysis.Accessibility.Protected => "protected",
-            Microsoft.CodeAnalysis.Accessibility.ProtectedOrInternal => "protected internal",
-            Microsoft.CodeAnalysis.Accessibility.ProtectedAndInternal => "private protected",
-            _ => "internal",
         };
 
         /// <summary>Reads named arguments and finds the syntax of each, to place diagnostics on it.</summary>

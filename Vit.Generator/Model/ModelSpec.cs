@@ -12,7 +12,6 @@ namespace Vit.Generator.Model;
 internal sealed record ModelSpec(
     string Namespace,
     string TypeName,
-    string Accessibility,
     EquatableArray<string> ContainingTypes,
     int ImageSize,
     int Patch,

@@ -27,14 +27,14 @@ public static class WeightFile
                 continue;
             }
             if (!SameShape(p.Shape, t.Shape))
-                problems.Add($"tensor '{p.Name}' has shape {t.ShapeText} in the file, but the model expects {p.ShapeText}");
+                problems.Add($"tensor '{p.Name}' has shape {Format(t.Shape)} in the file, but the model expects {p.ShapeText}");
             else if (t.DType is not (SafeTensorDType.F32 or SafeTensorDType.F64 or SafeTensorDType.F16 or SafeTensorDType.BF16))
                 problems.Add($"tensor '{p.Name}' has dtype {t.DType.GetName()}, but weights must be floating point (F32, F64, F16 or BF16)");
         }
         foreach (var t in file.Tensors)
         {
             if (!table.TryFind(t.Name, out _))
-                problems.Add($"tensor '{t.Name}' {t.ShapeText} is not a parameter of {table.ModelName}");
+                problems.Add($"tensor '{t.Name}' {Format(t.Shape)} is not a parameter of {table.ModelName}");
         }
         if (problems.Count > 0)
         {
@@ -61,6 +61,9 @@ public static class WeightFile
             writer.Add(p.Name, p.Shape.Select(d => (long)d).ToArray(), parameters + p.Offset);
         writer.Write(path);
     }
+
+    /// <summary>A shape as PyTorch prints it: (1, 197, 768).</summary>
+    private static string Format(IReadOnlyList<long> shape) => "(" + string.Join(", ", shape) + ")";
 
     private static bool SameShape(IReadOnlyList<int> expected, IReadOnlyList<long> found)
     {

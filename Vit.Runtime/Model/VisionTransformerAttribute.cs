@@ -35,7 +35,7 @@ public sealed class VisionTransformerAttribute : Attribute
     /// <summary>Hidden width of each MLP; 0 (the default) means 4·<see cref="Dim"/>.</summary>
     public int MlpDim { get; set; }
 
-    /// <summary>Output classes of <c>head</c>; 0 means no head (the output is the pooled features). Default 1000.</summary>
+    /// <summary>Output classes of <c>head</c>; 0 means no head: the output is the features (the pre-logits output when <see cref="RepresentationSize"/> &gt; 0, else the normalized pooled tokens). Default 1000.</summary>
     public int Classes { get; set; } = 1000;
 
     /// <summary>Whether <c>attn.qkv</c> has a bias. Default true.</summary>
