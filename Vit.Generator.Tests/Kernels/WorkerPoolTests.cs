@@ -92,9 +92,22 @@ public unsafe class WorkerPoolTests
             long before = GC.GetAllocatedBytesForCurrentThread() + pool.WorkerAllocatedBytes;
             for (int i = 0; i < 1000; i++) pool.Run(&Mark, v, visits.Length);
             long after = GC.GetAllocatedBytesForCurrentThread() + pool.WorkerAllocatedBytes;
-            Assert.True(pool.WorkerAllocatedBytes > 0, "the workers must have been sampled");
             Assert.Equal(0, after - before);
         }
         Assert.All(visits, x => Assert.Equal(1100, x));
+    }
+
+    private static void Allocate(void* context, int begin, int end)
+    {
+        for (int i = begin; i < end; i++) GC.KeepAlive(new byte[1000]);
+    }
+
+    [Fact]
+    public void WorkerAllocatedBytes_counts_what_the_workers_allocate()
+    {
+        using var pool = new WorkerPool(3);
+        long before = pool.WorkerAllocatedBytes;
+        pool.Run(&Allocate, null, 30); // 10 arrays on each of the two workers
+        Assert.True(pool.WorkerAllocatedBytes - before >= 20 * 1000, $"workers allocated {pool.WorkerAllocatedBytes - before} bytes by the pool's count");
     }
 }

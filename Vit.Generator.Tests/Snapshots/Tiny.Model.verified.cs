@@ -264,7 +264,7 @@ partial class Tiny : global::Vit.IVisionTransformer
     /// <summary>Sets every gradient to zero; <see cref="ForwardBackward"/> adds into them.</summary>
     public void ZeroGradients() => _memory.ZeroGradients();
 
-    /// <summary>Loads every parameter from a safetensors file with timm names (F32 or F64). A missing, extra or mis-shaped tensor is an error that names it.</summary>
+    /// <summary>Loads every parameter from a safetensors file with timm names (F32, F64, F16 or BF16). A missing, extra or mis-shaped tensor is an error that names it.</summary>
     public void LoadWeights(string path) => _memory.LoadWeights(path);
 
     /// <summary>Saves every parameter to a safetensors file (F32, timm names, the attribute values as metadata), through a temporary file and a rename.</summary>
