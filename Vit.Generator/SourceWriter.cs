@@ -16,11 +16,6 @@ internal sealed class SourceWriter
         _text.Append('\n');
     }
 
-    public void Lines(string block)
-    {
-        foreach (var line in block.Replace("\r\n", "\n").Split('\n')) Line(line);
-    }
-
     public void Open(string line)
     {
         Line(line);
