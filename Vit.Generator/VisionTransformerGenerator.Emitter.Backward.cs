@@ -51,7 +51,7 @@ public sealed partial class VisionTransformerGenerator
             var s = plan.Spec;
             int T = plan.Tokens, D = s.Dim, M = s.MlpDim, R = s.RepresentationSize;
             bool dropout = s.Dropout > 0, attnDrop = s.AttentionDropout > 0;
-            string norm = NormName(s), normConst = s.Pooling == 0 ? "Norm" : "FcNorm";
+            string norm = NormName(s), normConst = NormConstant(s);
             w.Line("/// <summary>");
             w.Line("/// The backward pass: the forward steps in reverse, each reading what the forward pass saved.");
             w.Line("/// Parameter gradients accumulate (+=); activation gradients flow through the scratch tensors.");

@@ -91,7 +91,7 @@ public sealed partial class VisionTransformerGenerator
             string layout = training ? "Training" : "Inference";
             string x = training ? $"Training.Block{N(s.Depth - 1)}Residual2" : "Inference.X";
             string normed = training ? "Training.Normed" : "Inference.Features";
-            string norm = NormName(s), normConst = s.Pooling == 0 ? "Norm" : "FcNorm";
+            string norm = NormName(s), normConst = NormConstant(s);
             if (s.Pooling == 0)
                 Step(w, $"pool: the class token x[:, 0] (B, {N(D)}) (timm applies norm to every token, then takes x[:, 0]; LayerNorm is per token, so this is the same)",
                     $"{K}TokenPooling.Forward<{Dims(T, D)}>(At({layout}.Pooled), At({x}), batch);");

@@ -18,28 +18,25 @@ public sealed partial class VisionTransformerGenerator
             w.Line("[global::System.CodeDom.Compiler.GeneratedCode(\"Vit.Generator\", \"1.0.0\")]");
             w.Open(TypeDeclaration(plan, withInterface: true));
 
-            w.Line("/// <summary>Input height and width in pixels.</summary>");
-            w.Line($"public const int ImageSize = {N(s.ImageSize)};");
-            w.Line("/// <summary>Patch size in pixels (the stride and kernel of <c>patch_embed.proj</c>).</summary>");
-            w.Line($"public const int Patch = {N(s.Patch)};");
-            w.Line("/// <summary>Input channels.</summary>");
-            w.Line($"public const int Channels = {N(s.Channels)};");
-            w.Line("/// <summary>Embedding width.</summary>");
-            w.Line($"public const int Dim = {N(s.Dim)};");
-            w.Line("/// <summary>Number of transformer blocks.</summary>");
-            w.Line($"public const int Depth = {N(s.Depth)};");
-            w.Line("/// <summary>Attention heads per block.</summary>");
-            w.Line($"public const int Heads = {N(s.Heads)};");
-            w.Line("/// <summary>Channels per head: Dim / Heads.</summary>");
-            w.Line($"public const int HeadDim = {N(plan.HeadDim)};");
-            w.Line("/// <summary>Hidden width of each MLP.</summary>");
-            w.Line($"public const int MlpDim = {N(s.MlpDim)};");
-            w.Line("/// <summary>Patch tokens ((ImageSize / Patch)²) plus the class token.</summary>");
-            w.Line($"public const int Tokens = {N(plan.Tokens)};");
-            w.Line("/// <summary>Classes of <c>head</c>; 0 means no head.</summary>");
-            w.Line($"public const int Classes = {N(s.Classes)};");
-            w.Line($"/// <summary>Floats per output row: {(s.Classes > 0 ? "the logits (Classes)" : s.RepresentationSize > 0 ? "the pre-logits features (RepresentationSize)" : "the pooled features (Dim)")}.</summary>");
-            w.Line($"public const int OutputSize = {N(plan.OutputSize)};");
+            string output = s.Classes > 0 ? "the logits (Classes)" : s.RepresentationSize > 0 ? "the pre-logits features (RepresentationSize)" : "the pooled features (Dim)";
+            foreach (var (name, value, doc) in new[]
+            {
+                ("ImageSize", s.ImageSize, "Input height and width in pixels."),
+                ("Patch", s.Patch, "Patch size in pixels (the stride and kernel of <c>patch_embed.proj</c>)."),
+                ("Channels", s.Channels, "Input channels."),
+                ("Dim", s.Dim, "Embedding width."),
+                ("Depth", s.Depth, "Number of transformer blocks."),
+                ("Heads", s.Heads, "Attention heads per block."),
+                ("HeadDim", plan.HeadDim, "Channels per head: Dim / Heads."),
+                ("MlpDim", s.MlpDim, "Hidden width of each MLP."),
+                ("Tokens", plan.Tokens, "Patch tokens ((ImageSize / Patch)²) plus the class token."),
+                ("Classes", s.Classes, "Classes of <c>head</c>; 0 means no head."),
+                ("OutputSize", plan.OutputSize, $"Floats per output row: {output}."),
+            })
+            {
+                w.Line($"/// <summary>{doc}</summary>");
+                w.Line($"public const int {name} = {N(value)};");
+            }
             w.Line("/// <summary>Number of parameters, as timm counts them.</summary>");
             w.Line($"public const long ParameterCount = {N(plan.ParameterCount)}; // {Grouped(plan.ParameterCount)}");
             w.Line();

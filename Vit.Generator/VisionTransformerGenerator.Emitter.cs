@@ -57,5 +57,8 @@ public sealed partial class VisionTransformerGenerator
         private static string Pooling(ModelSpec s) => s.Pooling == 0 ? "Token" : "Mean";
 
         private static string NormName(ModelSpec s) => s.Pooling == 0 ? "norm" : "fc_norm";
+
+        /// <summary>The final norm's parameter-constant prefix: <c>Norm</c> or <c>FcNorm</c>.</summary>
+        private static string NormConstant(ModelSpec s) => Planner.ConstantName(NormName(s));
     }
 }

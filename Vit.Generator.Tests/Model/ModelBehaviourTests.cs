@@ -14,12 +14,6 @@ public sealed class ModelBehaviourTests
             ? reference.ReadInt64s("labels").Select(l => (int)l).ToArray() : Array.Empty<int>());
     }
 
-    private static float[] Random(int length, int seed)
-    {
-        var rng = new Vit.Numerics.Rng((ulong)seed);
-        return Enumerable.Range(0, length).Select(_ => (float)rng.NextNormal()).ToArray();
-    }
-
     [Fact]
     public void Parameter_counts_match_timm()
     {

@@ -1,7 +1,6 @@
 using System;
 using System.Collections;
 using System.Collections.Generic;
-using System.Collections.Immutable;
 
 namespace Vit.Generator.Model;
 
@@ -16,8 +15,6 @@ internal readonly struct EquatableArray<T> : IEquatable<EquatableArray<T>>, IRea
     private readonly T[]? _items;
 
     public EquatableArray(T[] items) => _items = items;
-
-    public EquatableArray(ImmutableArray<T> items) => _items = items.IsDefault ? null : System.Linq.ImmutableArrayExtensions.ToArray(items);
 
     public static EquatableArray<T> Empty => new(Array.Empty<T>());
 

@@ -13,15 +13,12 @@ public sealed class ParameterTable
         ModelName = modelName;
         Parameters = parameters;
         var map = new Dictionary<string, ParameterInfo>(StringComparer.Ordinal);
-        long count = 0;
         foreach (var p in parameters)
         {
             if (!map.TryAdd(p.Name, p))
                 throw new ArgumentException($"The parameter name '{p.Name}' appears twice in {modelName}.", nameof(parameters));
-            count += p.Length;
         }
         _byName = map.ToFrozenDictionary(StringComparer.Ordinal);
-        Count = count;
     }
 
     /// <summary>The model's type name, used in messages.</summary>
@@ -29,9 +26,6 @@ public sealed class ParameterTable
 
     /// <summary>Every parameter, in timm <c>state_dict</c> order.</summary>
     public IReadOnlyList<ParameterInfo> Parameters { get; }
-
-    /// <summary>The total number of parameter elements (excluding alignment padding).</summary>
-    public long Count { get; }
 
     /// <summary>The parameter called <paramref name="timmName"/>.</summary>
     /// <exception cref="KeyNotFoundException">No parameter has that name; the message names it and suggests the closest.</exception>
