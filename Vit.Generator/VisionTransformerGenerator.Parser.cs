@@ -182,7 +182,12 @@ public sealed partial class VisionTransformerGenerator
         }
     }
 
-    /// <summary>Element counts estimated in double precision (no overflow) to reject unindexable models.</summary>
+    /// <summary>
+    /// Upper bounds, in double precision (no overflow for any int sizes), of the planner's
+    /// parameter buffer and training activations per image, alignment padding included. The
+    /// planner computes the exact values in long arithmetic, which could overflow for absurd
+    /// sizes, so this bound decides VIT0010 first; a test checks it never falls below the plan.
+    /// </summary>
     internal readonly struct SizeEstimate
     {
         public double Parameters { get; }
@@ -197,12 +202,24 @@ public sealed partial class VisionTransformerGenerator
         public static SizeEstimate Of(double image, double patch, double channels, double dim, double depth, double heads, double mlp, double classes, double representation)
         {
             double grid = Math.Floor(image / patch), tokens = grid * grid + 1, patchVector = channels * patch * patch;
-            double block = 4 * dim + 3 * dim * dim + 3 * dim + dim * dim + dim + 2 * dim * mlp + mlp + dim;
-            double features = representation > 0 ? representation : dim;
-            double parameters = dim + tokens * dim + dim * patchVector + dim + depth * block + 2 * dim
-                + (representation > 0 ? representation * dim + representation : 0) + (classes > 0 ? classes * features + classes : 0);
-            double perBlock = tokens * (12 * dim + 2 * mlp + 4) + 2 * heads * tokens * tokens;
-            double activations = tokens * patchVector + 2 * tokens * dim + depth * perBlock + tokens * (3 * dim + mlp) + heads * tokens * tokens;
+            double T = tokens, D = dim, M = mlp, H = heads, R = representation, K = classes;
+            double padding = Planner.AlignFloats - 1;
+
+            // Parameters: the exact count, plus padding after each of at most 12 per block + 10 others.
+            double block = 4 * D + 3 * D * D + 3 * D + D * D + D + 2 * D * M + M + D;
+            double features = R > 0 ? R : D;
+            double parameters = D + T * D + D * patchVector + D + depth * block + 2 * D
+                + (R > 0 ? R * D + R : 0) + (K > 0 ? K * features + K : 0)
+                + padding * (12 * depth + 10);
+
+            // Training activations with every optional tensor (dropout masks, drop-path scales):
+            // per block 10 (T, D) tensors, 3 (T, M), 2 (H, T, T), 4 (T) and 2 scalars; before the
+            // blocks the patches and 2 (T, D); after them the head tensors and the backward scratch.
+            double perBlock = 10 * T * D + 3 * T * M + 2 * H * T * T + 4 * T + 2;
+            double head = 2 * D + 2 + 2 * R + 3 * K + 2 * D;
+            double scratch = 4 * T * D + T * Math.Max(3 * D, M) + H * T * T;
+            double tensors = 3 + 20 * depth + 20;
+            double activations = T * patchVector + 2 * T * D + depth * perBlock + head + scratch + padding * tensors;
             return new SizeEstimate(parameters, activations);
         }
     }

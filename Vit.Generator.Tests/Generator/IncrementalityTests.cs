@@ -89,3 +89,27 @@ public sealed class IncrementalityTests
         Assert.Contains(seen, t => t.Name == "ParameterSpec");
     }
 }
+
+/// <summary>The VIT0010 guard estimates sizes in double; it must bound the planner's exact sizes from above.</summary>
+public sealed class SizeEstimateTests
+{
+    [Theory]
+    [InlineData(8, 4, 3, 16, 2, 2, 0, 5, 0, 0.0, 0.0)]
+    [InlineData(12, 4, 1, 24, 2, 3, 40, 7, 10, 0.1, 0.2)]
+    [InlineData(224, 16, 3, 768, 12, 12, 0, 1000, 0, 0.1, 0.1)]
+    [InlineData(224, 14, 3, 1280, 32, 16, 0, 0, 0, 0.1, 0.1)]
+    [InlineData(32, 2, 3, 8, 1, 1, 4000, 3, 3, 0.5, 0.0)]
+    public void Estimate_bounds_the_plan(int image, int patch, int channels, int dim, int depth, int heads, int mlp, int classes, int representation, double dropout, double attentionDropout)
+    {
+        int mlpDim = mlp == 0 ? 4 * dim : mlp;
+        var spec = new Vit.Generator.Model.ModelSpec("N", "M", Vit.Generator.Model.EquatableArray<string>.Empty,
+            image, patch, channels, dim, depth, heads, mlpDim, classes, QkvBias: true, Pooling: 0, representation,
+            LayerNormEpsilon: 1e-6, dropout, attentionDropout, DropPath: 0.1);
+        var plan = VisionTransformerGenerator.Planner.Plan(spec);
+        var estimate = VisionTransformerGenerator.SizeEstimate.Of(image, patch, channels, dim, depth, heads, mlpDim, classes, representation);
+        Assert.True(estimate.Parameters >= plan.ParameterFloats, $"parameters: estimate {estimate.Parameters}, plan {plan.ParameterFloats}");
+        Assert.True(estimate.ActivationsPerImage >= plan.TrainingFloatsPerImage, $"activations: estimate {estimate.ActivationsPerImage}, plan {plan.TrainingFloatsPerImage}");
+        Assert.True(estimate.ActivationsPerImage >= plan.InferenceFloatsPerImage);
+        Assert.True(estimate.ActivationsPerImage <= 2.0 * plan.TrainingFloatsPerImage, "the bound should stay close to the plan");
+    }
+}
