@@ -29,6 +29,9 @@ public sealed partial class VisionTransformerGenerator
                 w.Line("_memory.BeginTraining(images, labels, batch); // throws: Classes = 0");
                 w.Line("throw new global::System.InvalidOperationException(\"This model has no head (Classes = 0).\");");
                 w.Close();
+                w.Line();
+                w.Line("/// <summary>Empty: a model without a head has no training probabilities.</summary>");
+                w.Line("public global::System.ReadOnlySpan<float> TrainingProbabilities => default;");
             }
             else
             {
@@ -38,6 +41,9 @@ public sealed partial class VisionTransformerGenerator
                 w.Line("Backward(a, labels, batch);");
                 w.Line("return loss;");
                 w.Close();
+                w.Line();
+                w.Line("/// <summary>The softmax probabilities of the last <see cref=\"ForwardBackward\"/> call, (batch, Classes): training accuracy without a second forward pass.</summary>");
+                w.Line("public global::System.ReadOnlySpan<float> TrainingProbabilities => _memory.LastTrainingTensor(Training.Probs, Classes);");
                 w.Line();
                 EmitBackwardPass(w, plan);
             }
@@ -62,8 +68,8 @@ public sealed partial class VisionTransformerGenerator
             w.Line("int rows = batch * Tokens;");
             w.Line($"{Ptr} At(long offset) => a + offset * batch;");
             w.Line();
-            Step(w, $"loss: d(loss)/d(logits) = (softmax − one_hot) / B (B, {N(s.Classes)})",
-                $"{K}SoftmaxCrossEntropy.Backward<{Dim(s.Classes)}>(At(Training.GradLogits), At(Training.Probs), labels, batch);");
+            Step(w, $"loss: d(loss)/d(logits) = (softmax − target) / B, target = (1 − ε)·one_hot + ε/classes (B, {N(s.Classes)})",
+                $"{K}SoftmaxCrossEntropy.Backward<{Dim(s.Classes)}>(At(Training.GradLogits), At(Training.Probs), labels, batch, _memory.LabelSmoothing);");
             string features = R > 0 ? "Training.PreLogits" : "Training.Normed";
             string gradFeatures = R > 0 ? "Training.GradPreLogits" : "Training.GradNormed";
             Step(w, $"head: d(features) (B, {N(plan.FeatureWidth)}), head.weight and head.bias gradients",

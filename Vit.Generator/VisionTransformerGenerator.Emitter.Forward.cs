@@ -203,8 +203,8 @@ public sealed partial class VisionTransformerGenerator
             }
             w.Line();
             EmitHeadForward(w, plan, training: true);
-            Step(w, $"loss: mean softmax cross-entropy over the batch; keeps the probabilities (B, {N(s.Classes)})",
-                $"return {K}SoftmaxCrossEntropy.Forward<{Dim(s.Classes)}>(At(Training.Probs), At(Training.Logits), labels, batch);");
+            Step(w, $"loss: mean softmax cross-entropy over the batch, label smoothing ε = _memory.LabelSmoothing; keeps the probabilities (B, {N(s.Classes)})",
+                $"return {K}SoftmaxCrossEntropy.Forward<{Dim(s.Classes)}>(At(Training.Probs), At(Training.Logits), labels, batch, _memory.LabelSmoothing);");
             w.Close();
         }
     }

@@ -210,6 +210,9 @@ public sealed partial class VisionTransformerGenerator
             w.Line("/// <summary>The model's memory: parameter, gradient and activation buffers.</summary>");
             w.Line("public global::Vit.Memory.ModelMemory Memory => _memory;");
             w.Line();
+            w.Line("/// <summary>The random stream that draws the dropout and drop-path masks; save and restore it to resume training exactly.</summary>");
+            w.Line("public global::Vit.Numerics.Rng DropoutRng { get => _rng; set => _rng = value; }");
+            w.Line();
             w.Line("/// <summary>Frees the model's native memory.</summary>");
             w.Line("public void Dispose() => _memory.Dispose();");
             w.Line();

@@ -54,4 +54,38 @@ public class SoftmaxCrossEntropyTests
         Assert.Contains("index 0", e2.Message);
         Assert.Throws<ArgumentException>(() => SoftmaxCrossEntropy.Forward<D5>(fp.Ptr, fl.Ptr, [1], 2));
     }
+
+    [Theory]
+    [InlineData(0.1)]
+    [InlineData(0.5)]
+    public void LabelSmoothingMatchesReference(double smoothing)
+    {
+        const int batch = 7, k = 10;
+        var rng = new Rng(3);
+        var logits = Random(ref rng, batch * k, 4);
+        var labels = new int[batch];
+        for (int i = 0; i < batch; i++) labels[i] = rng.NextInt(k);
+        var probs = new double[batch * k];
+        double loss = SoftmaxCrossEntropy.ReferenceForward(probs, logits, labels, batch, k, smoothing);
+        double plain = SoftmaxCrossEntropy.ReferenceForward(new double[batch * k], logits, labels, batch, k);
+        Assert.NotEqual(plain, loss, 6); // smoothing changes the loss
+        var dl = new double[batch * k];
+        SoftmaxCrossEntropy.ReferenceBackward(dl, probs, labels, batch, k, smoothing);
+        using FloatTensor fl = new(logits), fp = new(batch * k), fd = new(batch * k);
+        float fLoss = SoftmaxCrossEntropy.Forward<D10>(fp.Ptr, fl.Ptr, labels, batch, (float)smoothing);
+        SoftmaxCrossEntropy.Backward<D10>(fd.Ptr, fp.Ptr, labels, batch, (float)smoothing);
+        Assert.True(Math.Abs(fLoss - loss) <= 1e-5 * Math.Abs(loss) + 1e-6, $"loss {fLoss} vs {loss}");
+        AssertClose(dl, fd, 1e-5, 1e-6, "dlogits");
+        // the reference backward is the derivative of the reference forward
+        CheckGradient(logits, () => [SoftmaxCrossEntropy.ReferenceForward(new double[batch * k], logits, labels, batch, k, smoothing)], [1.0], dl, "logits");
+    }
+
+    [Fact]
+    public void LabelSmoothingOutOfRangeIsReported()
+    {
+        using FloatTensor fl = new(2 * 5), fp = new(2 * 5);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => SoftmaxCrossEntropy.Forward<D5>(fp.Ptr, fl.Ptr, [1, 2], 2, 1f));
+        Assert.Contains("[0, 1)", e.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => SoftmaxCrossEntropy.Backward<D5>(fp.Ptr, fp.Ptr, [1, 2], 2, -0.1f));
+    }
 }

@@ -25,6 +25,9 @@ partial class MeanRepr
         return loss;
     }
 
+    /// <summary>The softmax probabilities of the last <see cref="ForwardBackward"/> call, (batch, Classes): training accuracy without a second forward pass.</summary>
+    public global::System.ReadOnlySpan<float> TrainingProbabilities => _memory.LastTrainingTensor(Training.Probs, Classes);
+
     /// <summary>
     /// The backward pass: the forward steps in reverse, each reading what the forward pass saved.
     /// Parameter gradients accumulate (+=); activation gradients flow through the scratch tensors.
@@ -36,8 +39,8 @@ partial class MeanRepr
         int rows = batch * Tokens;
         global::Vit.Memory.TensorPtr At(long offset) => a + offset * batch;
 
-        // loss: d(loss)/d(logits) = (softmax − one_hot) / B (B, 7)
-        global::Vit.Kernels.SoftmaxCrossEntropy.Backward<D7>(At(Training.GradLogits), At(Training.Probs), labels, batch);
+        // loss: d(loss)/d(logits) = (softmax − target) / B, target = (1 − ε)·one_hot + ε/classes (B, 7)
+        global::Vit.Kernels.SoftmaxCrossEntropy.Backward<D7>(At(Training.GradLogits), At(Training.Probs), labels, batch, _memory.LabelSmoothing);
         // head: d(features) (B, 10), head.weight and head.bias gradients
         global::Vit.Kernels.Linear.Backward<D10, D7>(At(Training.GradPreLogits), g + Params.HeadWeight, g + Params.HeadBias, At(Training.GradLogits), At(Training.PreLogits), p + Params.HeadWeight, batch);
         // pre_logits.act: tanh' = 1 − y², in place (B, 10)

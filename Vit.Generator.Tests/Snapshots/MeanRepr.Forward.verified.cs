@@ -178,7 +178,7 @@ partial class MeanRepr
         global::Vit.Kernels.Tanh.Forward(At(Training.PreLogits), At(Training.PreLogits), (long)batch * 10);
         // head: (B, 10) → logits (B, 7)
         global::Vit.Kernels.Linear.Forward<D10, D7>(At(Training.Logits), At(Training.PreLogits), p + Params.HeadWeight, p + Params.HeadBias, batch);
-        // loss: mean softmax cross-entropy over the batch; keeps the probabilities (B, 7)
-        return global::Vit.Kernels.SoftmaxCrossEntropy.Forward<D7>(At(Training.Probs), At(Training.Logits), labels, batch);
+        // loss: mean softmax cross-entropy over the batch, label smoothing ε = _memory.LabelSmoothing; keeps the probabilities (B, 7)
+        return global::Vit.Kernels.SoftmaxCrossEntropy.Forward<D7>(At(Training.Probs), At(Training.Logits), labels, batch, _memory.LabelSmoothing);
     }
 }

@@ -292,6 +292,9 @@ partial class MeanRepr : global::Vit.IVisionTransformer
     /// <summary>The model's memory: parameter, gradient and activation buffers.</summary>
     public global::Vit.Memory.ModelMemory Memory => _memory;
 
+    /// <summary>The random stream that draws the dropout and drop-path masks; save and restore it to resume training exactly.</summary>
+    public global::Vit.Numerics.Rng DropoutRng { get => _rng; set => _rng = value; }
+
     /// <summary>Frees the model's native memory.</summary>
     public void Dispose() => _memory.Dispose();
 

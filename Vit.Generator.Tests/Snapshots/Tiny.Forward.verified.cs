@@ -141,7 +141,7 @@ partial class Tiny
         global::Vit.Kernels.LayerNorm.Forward<D16>(At(Training.Normed), At(Training.NormMean), At(Training.NormRstd), At(Training.Pooled), p + Params.NormWeight, p + Params.NormBias, batch, Epsilon);
         // head: (B, 16) → logits (B, 5)
         global::Vit.Kernels.Linear.Forward<D16, D5>(At(Training.Logits), At(Training.Normed), p + Params.HeadWeight, p + Params.HeadBias, batch);
-        // loss: mean softmax cross-entropy over the batch; keeps the probabilities (B, 5)
-        return global::Vit.Kernels.SoftmaxCrossEntropy.Forward<D5>(At(Training.Probs), At(Training.Logits), labels, batch);
+        // loss: mean softmax cross-entropy over the batch, label smoothing ε = _memory.LabelSmoothing; keeps the probabilities (B, 5)
+        return global::Vit.Kernels.SoftmaxCrossEntropy.Forward<D5>(At(Training.Probs), At(Training.Logits), labels, batch, _memory.LabelSmoothing);
     }
 }

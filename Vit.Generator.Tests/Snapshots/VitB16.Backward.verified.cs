@@ -25,6 +25,9 @@ partial class VitB16
         return loss;
     }
 
+    /// <summary>The softmax probabilities of the last <see cref="ForwardBackward"/> call, (batch, Classes): training accuracy without a second forward pass.</summary>
+    public global::System.ReadOnlySpan<float> TrainingProbabilities => _memory.LastTrainingTensor(Training.Probs, Classes);
+
     /// <summary>
     /// The backward pass: the forward steps in reverse, each reading what the forward pass saved.
     /// Parameter gradients accumulate (+=); activation gradients flow through the scratch tensors.
@@ -36,8 +39,8 @@ partial class VitB16
         int rows = batch * Tokens;
         global::Vit.Memory.TensorPtr At(long offset) => a + offset * batch;
 
-        // loss: d(loss)/d(logits) = (softmax − one_hot) / B (B, 1000)
-        global::Vit.Kernels.SoftmaxCrossEntropy.Backward<D1000>(At(Training.GradLogits), At(Training.Probs), labels, batch);
+        // loss: d(loss)/d(logits) = (softmax − target) / B, target = (1 − ε)·one_hot + ε/classes (B, 1000)
+        global::Vit.Kernels.SoftmaxCrossEntropy.Backward<D1000>(At(Training.GradLogits), At(Training.Probs), labels, batch, _memory.LabelSmoothing);
         // head: d(features) (B, 768), head.weight and head.bias gradients
         global::Vit.Kernels.Linear.Backward<D768, D1000>(At(Training.GradNormed), g + Params.HeadWeight, g + Params.HeadBias, At(Training.GradLogits), At(Training.Normed), p + Params.HeadWeight, batch);
         // norm: LayerNorm backward adds into d(pooled), so clear it first (B, 768)

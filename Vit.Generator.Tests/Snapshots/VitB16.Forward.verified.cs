@@ -561,7 +561,7 @@ partial class VitB16
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Normed), At(Training.NormMean), At(Training.NormRstd), At(Training.Pooled), p + Params.NormWeight, p + Params.NormBias, batch, Epsilon);
         // head: (B, 768) → logits (B, 1000)
         global::Vit.Kernels.Linear.Forward<D768, D1000>(At(Training.Logits), At(Training.Normed), p + Params.HeadWeight, p + Params.HeadBias, batch);
-        // loss: mean softmax cross-entropy over the batch; keeps the probabilities (B, 1000)
-        return global::Vit.Kernels.SoftmaxCrossEntropy.Forward<D1000>(At(Training.Probs), At(Training.Logits), labels, batch);
+        // loss: mean softmax cross-entropy over the batch, label smoothing ε = _memory.LabelSmoothing; keeps the probabilities (B, 1000)
+        return global::Vit.Kernels.SoftmaxCrossEntropy.Forward<D1000>(At(Training.Probs), At(Training.Logits), labels, batch, _memory.LabelSmoothing);
     }
 }

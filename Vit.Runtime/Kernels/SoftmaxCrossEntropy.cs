@@ -5,19 +5,26 @@ namespace Vit.Kernels;
 /// <summary>Softmax followed by the mean negative log-likelihood of integer class labels.</summary>
 public static unsafe class SoftmaxCrossEntropy
 {
-    /// <summary>Forward: probs = softmax(logits) row-wise; returns the mean loss over the batch (computed in double).</summary>
+    /// <summary>
+    /// Forward: probs = softmax(logits) row-wise; returns the mean loss over the batch (computed in
+    /// double) against the smoothed target (1 − ε)·one_hot + ε/classes, as PyTorch's
+    /// <c>CrossEntropyLoss(label_smoothing=ε)</c>; ε = 0 is plain cross-entropy.
+    /// </summary>
     /// <param name="probs">Output, (batch, TClasses), kept for backward.</param>
     /// <param name="logits">Input, (batch, TClasses).</param>
     /// <param name="labels">Class labels, (batch), each in [0, TClasses).</param>
     /// <param name="batch">The number of images.</param>
+    /// <param name="labelSmoothing">ε in [0, 1).</param>
     /// <returns>The mean cross-entropy loss.</returns>
     /// <exception cref="ArgumentException">Fewer than <paramref name="batch"/> labels.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">A label is outside [0, TClasses).</exception>
-    public static float Forward<TClasses>(TensorPtr probs, TensorPtr logits, ReadOnlySpan<int> labels, int batch)
+    /// <exception cref="ArgumentOutOfRangeException">A label is outside [0, TClasses), or ε is outside [0, 1).</exception>
+    public static float Forward<TClasses>(TensorPtr probs, TensorPtr logits, ReadOnlySpan<int> labels, int batch, float labelSmoothing = 0)
         where TClasses : struct, IDim
     {
         int k = TClasses.Value;
         CheckLabels(labels, batch, k);
+        CheckSmoothing(labelSmoothing);
+        double onTarget = 1 - (double)labelSmoothing, uniform = (double)labelSmoothing / k;
         double total = 0;
         for (int b = 0; b < batch; b++)
         {
@@ -25,35 +32,50 @@ public static unsafe class SoftmaxCrossEntropy
             float* p = probs.Pointer + (long)b * k;
             double max = double.NegativeInfinity;
             for (int c = 0; c < k; c++) max = Math.Max(max, l[c]);
-            double sum = 0;
-            for (int c = 0; c < k; c++) sum += Math.Exp(l[c] - max);
+            double sum = 0, logitSum = 0;
+            for (int c = 0; c < k; c++)
+            {
+                sum += Math.Exp(l[c] - max);
+                logitSum += l[c];
+            }
             double inv = 1 / sum;
             for (int c = 0; c < k; c++) p[c] = (float)(Math.Exp(l[c] - max) * inv);
-            total += Math.Log(sum) + max - l[labels[b]];
+            double logSumExp = Math.Log(sum) + max;
+            // −Σ target·log p = (1 − ε)(lse − l[y]) + (ε/k)·Σ (lse − l[c])
+            total += onTarget * (logSumExp - l[labels[b]]) + (labelSmoothing > 0 ? uniform * (k * logSumExp - logitSum) : 0);
         }
         return (float)(total / batch);
     }
 
-    /// <summary>Backward: dlogits = (probs − onehot(labels))/batch (overwrite).</summary>
+    /// <summary>Backward: dlogits = (probs − target)/batch (overwrite), target = (1 − ε)·one_hot + ε/classes.</summary>
     /// <param name="dlogits">Output, (batch, TClasses), overwritten.</param>
     /// <param name="probs">From forward, (batch, TClasses).</param>
     /// <param name="labels">Class labels, (batch).</param>
     /// <param name="batch">The number of images.</param>
+    /// <param name="labelSmoothing">ε in [0, 1), the same as in forward.</param>
     /// <exception cref="ArgumentException">Fewer than <paramref name="batch"/> labels.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">A label is outside [0, TClasses).</exception>
-    public static void Backward<TClasses>(TensorPtr dlogits, TensorPtr probs, ReadOnlySpan<int> labels, int batch)
+    /// <exception cref="ArgumentOutOfRangeException">A label is outside [0, TClasses), or ε is outside [0, 1).</exception>
+    public static void Backward<TClasses>(TensorPtr dlogits, TensorPtr probs, ReadOnlySpan<int> labels, int batch, float labelSmoothing = 0)
         where TClasses : struct, IDim
     {
         int k = TClasses.Value;
         CheckLabels(labels, batch, k);
+        CheckSmoothing(labelSmoothing);
         float inv = 1f / batch;
+        float uniform = labelSmoothing / k * inv, onTarget = (1 - labelSmoothing) * inv;
         for (int b = 0; b < batch; b++)
         {
             float* p = probs.Pointer + (long)b * k;
             float* d = dlogits.Pointer + (long)b * k;
-            for (int c = 0; c < k; c++) d[c] = p[c] * inv;
-            d[labels[b]] -= inv;
+            for (int c = 0; c < k; c++) d[c] = p[c] * inv - uniform;
+            d[labels[b]] -= onTarget;
         }
+    }
+
+    private static void CheckSmoothing(float labelSmoothing)
+    {
+        if (!(labelSmoothing >= 0 && labelSmoothing < 1))
+            throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, $"Label smoothing must be in [0, 1), found {labelSmoothing}.");
     }
 
     private static void CheckLabels(ReadOnlySpan<int> labels, int batch, int classes)
@@ -66,14 +88,15 @@ public static unsafe class SoftmaxCrossEntropy
                     $"Label at index {b} is {labels[b]}, outside the valid range [0, {classes}).");
     }
 
-    /// <summary>Scalar reference of the forward pass.</summary>
+    /// <summary>Scalar reference of the forward pass: −Σ target·log softmax, target = (1 − ε)·one_hot + ε/classes.</summary>
     /// <param name="probs">(batch, classes).</param>
     /// <param name="logits">(batch, classes).</param>
     /// <param name="labels">(batch).</param>
     /// <param name="batch">Images.</param>
     /// <param name="classes">Classes.</param>
+    /// <param name="labelSmoothing">ε.</param>
     /// <returns>The mean loss.</returns>
-    public static double ReferenceForward(double[] probs, double[] logits, int[] labels, int batch, int classes)
+    public static double ReferenceForward(double[] probs, double[] logits, int[] labels, int batch, int classes, double labelSmoothing = 0)
     {
         double total = 0;
         for (int b = 0; b < batch; b++)
@@ -82,7 +105,11 @@ public static unsafe class SoftmaxCrossEntropy
             for (int c = 0; c < classes; c++) max = Math.Max(max, logits[b * classes + c]);
             for (int c = 0; c < classes; c++) sum += Math.Exp(logits[b * classes + c] - max);
             for (int c = 0; c < classes; c++) probs[b * classes + c] = Math.Exp(logits[b * classes + c] - max) / sum;
-            total += -Math.Log(probs[b * classes + labels[b]]);
+            for (int c = 0; c < classes; c++)
+            {
+                double target = (c == labels[b] ? 1 - labelSmoothing : 0) + labelSmoothing / classes;
+                total -= target * Math.Log(probs[b * classes + c]);
+            }
         }
         return total / batch;
     }
@@ -93,10 +120,14 @@ public static unsafe class SoftmaxCrossEntropy
     /// <param name="labels">(batch).</param>
     /// <param name="batch">Images.</param>
     /// <param name="classes">Classes.</param>
-    public static void ReferenceBackward(double[] dlogits, double[] probs, int[] labels, int batch, int classes)
+    /// <param name="labelSmoothing">ε.</param>
+    public static void ReferenceBackward(double[] dlogits, double[] probs, int[] labels, int batch, int classes, double labelSmoothing = 0)
     {
         for (int b = 0; b < batch; b++)
             for (int c = 0; c < classes; c++)
-                dlogits[b * classes + c] = (probs[b * classes + c] - (c == labels[b] ? 1 : 0)) / batch;
+            {
+                double target = (c == labels[b] ? 1 - labelSmoothing : 0) + labelSmoothing / classes;
+                dlogits[b * classes + c] = (probs[b * classes + c] - target) / batch;
+            }
     }
 }

@@ -18,6 +18,7 @@ public sealed class ModelMemory : IDisposable
     private readonly NativeBuffer _input = new(0);
     private readonly NativeBuffer _inference = new(0);
     private readonly NativeBuffer _training = new(0);
+    private float _labelSmoothing;
 
     /// <summary>Creates the memory for a model with room for <paramref name="maxBatch"/> images.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxBatch"/> is not positive.</exception>
@@ -46,6 +47,32 @@ public sealed class ModelMemory : IDisposable
 
     /// <summary>The flat gradient buffer, same layout as <see cref="Parameters"/> (allocated on first use).</summary>
     public NativeBuffer Gradients => _gradients ??= new NativeBuffer(Layout.ParameterFloats);
+
+    /// <summary>
+    /// Label smoothing ε of the training loss, in [0, 1): the target is (1 − ε)·one_hot + ε/classes.
+    /// 0 (the default) is plain cross-entropy.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is outside [0, 1).</exception>
+    public float LabelSmoothing
+    {
+        get => _labelSmoothing;
+        set
+        {
+            if (!(value >= 0 && value < 1))
+                throw new ArgumentOutOfRangeException(nameof(value), value, $"Label smoothing must be in [0, 1), found {value}.");
+            _labelSmoothing = value;
+        }
+    }
+
+    /// <summary>The batch of the last <c>ForwardBackward</c> call (0 before the first).</summary>
+    public int LastTrainingBatch { get; private set; }
+
+    /// <summary>
+    /// A tensor of the last training step: <paramref name="width"/> floats per image at
+    /// <paramref name="offsetPerImage"/> (a <c>Training</c> offset of the generated model).
+    /// </summary>
+    public ReadOnlySpan<float> LastTrainingTensor(long offsetPerImage, int width) =>
+        LastTrainingBatch == 0 ? default : (_training.Start + offsetPerImage * LastTrainingBatch).AsSpan(LastTrainingBatch * width);
 
     /// <summary>Staged input images of the current call: (batch, C, H, W).</summary>
     public TensorPtr Input => _input.Start;
@@ -106,6 +133,7 @@ public sealed class ModelMemory : IDisposable
             throw new ArgumentException($"{Layout.Config.Name}.ForwardBackward: expected {batch} labels (one per image), found {labels.Length}.", nameof(labels));
         Grow(batch);
         _training.EnsureLength(Layout.TrainingFloatsPerImage * Capacity);
+        LastTrainingBatch = batch;
         _ = Gradients;
         Stage(images);
         return _training.Start;

@@ -39,4 +39,13 @@ public interface IVisionTransformer : IDisposable
 
     /// <summary>Saves weights to a safetensors file with timm names (atomically).</summary>
     void SaveWeights(string path);
+
+    /// <summary>The flat parameter, gradient and activation buffers (what optimizers and checkpoints work on).</summary>
+    Vit.Memory.ModelMemory Memory { get; }
+
+    /// <summary>The random stream of the dropout and drop-path masks (saved in checkpoints so a resumed run continues exactly).</summary>
+    Vit.Numerics.Rng DropoutRng { get; set; }
+
+    /// <summary>The softmax probabilities of the last <see cref="ForwardBackward"/> call, (batch, Classes); empty when there is no head.</summary>
+    ReadOnlySpan<float> TrainingProbabilities { get; }
 }
