@@ -9,9 +9,16 @@ namespace Vit.IO;
 public static class WeightFile
 {
     /// <summary>
+    /// Tensors whose names start with this prefix are training state (optimizer moments in a
+    /// checkpoint), not weights: <see cref="Load"/> skips them, so a checkpoint loads as weights.
+    /// </summary>
+    public const string TrainingStatePrefix = "optimizer.";
+
+    /// <summary>
     /// Loads every parameter of <paramref name="table"/> from <paramref name="path"/> into the flat
     /// buffer at <paramref name="parameters"/>. The file must hold exactly the model's tensors with
-    /// the model's shapes; otherwise nothing is copied and the error names every mismatch.
+    /// the model's shapes (plus, in a checkpoint, tensors under <see cref="TrainingStatePrefix"/>);
+    /// otherwise nothing is copied and the error names every mismatch.
     /// </summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="InvalidDataException">The file is malformed, or its tensors do not fit the model.</exception>
@@ -33,6 +40,7 @@ public static class WeightFile
         }
         foreach (var t in file.Tensors)
         {
+            if (t.Name.StartsWith(TrainingStatePrefix, StringComparison.Ordinal)) continue;
             if (!table.TryFind(t.Name, out _))
                 problems.Add($"tensor '{t.Name}' {Format(t.Shape)} is not a parameter of {table.ModelName}");
         }
@@ -60,6 +68,19 @@ public static class WeightFile
         foreach (var p in table.Parameters)
             writer.Add(p.Name, p.Shape.Select(d => (long)d).ToArray(), parameters + p.Offset);
         writer.Write(path);
+    }
+
+    /// <summary>
+    /// The metadata of a weights file: the model's attribute values (<see cref="VisionTransformerConfig.ToMetadata"/>)
+    /// plus <paramref name="extra"/> entries such as <c>class_names</c>; the attribute values win on a clash.
+    /// </summary>
+    public static Dictionary<string, string> Metadata(VisionTransformerConfig config, IReadOnlyDictionary<string, string>? extra)
+    {
+        var all = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (extra is not null)
+            foreach (var (key, value) in extra) all[key] = value;
+        foreach (var (key, value) in config.ToMetadata()) all[key] = value;
+        return all;
     }
 
     /// <summary>A shape as PyTorch prints it: (1, 197, 768).</summary>

@@ -1,0 +1,77 @@
+using System.Numerics;
+using Vit.Memory;
+
+namespace Vit.Training;
+
+/// <summary>
+/// AdamW as <c>torch.optim.AdamW</c> computes it: decoupled decay p ← p·(1 − lr·λ), then
+/// m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g², p ← p − (lr / (1 − β₁ᵗ))·m / (√v / √(1 − β₂ᵗ) + ε).
+/// State buffers <c>exp_avg</c> (m) and <c>exp_avg_sq</c> (v).
+/// </summary>
+public sealed unsafe class AdamW : Optimizer
+{
+    private float _stepSize, _invSqrtBias2;
+
+    /// <summary>Creates AdamW over <paramref name="memory"/>'s parameters.</summary>
+    public AdamW(ModelMemory memory, OptimizerOptions options, Func<ParameterInfo, bool>? trainable = null)
+        : base(memory, options, ["exp_avg", "exp_avg_sq"], trainable)
+    {
+    }
+
+    /// <inheritdoc/>
+    public override string Name => "adamw";
+
+    /// <inheritdoc/>
+    protected override void BeginStep()
+    {
+        double bias1 = 1 - Math.Pow(Options.Beta1, Steps);
+        double bias2 = 1 - Math.Pow(Options.Beta2, Steps);
+        _stepSize = (float)(1 / bias1);
+        _invSqrtBias2 = (float)(1 / Math.Sqrt(bias2));
+    }
+
+    /// <inheritdoc/>
+    protected override void Update(float* param, float* grad, long offset, long length, float learningRate, float decay, float gradientScale)
+    {
+        float* m = StatePointer(0, offset), v = StatePointer(1, offset);
+        float b1 = (float)Options.Beta1, b2 = (float)Options.Beta2, eps = (float)Options.Epsilon;
+        float c1 = 1 - b1, c2 = 1 - b2, step = learningRate * _stepSize, inv2 = _invSqrtBias2;
+        long i = 0;
+        int w = Vector<float>.Count;
+        for (; i + w <= length; i += w)
+        {
+            var g = *(Vector<float>*)(grad + i) * gradientScale;
+            var mi = *(Vector<float>*)(m + i) * b1 + g * c1;
+            var vi = *(Vector<float>*)(v + i) * b2 + g * g * c2;
+            *(Vector<float>*)(m + i) = mi;
+            *(Vector<float>*)(v + i) = vi;
+            var denom = Vector.SquareRoot(vi) * inv2 + new Vector<float>(eps);
+            *(Vector<float>*)(param + i) = *(Vector<float>*)(param + i) * decay - mi / denom * step;
+        }
+        for (; i < length; i++)
+        {
+            float g = grad[i] * gradientScale;
+            m[i] = m[i] * b1 + g * c1;
+            v[i] = v[i] * b2 + g * g * c2;
+            param[i] = param[i] * decay - m[i] / (MathF.Sqrt(v[i]) * inv2 + eps) * step;
+        }
+    }
+
+    /// <summary>
+    /// Double-precision reference of one AdamW step on plain arrays (for tests), with
+    /// <paramref name="t"/> the 1-based step number.
+    /// </summary>
+    public static void Reference(double[] p, double[] g, double[] m, double[] v, int t, double lr, double weightDecay,
+        double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8)
+    {
+        for (int i = 0; i < p.Length; i++)
+        {
+            p[i] *= 1 - lr * weightDecay;
+            m[i] = beta1 * m[i] + (1 - beta1) * g[i];
+            v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i];
+            double mHat = m[i] / (1 - Math.Pow(beta1, t));
+            double vHat = v[i] / (1 - Math.Pow(beta2, t));
+            p[i] -= lr * mHat / (Math.Sqrt(vHat) + eps);
+        }
+    }
+}

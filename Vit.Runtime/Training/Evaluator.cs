@@ -1,0 +1,106 @@
+using Vit.Data;
+
+namespace Vit.Training;
+
+/// <summary>Test-set results: loss, accuracy and the confusion matrix.</summary>
+/// <param name="Loss">Mean plain cross-entropy (no smoothing), computed in double from the logits.</param>
+/// <param name="Accuracy">Fraction of images whose arg-max class is the label.</param>
+/// <param name="Images">Images evaluated.</param>
+/// <param name="Confusion">Counts, [label, predicted], ClassCount × ClassCount, row-major.</param>
+/// <param name="ClassCount">Classes.</param>
+public sealed record Evaluation(double Loss, double Accuracy, int Images, long[] Confusion, int ClassCount)
+{
+    /// <summary>The accuracy on the images of class <paramref name="label"/> (NaN when it has none).</summary>
+    public double ClassAccuracy(int label)
+    {
+        long total = 0;
+        for (int p = 0; p < ClassCount; p++) total += Confusion[label * ClassCount + p];
+        return total == 0 ? double.NaN : (double)Confusion[label * ClassCount + label] / total;
+    }
+
+    /// <summary>Images whose label is <paramref name="label"/>.</summary>
+    public long ClassImages(int label)
+    {
+        long total = 0;
+        for (int p = 0; p < ClassCount; p++) total += Confusion[label * ClassCount + p];
+        return total;
+    }
+}
+
+/// <summary>Evaluates a classifier on a CIFAR set with <c>Forward</c> (dropout off).</summary>
+public static class Evaluator
+{
+    /// <summary>Runs <paramref name="model"/> over every image of <paramref name="data"/>, in order, without augmentation.</summary>
+    /// <exception cref="ArgumentException">The model's classes or image size do not fit the data.</exception>
+    public static Evaluation Evaluate(IVisionTransformer model, CifarDataset data, Normalization normalization, int batch = 256)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        CheckFits(model, data);
+        int k = model.OutputWidth;
+        var output = new float[batch * k];
+        var confusion = new long[k * k];
+        double lossSum = 0;
+        long correct = 0;
+        int seen = 0;
+        using var loader = new CifarLoader(data, batch, new LoaderOptions(Shuffle: false, Augment: false, Seed: 0, DropLast: false, normalization));
+        loader.StartEpoch(0);
+        while (loader.Next(out var b))
+        {
+            model.Forward(b.Images, b.Count, output);
+            var labels = b.Labels;
+            for (int i = 0; i < b.Count; i++)
+            {
+                var row = output.AsSpan(i * k, k);
+                int predicted = ArgMax(row);
+                lossSum += CrossEntropy(row, labels[i]);
+                if (predicted == labels[i]) correct++;
+                confusion[labels[i] * k + predicted]++;
+            }
+            seen += b.Count;
+        }
+        return new Evaluation(seen == 0 ? double.NaN : lossSum / seen, seen == 0 ? double.NaN : (double)correct / seen, seen, confusion, k);
+    }
+
+    /// <summary>Fails unless the model classifies 32×32, 3-channel images into at least the data's classes.</summary>
+    /// <exception cref="ArgumentException">It does not.</exception>
+    public static void CheckFits(IVisionTransformer model, CifarDataset data)
+    {
+        var c = model.Config;
+        if (c.ImageSize != CifarDataset.Side || c.Channels != CifarDataset.Channels)
+            throw new ArgumentException(
+                $"{c.Name} takes {c.ImageSize}×{c.ImageSize}×{c.Channels} images, but CIFAR images are {CifarDataset.Side}×{CifarDataset.Side}×{CifarDataset.Channels}; use a model with ImageSize = 32 (the 'cifar' preset).");
+        if (c.Classes != data.ClassCount)
+            throw new ArgumentException(
+                $"{c.Name} has {c.Classes} classes, but {data.Source} has {data.ClassCount}; use a model with Classes = {data.ClassCount}.");
+    }
+
+    /// <summary>The index of the largest value (the first on ties).</summary>
+    public static int ArgMax(ReadOnlySpan<float> row)
+    {
+        int best = 0;
+        for (int c = 1; c < row.Length; c++)
+            if (row[c] > row[best]) best = c;
+        return best;
+    }
+
+    /// <summary>−log softmax(logits)[label], in double.</summary>
+    public static double CrossEntropy(ReadOnlySpan<float> logits, int label)
+    {
+        double max = double.NegativeInfinity;
+        foreach (var v in logits) max = Math.Max(max, v);
+        double sum = 0;
+        foreach (var v in logits) sum += Math.Exp(v - max);
+        return Math.Log(sum) + max - logits[label];
+    }
+
+    /// <summary>softmax(logits) in double, written to <paramref name="probabilities"/>.</summary>
+    public static void Softmax(ReadOnlySpan<float> logits, Span<double> probabilities)
+    {
+        double max = double.NegativeInfinity;
+        foreach (var v in logits) max = Math.Max(max, v);
+        double sum = 0;
+        for (int i = 0; i < logits.Length; i++) sum += probabilities[i] = Math.Exp(logits[i] - max);
+        for (int i = 0; i < logits.Length; i++) probabilities[i] /= sum;
+    }
+}

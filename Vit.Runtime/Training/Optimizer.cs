@@ -1,0 +1,212 @@
+using System.Numerics;
+using Vit.Memory;
+
+namespace Vit.Training;
+
+/// <summary>The update rules <c>vit train --optimizer</c> offers.</summary>
+public enum OptimizerKind
+{
+    /// <summary>Adam with decoupled weight decay (PyTorch <c>torch.optim.AdamW</c>).</summary>
+    AdamW,
+
+    /// <summary>SGD with momentum, optionally Nesterov, and decoupled weight decay.</summary>
+    Sgd,
+}
+
+/// <summary>Hyperparameters of an optimizer; the learning rate comes per step from the schedule.</summary>
+public sealed record OptimizerOptions
+{
+    /// <summary>Which update rule.</summary>
+    public OptimizerKind Kind { get; init; } = OptimizerKind.AdamW;
+
+    /// <summary>Decoupled weight decay λ: each step multiplies decayed weights by (1 − lr·λ).</summary>
+    public double WeightDecay { get; init; } = 0.05;
+
+    /// <summary>AdamW β₁.</summary>
+    public double Beta1 { get; init; } = 0.9;
+
+    /// <summary>AdamW β₂.</summary>
+    public double Beta2 { get; init; } = 0.999;
+
+    /// <summary>AdamW ε (added to √v̂).</summary>
+    public double Epsilon { get; init; } = 1e-8;
+
+    /// <summary>SGD momentum μ.</summary>
+    public double Momentum { get; init; } = 0.9;
+
+    /// <summary>SGD: Nesterov momentum.</summary>
+    public bool Nesterov { get; init; } = true;
+
+    /// <summary>Clips gradients to this global L2 norm (over the trained parameters); 0 turns clipping off.</summary>
+    public double ClipNorm { get; init; } = 1.0;
+
+    /// <summary>Checks the values, with a message that names the bad one.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A value is out of its range.</exception>
+    public void Validate()
+    {
+        static void Check(bool ok, string name, double value, string range)
+        {
+            if (!ok) throw new ArgumentOutOfRangeException(name, value, $"{name} must be {range}, found {value}.");
+        }
+        Check(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), WeightDecay, "finite and ≥ 0");
+        Check(Beta1 >= 0 && Beta1 < 1, nameof(Beta1), Beta1, "in [0, 1)");
+        Check(Beta2 >= 0 && Beta2 < 1, nameof(Beta2), Beta2, "in [0, 1)");
+        Check(Epsilon > 0, nameof(Epsilon), Epsilon, "> 0");
+        Check(Momentum >= 0 && Momentum < 1, nameof(Momentum), Momentum, "in [0, 1)");
+        Check(ClipNorm >= 0 && double.IsFinite(ClipNorm), nameof(ClipNorm), ClipNorm, "finite and ≥ 0 (0 = off)");
+    }
+}
+
+/// <summary>
+/// An optimizer over a compiled model's flat parameter and gradient buffers. Each parameter of the
+/// model's table is a contiguous range in both; the optimizer keeps its state buffers in the same
+/// layout. Weight decay follows the table's <see cref="ParameterInfo.WeightDecay"/> flag (timm's
+/// rule: no decay for norms, biases, <c>cls_token</c> and <c>pos_embed</c>); frozen parameters are
+/// neither decayed nor updated, and do not count toward the clipping norm.
+/// </summary>
+public abstract unsafe class Optimizer : IDisposable
+{
+    private readonly ParameterInfo[] _trained;
+    private readonly NativeBuffer[] _state;
+
+    /// <summary>Sets up the optimizer for <paramref name="memory"/>'s parameters.</summary>
+    /// <param name="memory">The model's memory.</param>
+    /// <param name="options">Hyperparameters (validated).</param>
+    /// <param name="stateNames">PyTorch's names of the per-parameter state buffers, e.g. <c>exp_avg</c>.</param>
+    /// <param name="trainable">Which parameters to train (all when null); see <see cref="HeadOnly"/>.</param>
+    /// <exception cref="ArgumentException">No parameter is trainable.</exception>
+    protected Optimizer(ModelMemory memory, OptimizerOptions options, string[] stateNames, Func<ParameterInfo, bool>? trainable)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        Memory = memory;
+        Options = options;
+        _trained = memory.Table.Parameters.Where(p => trainable?.Invoke(p) ?? true).ToArray();
+        if (_trained.Length == 0)
+            throw new ArgumentException($"No parameter of {memory.Table.ModelName} is trainable; nothing to optimize.", nameof(trainable));
+        StateNames = stateNames;
+        _state = stateNames.Select(_ => new NativeBuffer(memory.Layout.ParameterFloats)).ToArray();
+    }
+
+    /// <summary>The model memory whose parameters are updated.</summary>
+    public ModelMemory Memory { get; }
+
+    /// <summary>The hyperparameters.</summary>
+    public OptimizerOptions Options { get; }
+
+    /// <summary>The optimizer's name as <c>vit train --optimizer</c> spells it.</summary>
+    public abstract string Name { get; }
+
+    /// <summary>Steps taken so far (AdamW's bias correction uses it); restored from checkpoints.</summary>
+    public long Steps { get; set; }
+
+    /// <summary>The parameters this optimizer updates.</summary>
+    public IReadOnlyList<ParameterInfo> Trained => _trained;
+
+    /// <summary>PyTorch's names of the state buffers (<c>exp_avg</c>, <c>exp_avg_sq</c>; <c>momentum_buffer</c>).</summary>
+    public IReadOnlyList<string> StateNames { get; }
+
+    /// <summary>A state buffer, laid out like the parameters.</summary>
+    public NativeBuffer State(int index) => _state[index];
+
+    /// <summary>Trains only the classifier: <c>head.*</c> and the optional <c>pre_logits.*</c> (the seeds' <c>--freeze-layers</c>).</summary>
+    public static bool HeadOnly(ParameterInfo p) =>
+        p.Name.StartsWith("head.", StringComparison.Ordinal) || p.Name.StartsWith("pre_logits.", StringComparison.Ordinal);
+
+    /// <summary>Creates the optimizer <paramref name="options"/> names.</summary>
+    public static Optimizer Create(ModelMemory memory, OptimizerOptions options, Func<ParameterInfo, bool>? trainable = null) =>
+        options.Kind switch
+        {
+            OptimizerKind.AdamW => new AdamW(memory, options, trainable),
+            OptimizerKind.Sgd => new Sgd(memory, options, trainable),
+            _ => throw new ArgumentOutOfRangeException(nameof(options), options.Kind, "Unknown optimizer."),
+        };
+
+    /// <summary>
+    /// The L2 norm of the trained parameters' gradients times <paramref name="gradientScale"/>
+    /// (accumulated in double).
+    /// </summary>
+    public double GradientNorm(float gradientScale = 1)
+    {
+        float* g = Memory.Gradients.Start.Pointer;
+        double sum = 0;
+        foreach (var p in _trained) sum += SumOfSquares(g + p.Offset, p.Length);
+        return Math.Sqrt(sum) * gradientScale;
+    }
+
+    /// <summary>
+    /// One update with learning rate <paramref name="learningRate"/>. The gradients are first
+    /// multiplied by <paramref name="gradientScale"/> (1/k when k micro-batches were accumulated),
+    /// then clipped to <see cref="OptimizerOptions.ClipNorm"/>. Gradients are left as they were;
+    /// call <c>ZeroGradients</c> before the next accumulation.
+    /// </summary>
+    /// <returns>The gradient norm before clipping. When it is not finite, nothing is updated.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">The learning rate is negative or not finite.</exception>
+    public double Step(double learningRate, float gradientScale = 1)
+    {
+        if (!(learningRate >= 0 && double.IsFinite(learningRate)))
+            throw new ArgumentOutOfRangeException(nameof(learningRate), learningRate, $"The learning rate must be finite and ≥ 0, found {learningRate}.");
+        double norm = GradientNorm(gradientScale);
+        if (!double.IsFinite(norm)) return norm;
+        double scale = gradientScale;
+        if (Options.ClipNorm > 0 && norm > Options.ClipNorm)
+            scale *= Options.ClipNorm / (norm + 1e-6); // torch.nn.utils.clip_grad_norm_
+        Steps++;
+        BeginStep();
+        float* param = Memory.Parameters.Start.Pointer, grad = Memory.Gradients.Start.Pointer;
+        foreach (var p in _trained)
+        {
+            float decay = p.WeightDecay ? (float)(1 - learningRate * Options.WeightDecay) : 1f;
+            Update(param + p.Offset, grad + p.Offset, p.Offset, p.Length, (float)learningRate, decay, (float)scale);
+        }
+        return norm;
+    }
+
+    /// <summary>Called once per step before the per-parameter updates (bias corrections and the like).</summary>
+    protected virtual void BeginStep()
+    {
+    }
+
+    /// <summary>Updates one parameter's <paramref name="length"/> values.</summary>
+    /// <param name="param">The parameter values.</param>
+    /// <param name="grad">Their gradients (not modified).</param>
+    /// <param name="offset">The parameter's offset in the flat layout (index into the state buffers).</param>
+    /// <param name="length">Values.</param>
+    /// <param name="learningRate">The step's learning rate.</param>
+    /// <param name="decay">The decoupled decay factor (1 − lr·λ), or 1 when the parameter is not decayed.</param>
+    /// <param name="gradientScale">Multiply each gradient by this first (accumulation and clipping).</param>
+    protected abstract void Update(float* param, float* grad, long offset, long length, float learningRate, float decay, float gradientScale);
+
+    /// <summary>Pointer to element <paramref name="offset"/> of state buffer <paramref name="index"/>.</summary>
+    protected float* StatePointer(int index, long offset) => _state[index].Start.Pointer + offset;
+
+    private static double SumOfSquares(float* x, long n)
+    {
+        double total = 0;
+        long i = 0;
+        int w = Vector<float>.Count;
+        // Blocks of 1024 are summed in float vectors, then added in double: fast and still accurate.
+        while (i < n)
+        {
+            long end = Math.Min(n, i + 1024);
+            var acc = Vector<float>.Zero;
+            for (; i + w <= end; i += w)
+            {
+                var v = *(Vector<float>*)(x + i);
+                acc += v * v;
+            }
+            double part = Vector.Sum(acc);
+            for (; i < end; i++) part += (double)x[i] * x[i];
+            total += part;
+        }
+        return total;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        foreach (var s in _state) s.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}

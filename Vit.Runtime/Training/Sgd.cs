@@ -1,0 +1,58 @@
+using System.Numerics;
+using Vit.Memory;
+
+namespace Vit.Training;
+
+/// <summary>
+/// SGD with momentum as <c>torch.optim.SGD</c> (dampening 0) computes it, with decoupled weight
+/// decay: p ← p·(1 − lr·λ); b ← μb + g; d = g + μb (Nesterov) or b; p ← p − lr·d.
+/// State buffer <c>momentum_buffer</c> (b).
+/// </summary>
+public sealed unsafe class Sgd : Optimizer
+{
+    /// <summary>Creates SGD over <paramref name="memory"/>'s parameters.</summary>
+    public Sgd(ModelMemory memory, OptimizerOptions options, Func<ParameterInfo, bool>? trainable = null)
+        : base(memory, options, ["momentum_buffer"], trainable)
+    {
+    }
+
+    /// <inheritdoc/>
+    public override string Name => "sgd";
+
+    /// <inheritdoc/>
+    protected override void Update(float* param, float* grad, long offset, long length, float learningRate, float decay, float gradientScale)
+    {
+        float* b = StatePointer(0, offset);
+        float mu = (float)Options.Momentum;
+        bool nesterov = Options.Nesterov;
+        long i = 0;
+        int w = Vector<float>.Count;
+        for (; i + w <= length; i += w)
+        {
+            var g = *(Vector<float>*)(grad + i) * gradientScale;
+            var bi = *(Vector<float>*)(b + i) * mu + g;
+            *(Vector<float>*)(b + i) = bi;
+            var d = nesterov ? g + bi * mu : bi;
+            *(Vector<float>*)(param + i) = *(Vector<float>*)(param + i) * decay - d * learningRate;
+        }
+        for (; i < length; i++)
+        {
+            float g = grad[i] * gradientScale;
+            b[i] = b[i] * mu + g;
+            float d = nesterov ? g + b[i] * mu : b[i];
+            param[i] = param[i] * decay - d * learningRate;
+        }
+    }
+
+    /// <summary>Double-precision reference of one SGD step on plain arrays (for tests).</summary>
+    public static void Reference(double[] p, double[] g, double[] buffer, double lr, double weightDecay, double momentum, bool nesterov)
+    {
+        for (int i = 0; i < p.Length; i++)
+        {
+            p[i] *= 1 - lr * weightDecay;
+            buffer[i] = momentum * buffer[i] + g[i];
+            double d = nesterov ? g[i] + momentum * buffer[i] : buffer[i];
+            p[i] -= lr * d;
+        }
+    }
+}

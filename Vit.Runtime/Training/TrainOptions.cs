@@ -1,0 +1,123 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace Vit.Training;
+
+/// <summary>A training recipe: everything <c>vit train</c> takes besides the model and the data.</summary>
+public sealed record TrainOptions
+{
+    /// <summary>Passes over the training set.</summary>
+    public int Epochs { get; init; } = 10;
+
+    /// <summary>Images per forward/backward call (the micro-batch).</summary>
+    public int Batch { get; init; } = 64;
+
+    /// <summary>Micro-batches whose gradients are summed before one optimizer step: the effective batch is <see cref="Batch"/> × this.</summary>
+    public int Accumulate { get; init; } = 1;
+
+    /// <summary>The peak learning rate.</summary>
+    public double LearningRate { get; init; } = 1e-3;
+
+    /// <summary>Epochs of linear warmup (fractions allowed).</summary>
+    public double WarmupEpochs { get; init; } = 1;
+
+    /// <summary>The final learning rate as a fraction of the peak (the seeds' <c>lrf</c>).</summary>
+    public double FinalLearningRateFraction { get; init; } = 0.01;
+
+    /// <summary>Label smoothing ε of the loss.</summary>
+    public double LabelSmoothing { get; init; } = 0.1;
+
+    /// <summary>Random crop with 4-pixel padding and horizontal flip on the training images.</summary>
+    public bool Augment { get; init; } = true;
+
+    /// <summary>Seeds the shuffling and augmentation (the model's initialization and dropout are seeded when it is created).</summary>
+    public ulong Seed { get; init; }
+
+    /// <summary>Trains only the head (and pre-logits) on top of loaded weights.</summary>
+    public bool Freeze { get; init; }
+
+    /// <summary>The optimizer and its hyperparameters.</summary>
+    public OptimizerOptions Optimizer { get; init; } = new();
+
+    /// <summary>Images per forward call when evaluating.</summary>
+    public int EvalBatch { get; init; } = 256;
+
+    /// <summary>Checks every value, with a message naming the bad one.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A value is out of range.</exception>
+    public void Validate()
+    {
+        static void Check(bool ok, string name, object value, string range)
+        {
+            if (!ok) throw new ArgumentOutOfRangeException(name, value, $"{name} must be {range}, found {value}.");
+        }
+        Check(Epochs >= 1, nameof(Epochs), Epochs, "at least 1");
+        Check(Batch >= 1, nameof(Batch), Batch, "at least 1");
+        Check(Accumulate >= 1, nameof(Accumulate), Accumulate, "at least 1");
+        Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "finite and > 0");
+        Check(WarmupEpochs >= 0 && WarmupEpochs <= Epochs, nameof(WarmupEpochs), WarmupEpochs, $"between 0 and the {Epochs} epochs");
+        Check(FinalLearningRateFraction >= 0 && FinalLearningRateFraction <= 1, nameof(FinalLearningRateFraction), FinalLearningRateFraction, "in [0, 1]");
+        Check(LabelSmoothing >= 0 && LabelSmoothing < 1, nameof(LabelSmoothing), LabelSmoothing, "in [0, 1)");
+        Check(EvalBatch >= 1, nameof(EvalBatch), EvalBatch, "at least 1");
+        Optimizer.Validate();
+    }
+
+    /// <summary>The recipe as JSON (stored in checkpoints, written to <c>recipe.json</c>).</summary>
+    public string ToJson()
+    {
+        var c = CultureInfo.InvariantCulture;
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("epochs", Epochs);
+            w.WriteNumber("batch", Batch);
+            w.WriteNumber("accumulate", Accumulate);
+            w.WriteString("optimizer", Optimizer.Kind == OptimizerKind.AdamW ? "adamw" : "sgd");
+            w.WriteNumber("lr", LearningRate);
+            w.WriteNumber("weight_decay", Optimizer.WeightDecay);
+            w.WriteNumber("warmup_epochs", WarmupEpochs);
+            w.WriteNumber("lrf", FinalLearningRateFraction);
+            w.WriteNumber("label_smoothing", LabelSmoothing);
+            w.WriteNumber("clip_norm", Optimizer.ClipNorm);
+            if (Optimizer.Kind == OptimizerKind.AdamW)
+            {
+                w.WriteNumber("beta1", Optimizer.Beta1);
+                w.WriteNumber("beta2", Optimizer.Beta2);
+                w.WriteNumber("eps", Optimizer.Epsilon);
+            }
+            else
+            {
+                w.WriteNumber("momentum", Optimizer.Momentum);
+                w.WriteBoolean("nesterov", Optimizer.Nesterov);
+            }
+            w.WriteBoolean("augment", Augment);
+            w.WriteBoolean("freeze", Freeze);
+            w.WriteString("seed", Seed.ToString(c));
+            w.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(stream.ToArray());
+    }
+}
+
+/// <summary>One epoch's results, as <c>metrics.csv</c> and <c>vit train --json</c> report them.</summary>
+/// <param name="Epoch">1-based epoch.</param>
+/// <param name="TrainLoss">Mean training loss (with dropout and label smoothing as trained).</param>
+/// <param name="TrainAccuracy">Training accuracy over the epoch's batches (augmented images, dropout on).</param>
+/// <param name="TestLoss">Mean plain cross-entropy on the test set, or NaN without one.</param>
+/// <param name="TestAccuracy">Test accuracy, or NaN without a test set.</param>
+/// <param name="LearningRate">The learning rate of the epoch's last step.</param>
+/// <param name="ImagesPerSecond">Training images per second of wall time in this epoch (evaluation excluded).</param>
+/// <param name="Seconds">Wall time of the run so far, evaluation included.</param>
+/// <param name="Step">Optimizer steps taken so far.</param>
+public sealed record EpochMetrics(int Epoch, double TrainLoss, double TrainAccuracy, double TestLoss, double TestAccuracy,
+    double LearningRate, double ImagesPerSecond, double Seconds, long Step);
+
+/// <summary>Progress within an epoch, reported after every micro-batch.</summary>
+/// <param name="Epoch">1-based epoch.</param>
+/// <param name="Batch">Micro-batches done in this epoch.</param>
+/// <param name="Batches">Micro-batches per epoch.</param>
+/// <param name="Loss">Running mean training loss of the epoch.</param>
+/// <param name="Accuracy">Running training accuracy of the epoch.</param>
+/// <param name="ImagesPerSecond">Training images per second so far in this epoch.</param>
+/// <param name="LearningRate">The current learning rate.</param>
+public readonly record struct BatchProgress(int Epoch, int Batch, int Batches, double Loss, double Accuracy, double ImagesPerSecond, double LearningRate);

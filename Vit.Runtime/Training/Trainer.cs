@@ -1,0 +1,242 @@
+using System.Diagnostics;
+using Vit.Data;
+
+namespace Vit.Training;
+
+/// <summary>The loss or the gradients stopped being finite; the message names the step.</summary>
+public sealed class TrainingDivergedException(string message) : Exception(message);
+
+/// <summary>How a <see cref="Trainer.Run"/> ended.</summary>
+public enum TrainingOutcome
+{
+    /// <summary>Every epoch ran.</summary>
+    Finished,
+
+    /// <summary>Cancelled: a checkpoint at the last optimizer step was saved (when there is an out folder).</summary>
+    Interrupted,
+}
+
+/// <summary>
+/// Trains a compiled classifier on a CIFAR set: shuffled, augmented batches from a prefetching
+/// loader; gradient accumulation; the optimizer with warmup + cosine schedule; evaluation after
+/// every epoch; and, with an out folder, a checkpoint, <c>model.safetensors</c>,
+/// <c>metrics.csv</c> and <c>training.svg</c> after every epoch. Every random draw is a function
+/// of the seeds and the position in the run, so an interrupted run resumed from its checkpoint
+/// computes the same losses as one that never stopped.
+/// </summary>
+public sealed class Trainer : IDisposable
+{
+    /// <summary>The checkpoint's file name in the out folder.</summary>
+    public const string CheckpointFile = "checkpoint.safetensors";
+
+    /// <summary>The weights-only file in the out folder (what <c>vit eval</c> and <c>vit predict</c> take).</summary>
+    public const string WeightsFile = "model.safetensors";
+
+    /// <summary>The metrics log in the out folder.</summary>
+    public const string MetricsFile = "metrics.csv";
+
+    /// <summary>The training curves in the out folder.</summary>
+    public const string PlotFile = "training.svg";
+
+    private readonly IVisionTransformer _model;
+    private readonly CifarDataset _train;
+    private readonly CifarDataset? _test;
+    private readonly CifarLoader _loader;
+    private readonly List<EpochMetrics> _history = [];
+
+    /// <summary>Sets up a run; nothing is trained until <see cref="Run"/>.</summary>
+    /// <exception cref="ArgumentException">The model does not fit the data, or the data is smaller than a batch.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A recipe value is out of range.</exception>
+    public Trainer(IVisionTransformer model, CifarDataset train, CifarDataset? test, TrainOptions options, Normalization normalization)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        Evaluator.CheckFits(model, train);
+        if (test is not null) Evaluator.CheckFits(model, test);
+        if (train.Count < options.Batch)
+            throw new ArgumentException($"{train.Source} has {train.Count} training images, fewer than one batch of {options.Batch}; lower --batch.");
+        _model = model;
+        _train = train;
+        _test = test;
+        Options = options;
+        Normalization = normalization;
+        ClassNames = train.ClassNames;
+        _loader = new CifarLoader(train, options.Batch, new LoaderOptions(Shuffle: true, Augment: options.Augment, Seed: options.Seed, DropLast: true, normalization));
+        BatchesPerEpoch = _loader.BatchesPerEpoch;
+        StepsPerEpoch = (BatchesPerEpoch + options.Accumulate - 1) / options.Accumulate;
+        long total = (long)StepsPerEpoch * options.Epochs;
+        Schedule = new LearningRateSchedule(options.LearningRate, (long)Math.Round(options.WarmupEpochs * StepsPerEpoch), total, options.FinalLearningRateFraction);
+        Optimizer = Optimizer.Create(model.Memory, options.Optimizer, options.Freeze ? Optimizer.HeadOnly : null);
+        model.Memory.LabelSmoothing = (float)options.LabelSmoothing;
+    }
+
+    /// <summary>The recipe.</summary>
+    public TrainOptions Options { get; }
+
+    /// <summary>How images are normalized.</summary>
+    public Normalization Normalization { get; }
+
+    /// <summary>The class names saved with the weights.</summary>
+    public IReadOnlyList<string> ClassNames { get; }
+
+    /// <summary>The optimizer (its state is in the checkpoint).</summary>
+    public Optimizer Optimizer { get; }
+
+    /// <summary>The learning-rate schedule over the whole run.</summary>
+    public LearningRateSchedule Schedule { get; }
+
+    /// <summary>Micro-batches per epoch (the last partial batch is dropped, as the seeds do).</summary>
+    public int BatchesPerEpoch { get; }
+
+    /// <summary>Optimizer steps per epoch.</summary>
+    public int StepsPerEpoch { get; }
+
+    /// <summary>Where the run stands.</summary>
+    public TrainingProgress Progress { get; private set; } = TrainingProgress.Start;
+
+    /// <summary>Epoch results so far (including those read back from <c>metrics.csv</c> when resuming).</summary>
+    public IReadOnlyList<EpochMetrics> History => _history;
+
+    /// <summary>Called after every micro-batch.</summary>
+    public Action<BatchProgress>? BatchCompleted { get; set; }
+
+    /// <summary>Called after every optimizer step with the 1-based step number and the mean loss of its micro-batches.</summary>
+    public Action<long, double>? StepCompleted { get; set; }
+
+    /// <summary>Called after every epoch, once its files are written.</summary>
+    public Action<EpochMetrics>? EpochCompleted { get; set; }
+
+    /// <summary>Called when evaluation starts (it takes a few seconds).</summary>
+    public Action? EvaluationStarted { get; set; }
+
+    /// <summary>
+    /// Restores the model, optimizer, RNG and progress from <paramref name="checkpointPath"/>, and
+    /// the epoch history from the <c>metrics.csv</c> next to it.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The checkpoint is not from this model, optimizer or recipe.</exception>
+    public CheckpointInfo Resume(string checkpointPath)
+    {
+        var info = Checkpoint.Load(checkpointPath, _model, Optimizer);
+        if (info.Progress.Epoch > Options.Epochs || (info.Progress.Epoch == Options.Epochs && info.Progress.NextBatch > 0))
+            throw new InvalidDataException($"'{checkpointPath}' is at epoch {info.Progress.Epoch}, beyond the {Options.Epochs} epochs of this run; raise --epochs.");
+        if (info.Metadata.TryGetValue("steps_per_epoch", out var spe) && spe != StepsPerEpoch.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            throw new InvalidDataException($"'{checkpointPath}' was trained with {spe} steps per epoch, this run has {StepsPerEpoch}; resume with the same data, --batch and --limit-train.");
+        Progress = info.Progress;
+        string metrics = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpointPath))!, MetricsFile);
+        _history.Clear();
+        _history.AddRange(MetricsLog.Read(metrics).Where(m => m.Epoch <= Progress.Epoch));
+        return info;
+    }
+
+    /// <summary>
+    /// Trains from <see cref="Progress"/> to the last epoch, or until <paramref name="cancellation"/>
+    /// is signalled (then a checkpoint is saved at the last completed optimizer step).
+    /// </summary>
+    /// <param name="outFolder">Where checkpoints, weights, metrics and the plot go; null writes nothing.</param>
+    /// <param name="cancellation">Stops the run at the next optimizer step.</param>
+    /// <exception cref="TrainingDivergedException">The loss or the gradient norm is not finite; the last checkpoint is kept.</exception>
+    public TrainingOutcome Run(string? outFolder, CancellationToken cancellation = default)
+    {
+        if (outFolder is not null) Directory.CreateDirectory(outFolder);
+        var clock = Stopwatch.StartNew();
+        double secondsBefore = _history.Count > 0 ? _history[^1].Seconds : 0;
+        int accumulate = Options.Accumulate;
+        int classes = _model.OutputWidth;
+        for (int epoch = Progress.Epoch; epoch < Options.Epochs; epoch++)
+        {
+            var p = Progress;
+            double lossSum = p.EpochLossSum;
+            long correct = p.EpochCorrect, seen = p.EpochSeen, step = p.Step;
+            double groupLoss = 0;
+            int groupCount = 0;
+            double lr = Schedule.At(Math.Min(step, Schedule.TotalSteps - 1));
+            var epochClock = Stopwatch.StartNew();
+            long epochImages = 0;
+            _loader.StartEpoch(epoch, p.NextBatch);
+            while (_loader.Next(out var b))
+            {
+                if (groupCount == 0) _model.ZeroGradients();
+                float loss = _model.ForwardBackward(b.Images, b.Labels, b.Count);
+                if (!float.IsFinite(loss))
+                    throw new TrainingDivergedException(
+                        $"the training loss is {loss} at step {step + 1} (epoch {epoch + 1}, batch {b.Index + 1} of {BatchesPerEpoch}); stopped{(outFolder is null ? "" : $", the last good checkpoint in {outFolder} is kept")}. Lower --lr or raise --warmup-epochs.");
+                var probs = _model.TrainingProbabilities;
+                var labels = b.Labels;
+                for (int i = 0; i < b.Count; i++)
+                    if (Evaluator.ArgMax(probs.Slice(i * classes, classes)) == labels[i]) correct++;
+                lossSum += (double)loss * b.Count;
+                seen += b.Count;
+                epochImages += b.Count;
+                groupLoss += loss;
+                groupCount++;
+                bool lastInGroup = groupCount == accumulate || b.Index == BatchesPerEpoch - 1;
+                if (lastInGroup)
+                {
+                    lr = Schedule.At(step);
+                    double norm = Optimizer.Step(lr, 1f / groupCount);
+                    if (!double.IsFinite(norm))
+                        throw new TrainingDivergedException(
+                            $"the gradient norm is {norm} at step {step + 1} (epoch {epoch + 1}, batch {b.Index + 1} of {BatchesPerEpoch}); stopped{(outFolder is null ? "" : $", the last good checkpoint in {outFolder} is kept")}. Lower --lr.");
+                    step++;
+                    StepCompleted?.Invoke(step, groupLoss / groupCount);
+                    groupLoss = 0;
+                    groupCount = 0;
+                    Progress = new TrainingProgress(epoch, b.Index + 1, step, lossSum, correct, seen);
+                }
+                BatchCompleted?.Invoke(new BatchProgress(epoch + 1, b.Index + 1, BatchesPerEpoch, lossSum / seen, (double)correct / seen,
+                    epochImages / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9), lr));
+                if (lastInGroup && cancellation.IsCancellationRequested && b.Index + 1 < BatchesPerEpoch)
+                {
+                    if (outFolder is not null) SaveCheckpoint(outFolder);
+                    return TrainingOutcome.Interrupted;
+                }
+            }
+            double trainSeconds = epochClock.Elapsed.TotalSeconds;
+            Evaluation? test = null;
+            if (_test is not null)
+            {
+                EvaluationStarted?.Invoke();
+                test = Evaluator.Evaluate(_model, _test, Normalization, Options.EvalBatch);
+            }
+            Progress = new TrainingProgress(epoch + 1, 0, step, 0, 0, 0);
+            var metrics = new EpochMetrics(epoch + 1, lossSum / seen, (double)correct / seen, test?.Loss ?? double.NaN, test?.Accuracy ?? double.NaN,
+                lr, epochImages / Math.Max(trainSeconds, 1e-9), secondsBefore + clock.Elapsed.TotalSeconds, step);
+            _history.Add(metrics);
+            if (outFolder is not null) WriteEpochFiles(outFolder);
+            EpochCompleted?.Invoke(metrics);
+            if (cancellation.IsCancellationRequested && epoch + 1 < Options.Epochs) return TrainingOutcome.Interrupted;
+        }
+        return TrainingOutcome.Finished;
+    }
+
+    /// <summary>The metadata saved with weights and checkpoints: class names, the recipe, the schedule's shape.</summary>
+    public Dictionary<string, string> Metadata() => new(StringComparer.Ordinal)
+    {
+        ["class_names"] = Checkpoint.ClassNamesJson(ClassNames),
+        ["recipe"] = Options.ToJson(),
+        ["steps_per_epoch"] = StepsPerEpoch.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["normalization_mean"] = string.Join(",", Enumerable.Range(0, 3).Select(c => Normalization.Mean(c).ToString("R", System.Globalization.CultureInfo.InvariantCulture))),
+        ["normalization_std"] = string.Join(",", Enumerable.Range(0, 3).Select(c => Normalization.Std(c).ToString("R", System.Globalization.CultureInfo.InvariantCulture))),
+    };
+
+    private void SaveCheckpoint(string outFolder) =>
+        Checkpoint.Save(Path.Combine(outFolder, CheckpointFile), _model, Optimizer, Progress, Metadata());
+
+    private void WriteEpochFiles(string outFolder)
+    {
+        SaveCheckpoint(outFolder);
+        var weights = Vit.IO.WeightFile.Metadata(_model.Config, Metadata());
+        Vit.IO.WeightFile.Save(Path.Combine(outFolder, WeightsFile), _model.Memory.Table, _model.Memory.Parameters.Start, weights);
+        MetricsLog.Write(Path.Combine(outFolder, MetricsFile), _history);
+        AtomicFile.WriteAllText(Path.Combine(outFolder, PlotFile), SvgPlot.TrainingCurves(_history, $"{_model.Config.Name} on {_train.Source}"));
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _loader.Dispose();
+        Optimizer.Dispose();
+    }
+}
