@@ -1,0 +1,402 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+
+namespace Vit.Imaging;
+
+/// <summary>
+/// Decodes PNG and PPM/PGM (Netpbm P6, P3, P5, P2) images to 8-bit <see cref="Image"/>s, choosing
+/// the format by the file's signature, not its extension.
+/// </summary>
+/// <remarks>
+/// <para>PNG: every color type (gray, RGB, palette, gray + alpha, RGBA), every bit depth the
+/// format allows (1, 2, 4, 8, 16), the five row filters, Adam7 interlacing and any number of
+/// IDAT chunks. Gray at 1, 2 or 4 bits is scaled to 0–255; 16-bit samples are scaled to 8 bits
+/// with rounding (v × 255 / 65535). Palette images become RGB (tRNS transparency is ignored).
+/// Chunk lengths are checked against the data; CRCs are not checked.</para>
+/// <para>PPM/PGM: binary and plain variants, maxval 1–65535, comments anywhere in the header
+/// (and, for plain files, between samples); samples are scaled to 0–255 with rounding.</para>
+/// <para>Every malformed input raises <see cref="InvalidDataException"/> whose message starts with
+/// the file's name and says what was expected and what was found.</para>
+/// </remarks>
+public static class ImageDecoder
+{
+    /// <summary>The largest image accepted, in pixels (a guard against corrupt sizes).</summary>
+    public const long MaxPixels = 1L << 28;
+
+    private static ReadOnlySpan<byte> PngSignature => [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
+
+    /// <summary>Reads and decodes the image at <paramref name="path"/>.</summary>
+    /// <exception cref="FileNotFoundException">There is no file at <paramref name="path"/>.</exception>
+    /// <exception cref="InvalidDataException">The file is not a PNG or PPM/PGM image, or is malformed.</exception>
+    public static Image Load(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"{path}: the image file does not exist.", path);
+        return Decode(File.ReadAllBytes(path), path);
+    }
+
+    /// <summary>Decodes an image held in memory.</summary>
+    /// <param name="bytes">The file's contents.</param>
+    /// <param name="name">Names the image in messages (usually its path).</param>
+    /// <exception cref="InvalidDataException">The bytes are not a PNG or PPM/PGM image, or are malformed.</exception>
+    public static Image Decode(ReadOnlySpan<byte> bytes, string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (bytes.StartsWith(PngSignature)) return DecodePng(bytes, name);
+        if (bytes.Length >= 2 && bytes[0] == (byte)'P' && bytes[1] is (byte)'2' or (byte)'3' or (byte)'5' or (byte)'6')
+            return DecodeNetpbm(bytes, name);
+        throw new InvalidDataException(UnknownFormat(bytes, name));
+    }
+
+    private static string UnknownFormat(ReadOnlySpan<byte> bytes, string name)
+    {
+        if (bytes.IsEmpty) return $"{name}: the file is empty; expected a PNG or PPM/PGM image.";
+        if (bytes.Length < PngSignature.Length && PngSignature.StartsWith(bytes))
+            return $"{name}: the file is {bytes.Length} bytes long, shorter than the 8-byte PNG signature; the file looks truncated.";
+        string start = Convert.ToHexString(bytes[..Math.Min(4, bytes.Length)]);
+        start = string.Join(' ', Enumerable.Range(0, start.Length / 2).Select(i => start.Substring(2 * i, 2)));
+        string? guess =
+            bytes.StartsWith((ReadOnlySpan<byte>)[0xFF, 0xD8, 0xFF]) ? "JPEG" :
+            bytes.StartsWith("GIF8"u8) ? "GIF" :
+            bytes.StartsWith("BM"u8) ? "BMP" :
+            bytes.Length >= 12 && bytes.StartsWith("RIFF"u8) && bytes[8..12].SequenceEqual("WEBP"u8) ? "WebP" :
+            bytes.StartsWith("II*\0"u8) || bytes.StartsWith("MM\0*"u8) ? "TIFF" :
+            bytes.Length >= 12 && bytes[4..8].SequenceEqual("ftyp"u8) ? "HEIC/AVIF" :
+            bytes.StartsWith("P1"u8) || bytes.StartsWith("P4"u8) ? "PBM (a 1-bit Netpbm bitmap)" :
+            bytes.StartsWith("P7"u8) ? "PAM" :
+            bytes.StartsWith((ReadOnlySpan<byte>)[0x89, (byte)'P', (byte)'N', (byte)'G']) ? "a PNG with a damaged signature" :
+            null;
+        return guess is null
+            ? $"{name}: not a PNG or PPM/PGM image (it starts with {start}); convert it to PNG."
+            : $"{name}: not a PNG or PPM/PGM image (it starts with {start}, which looks like {guess}); convert it to PNG.";
+    }
+
+    // ---------------------------------------------------------------- PNG
+
+    private static Image DecodePng(ReadOnlySpan<byte> bytes, string name)
+    {
+        int pos = PngSignature.Length;
+        int width = 0, height = 0, bitDepth = 0, colorType = 0, interlace = 0;
+        bool haveHeader = false, haveEnd = false;
+        byte[]? palette = null;
+        using var compressed = new MemoryStream();
+
+        while (pos < bytes.Length)
+        {
+            if (bytes.Length - pos < 12)
+                throw Invalid(name, $"a chunk at byte {pos} needs at least 12 bytes (length, type, CRC) but only {bytes.Length - pos} remain; the file looks truncated");
+            uint length = BinaryPrimitives.ReadUInt32BigEndian(bytes[pos..]);
+            ReadOnlySpan<byte> typeBytes = bytes.Slice(pos + 4, 4);
+            string type = ChunkType(typeBytes);
+            if (length > int.MaxValue)
+                throw Invalid(name, $"chunk {type} at byte {pos} declares {length} bytes, more than a PNG chunk may hold (2^31 − 1)");
+            if (length > bytes.Length - pos - 12)
+                throw Invalid(name, $"chunk {type} at byte {pos} declares {length} bytes of data but only {bytes.Length - pos - 12} remain (with its CRC); the file looks truncated");
+            ReadOnlySpan<byte> data = bytes.Slice(pos + 8, (int)length);
+            pos += 12 + (int)length;
+
+            if (!haveHeader && type != "IHDR")
+                throw Invalid(name, $"the first chunk is {type}; a PNG must start with IHDR");
+            switch (type)
+            {
+                case "IHDR":
+                    if (haveHeader) throw Invalid(name, "it has a second IHDR chunk");
+                    if (length != 13) throw Invalid(name, $"the IHDR chunk is {length} bytes; it must be 13");
+                    uint w = BinaryPrimitives.ReadUInt32BigEndian(data), h = BinaryPrimitives.ReadUInt32BigEndian(data[4..]);
+                    if (w == 0 || h == 0 || w > int.MaxValue || h > int.MaxValue)
+                        throw Invalid(name, $"the image size {w}×{h} is invalid; both sides must be 1 to 2^31 − 1");
+                    if ((long)w * h > MaxPixels)
+                        throw Invalid(name, $"the image size {w}×{h} is more than the {MaxPixels} pixels this decoder accepts");
+                    width = (int)w;
+                    height = (int)h;
+                    bitDepth = data[8];
+                    colorType = data[9];
+                    bool validDepth = colorType switch
+                    {
+                        0 => bitDepth is 1 or 2 or 4 or 8 or 16,
+                        3 => bitDepth is 1 or 2 or 4 or 8,
+                        2 or 4 or 6 => bitDepth is 8 or 16,
+                        _ => throw Invalid(name, $"color type {colorType} is not one of 0 (gray), 2 (RGB), 3 (palette), 4 (gray + alpha), 6 (RGBA)"),
+                    };
+                    if (!validDepth)
+                        throw Invalid(name, $"bit depth {bitDepth} is not allowed with color type {colorType} ({ColorTypeName(colorType)}); allowed: {AllowedDepths(colorType)}");
+                    if (data[10] != 0) throw Invalid(name, $"compression method {data[10]} is unknown; PNG defines only 0 (deflate)");
+                    if (data[11] != 0) throw Invalid(name, $"filter method {data[11]} is unknown; PNG defines only 0");
+                    if (data[12] > 1) throw Invalid(name, $"interlace method {data[12]} is unknown; PNG defines 0 (none) and 1 (Adam7)");
+                    interlace = data[12];
+                    haveHeader = true;
+                    break;
+                case "PLTE":
+                    if (length == 0 || length % 3 != 0 || length > 768)
+                        throw Invalid(name, $"the PLTE chunk is {length} bytes; it must hold 1 to 256 RGB entries (a multiple of 3, at most 768 bytes)");
+                    palette = data.ToArray();
+                    break;
+                case "IDAT":
+                    compressed.Write(data);
+                    break;
+                case "IEND":
+                    haveEnd = true;
+                    break;
+                default:
+                    // Ancillary chunks (lowercase first letter) are skipped; an unknown critical one cannot be.
+                    if ((typeBytes[0] & 0x20) == 0)
+                        throw Invalid(name, $"it has an unknown critical chunk {type}");
+                    break;
+            }
+            if (haveEnd) break;
+        }
+
+        if (!haveHeader) throw Invalid(name, "it has no IHDR chunk; the file looks truncated");
+        if (compressed.Length == 0) throw Invalid(name, "it has no IDAT chunk (no image data); the file looks truncated");
+        if (!haveEnd) throw Invalid(name, "it ends before the IEND chunk; the file looks truncated");
+        if (colorType == 3 && palette is null) throw Invalid(name, "it is a palette image (color type 3) without a PLTE chunk");
+
+        int samples = colorType switch { 0 => 1, 2 => 3, 3 => 1, 4 => 2, _ => 4 };
+        int outChannels = colorType == 3 ? 3 : samples;
+        int bitsPerPixel = samples * bitDepth;
+        int filterStride = Math.Max(1, bitsPerPixel / 8); // the "bpp" of the filter definitions
+
+        // The passes: (x0, y0, dx, dy); one pass covering everything when not interlaced.
+        ReadOnlySpan<int> adam7 = [0, 0, 8, 8, 4, 0, 8, 8, 0, 4, 4, 8, 2, 0, 4, 4, 0, 2, 2, 4, 1, 0, 2, 2, 0, 1, 1, 2];
+        ReadOnlySpan<int> single = [0, 0, 1, 1];
+        ReadOnlySpan<int> passes = interlace == 1 ? adam7 : single;
+
+        long rawLength = 0;
+        for (int p = 0; p < passes.Length; p += 4)
+        {
+            long pw = PassSize(width, passes[p], passes[p + 2]), ph = PassSize(height, passes[p + 1], passes[p + 3]);
+            if (pw > 0 && ph > 0) rawLength += ph * (1 + (pw * bitsPerPixel + 7) / 8);
+        }
+        if (rawLength > Array.MaxLength) throw Invalid(name, $"the image data would be {rawLength} bytes, too large to decode");
+
+        byte[] raw = new byte[rawLength];
+        compressed.Position = 0;
+        int got = 0;
+        try
+        {
+            using var inflater = new ZLibStream(compressed, CompressionMode.Decompress);
+            while (got < raw.Length)
+            {
+                int n = inflater.Read(raw, got, raw.Length - got);
+                if (n == 0) break;
+                got += n;
+            }
+        }
+        catch (InvalidDataException e)
+        {
+            throw Invalid(name, $"the compressed image data is corrupt ({e.Message.TrimEnd('.')})");
+        }
+        if (got < raw.Length)
+            throw Invalid(name, $"the image data inflates to {got} bytes but a {width}×{height} {ColorTypeName(colorType)} image at {bitDepth} bits{(interlace == 1 ? " (Adam7)" : "")} needs {raw.Length}; the file looks truncated");
+
+        var pixels = new byte[(long)width * height * outChannels];
+        int offset = 0;
+        for (int p = 0; p < passes.Length; p += 4)
+        {
+            int x0 = passes[p], y0 = passes[p + 1], dx = passes[p + 2], dy = passes[p + 3];
+            int pw = PassSize(width, x0, dx), ph = PassSize(height, y0, dy);
+            if (pw == 0 || ph == 0) continue;
+            int rowBytes = (int)(((long)pw * bitsPerPixel + 7) / 8);
+            Span<byte> previous = new byte[rowBytes]; // zero above the first row
+            for (int r = 0; r < ph; r++)
+            {
+                int filter = raw[offset];
+                Span<byte> row = raw.AsSpan(offset + 1, rowBytes);
+                Unfilter(filter, row, previous, filterStride, name, y0 + r * dy);
+                offset += 1 + rowBytes;
+
+                int y = y0 + r * dy;
+                for (int i = 0; i < pw; i++)
+                {
+                    long o = ((long)y * width + x0 + (long)i * dx) * outChannels;
+                    if (colorType == 3)
+                    {
+                        int entry = Sample(row, i, bitDepth);
+                        if (3 * entry + 2 >= palette!.Length)
+                            throw Invalid(name, $"pixel ({x0 + i * dx}, {y}) uses palette entry {entry} but the palette has {palette.Length / 3} entries");
+                        pixels[o] = palette[3 * entry];
+                        pixels[o + 1] = palette[3 * entry + 1];
+                        pixels[o + 2] = palette[3 * entry + 2];
+                    }
+                    else
+                    {
+                        for (int c = 0; c < samples; c++)
+                            pixels[o + c] = To8Bits(Sample(row, i * samples + c, bitDepth), bitDepth);
+                    }
+                }
+                previous = row;
+            }
+        }
+        return new Image(width, height, outChannels, pixels);
+    }
+
+    private static int PassSize(int size, int start, int step) => size <= start ? 0 : (size - start + step - 1) / step;
+
+    /// <summary>Undoes one row's filter in place (PNG spec §9: None, Sub, Up, Average, Paeth).</summary>
+    private static void Unfilter(int filter, Span<byte> row, ReadOnlySpan<byte> previous, int bpp, string name, int y)
+    {
+        switch (filter)
+        {
+            case 0:
+                break;
+            case 1:
+                for (int i = bpp; i < row.Length; i++) row[i] += row[i - bpp];
+                break;
+            case 2:
+                for (int i = 0; i < row.Length; i++) row[i] += previous[i];
+                break;
+            case 3:
+                for (int i = 0; i < row.Length; i++)
+                {
+                    int left = i >= bpp ? row[i - bpp] : 0;
+                    row[i] += (byte)((left + previous[i]) >> 1);
+                }
+                break;
+            case 4:
+                for (int i = 0; i < row.Length; i++)
+                {
+                    int a = i >= bpp ? row[i - bpp] : 0, b = previous[i], c = i >= bpp ? previous[i - bpp] : 0;
+                    int p = a + b - c, pa = Math.Abs(p - a), pb = Math.Abs(p - b), pc = Math.Abs(p - c);
+                    row[i] += (byte)(pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
+                }
+                break;
+            default:
+                throw Invalid(name, $"row {y} has filter type {filter}; PNG defines 0 to 4");
+        }
+    }
+
+    /// <summary>Sample <paramref name="index"/> of a row of packed samples of <paramref name="depth"/> bits.</summary>
+    private static int Sample(ReadOnlySpan<byte> row, int index, int depth) => depth switch
+    {
+        8 => row[index],
+        16 => (row[2 * index] << 8) | row[2 * index + 1],
+        _ => (row[index * depth >> 3] >> (8 - depth - (index * depth & 7))) & ((1 << depth) - 1),
+    };
+
+    private static byte To8Bits(int value, int depth) => depth switch
+    {
+        8 => (byte)value,
+        16 => (byte)((value * 255 + 32767) / 65535),
+        _ => (byte)(value * 255 / ((1 << depth) - 1)),
+    };
+
+    private static string ChunkType(ReadOnlySpan<byte> type)
+    {
+        Span<char> chars = stackalloc char[4];
+        for (int i = 0; i < 4; i++) chars[i] = type[i] is >= 0x20 and < 0x7F ? (char)type[i] : '?';
+        return new string(chars);
+    }
+
+    private static string ColorTypeName(int colorType) => colorType switch
+    {
+        0 => "gray",
+        2 => "RGB",
+        3 => "palette",
+        4 => "gray + alpha",
+        6 => "RGBA",
+        _ => "unknown",
+    };
+
+    private static string AllowedDepths(int colorType) => colorType switch
+    {
+        0 => "1, 2, 4, 8, 16",
+        3 => "1, 2, 4, 8",
+        _ => "8, 16",
+    };
+
+    // ---------------------------------------------------------------- PPM / PGM
+
+    private static Image DecodeNetpbm(ReadOnlySpan<byte> bytes, string name)
+    {
+        char kind = (char)bytes[1];
+        bool plain = kind is '2' or '3';
+        int channels = kind is '3' or '6' ? 3 : 1;
+        string format = $"P{kind} ({(channels == 3 ? "PPM" : "PGM")}, {(plain ? "plain" : "binary")})";
+        int pos = 2;
+        int width = HeaderNumber(bytes, ref pos, name, "width", format);
+        int height = HeaderNumber(bytes, ref pos, name, "height", format);
+        int maxval = HeaderNumber(bytes, ref pos, name, "maxval", format);
+        if (width == 0 || height == 0) throw Invalid(name, $"the {format} header gives a size of {width}×{height}; both sides must be at least 1");
+        if (maxval is < 1 or > 65535) throw Invalid(name, $"the {format} header gives maxval {maxval}; it must be 1 to 65535");
+        if ((long)width * height > MaxPixels) throw Invalid(name, $"the image size {width}×{height} is more than the {MaxPixels} pixels this decoder accepts");
+
+        long count = (long)width * height * channels;
+        var pixels = new byte[count];
+        if (!plain)
+        {
+            // Exactly one whitespace byte separates maxval from the raster.
+            if (pos >= bytes.Length || !IsSpace(bytes[pos]))
+                throw Invalid(name, $"the {format} header must end with one whitespace byte after maxval; the file looks truncated");
+            pos++;
+            int sampleBytes = maxval > 255 ? 2 : 1;
+            long need = count * sampleBytes;
+            if (bytes.Length - pos < need)
+                throw Invalid(name, $"a {width}×{height} {format} image with maxval {maxval} needs {need} bytes of pixels but only {bytes.Length - pos} follow the header; the file looks truncated");
+            for (long i = 0; i < count; i++)
+            {
+                int v = sampleBytes == 1 ? bytes[pos + (int)i] : (bytes[pos + 2 * (int)i] << 8) | bytes[pos + 2 * (int)i + 1];
+                if (v > maxval) throw Invalid(name, $"sample {i} is {v}, more than maxval {maxval}");
+                pixels[i] = Scale(v, maxval);
+            }
+        }
+        else
+        {
+            for (long i = 0; i < count; i++)
+            {
+                SkipSpaceAndComments(bytes, ref pos);
+                if (pos >= bytes.Length)
+                    throw Invalid(name, $"a {width}×{height} {format} image needs {count} samples but the file ends after {i}; the file looks truncated");
+                long v = 0;
+                int start = pos;
+                while (pos < bytes.Length && bytes[pos] is >= (byte)'0' and <= (byte)'9')
+                {
+                    v = v * 10 + (bytes[pos++] - '0');
+                    if (v > 65535) break;
+                }
+                if (pos == start) throw Invalid(name, $"sample {i} starts with byte 0x{bytes[pos]:X2} ('{(char)bytes[pos]}'); expected a decimal number");
+                if (v > maxval) throw Invalid(name, $"sample {i} is {v}, more than maxval {maxval}");
+                pixels[i] = Scale((int)v, maxval);
+            }
+        }
+        return new Image(width, height, channels, pixels);
+    }
+
+    private static byte Scale(int v, int maxval) => maxval == 255 ? (byte)v : (byte)((v * 255L + maxval / 2) / maxval);
+
+    private static bool IsSpace(byte b) => b is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\r' or 0x0B or 0x0C;
+
+    private static void SkipSpaceAndComments(ReadOnlySpan<byte> bytes, ref int pos)
+    {
+        while (pos < bytes.Length)
+        {
+            if (IsSpace(bytes[pos])) pos++;
+            else if (bytes[pos] == (byte)'#')
+                while (pos < bytes.Length && bytes[pos] != (byte)'\n' && bytes[pos] != (byte)'\r') pos++;
+            else break;
+        }
+    }
+
+    private static int HeaderNumber(ReadOnlySpan<byte> bytes, ref int pos, string name, string field, string format)
+    {
+        int before = pos;
+        SkipSpaceAndComments(bytes, ref pos);
+        if (pos >= bytes.Length)
+            throw Invalid(name, $"the {format} header ends before the {field}; the file looks truncated");
+        if (pos == before)
+            throw Invalid(name, $"the {format} header needs whitespace before the {field} but has byte 0x{bytes[pos]:X2}");
+        long v = 0;
+        int start = pos;
+        while (pos < bytes.Length && bytes[pos] is >= (byte)'0' and <= (byte)'9')
+        {
+            v = v * 10 + (bytes[pos++] - '0');
+            if (v > int.MaxValue) throw Invalid(name, $"the {format} header's {field} is larger than {int.MaxValue}");
+        }
+        if (pos == start)
+            throw Invalid(name, $"the {format} header's {field} starts with byte 0x{bytes[pos]:X2} ('{(char)bytes[pos]}'); expected a decimal number");
+        return (int)v;
+    }
+
+    private static InvalidDataException Invalid(string name, string problem) =>
+        new($"{name}: not a valid image: {problem}.");
+}
