@@ -99,6 +99,57 @@ public sealed record TrainOptions
     }
 }
 
+/// <summary>Reads the recipe JSON that <see cref="TrainOptions.ToJson"/> writes.</summary>
+public static class TrainOptionsJson
+{
+    /// <summary>Parses a recipe; absent keys keep their defaults.</summary>
+    /// <exception cref="InvalidDataException">The JSON is malformed or a value has the wrong type.</exception>
+    public static TrainOptions Parse(string json, string source)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            var r = doc.RootElement;
+            var o = new TrainOptions();
+            var opt = o.Optimizer;
+            double D(string k, double d) => r.TryGetProperty(k, out var v) ? v.GetDouble() : d;
+            int I(string k, int d) => r.TryGetProperty(k, out var v) ? v.GetInt32() : d;
+            bool B(string k, bool d) => r.TryGetProperty(k, out var v) ? v.GetBoolean() : d;
+            string kind = r.TryGetProperty("optimizer", out var k) ? k.GetString() ?? "adamw" : "adamw";
+            opt = opt with
+            {
+                Kind = kind == "sgd" ? OptimizerKind.Sgd : kind == "adamw" ? OptimizerKind.AdamW
+                    : throw new InvalidDataException($"{source}: unknown optimizer '{kind}' in the recipe (expected adamw or sgd)."),
+                WeightDecay = D("weight_decay", opt.WeightDecay),
+                ClipNorm = D("clip_norm", opt.ClipNorm),
+                Beta1 = D("beta1", opt.Beta1),
+                Beta2 = D("beta2", opt.Beta2),
+                Epsilon = D("eps", opt.Epsilon),
+                Momentum = D("momentum", opt.Momentum),
+                Nesterov = B("nesterov", opt.Nesterov),
+            };
+            return o with
+            {
+                Epochs = I("epochs", o.Epochs),
+                Batch = I("batch", o.Batch),
+                Accumulate = I("accumulate", o.Accumulate),
+                LearningRate = D("lr", o.LearningRate),
+                WarmupEpochs = D("warmup_epochs", o.WarmupEpochs),
+                FinalLearningRateFraction = D("lrf", o.FinalLearningRateFraction),
+                LabelSmoothing = D("label_smoothing", o.LabelSmoothing),
+                Augment = B("augment", o.Augment),
+                Freeze = B("freeze", o.Freeze),
+                Seed = r.TryGetProperty("seed", out var seed) ? ulong.Parse(seed.GetString() ?? "0", CultureInfo.InvariantCulture) : o.Seed,
+                Optimizer = opt,
+            };
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or OverflowException)
+        {
+            throw new InvalidDataException($"{source}: the training recipe is not valid ({e.Message}).");
+        }
+    }
+}
+
 /// <summary>One epoch's results, as <c>metrics.csv</c> and <c>vit train --json</c> report them.</summary>
 /// <param name="Epoch">1-based epoch.</param>
 /// <param name="TrainLoss">Mean training loss (with dropout and label smoothing as trained).</param>

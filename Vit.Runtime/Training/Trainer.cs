@@ -211,8 +211,11 @@ public sealed class Trainer : IDisposable
         return TrainingOutcome.Finished;
     }
 
-    /// <summary>The metadata saved with weights and checkpoints: class names, the recipe, the schedule's shape.</summary>
-    public Dictionary<string, string> Metadata() => new(StringComparer.Ordinal)
+    /// <summary>More metadata for the checkpoint and weights (for example where the data came from).</summary>
+    public Dictionary<string, string> ExtraMetadata { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The metadata saved with weights and checkpoints: class names, the recipe, the schedule's shape, <see cref="ExtraMetadata"/>.</summary>
+    public Dictionary<string, string> Metadata() => new(ExtraMetadata, StringComparer.Ordinal)
     {
         ["class_names"] = Checkpoint.ClassNamesJson(ClassNames),
         ["recipe"] = Options.ToJson(),

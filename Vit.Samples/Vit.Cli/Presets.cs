@@ -30,6 +30,30 @@ public sealed record Preset(string Name, string Description, VisionTransformerCo
         new("cifar", "CIFAR ViT: 32/4, 192x6, 3 heads, 10 classes (torch_vit.py cifar)", CifarVit.Config, CifarVit.Summary, CifarVit.Parameters, (s, b) => new CifarVit(s, b)),
     ];
 
+    /// <summary>
+    /// The preset whose attribute values match a weights file's <c>__metadata__</c>, so that
+    /// <c>--model</c> is optional for files this tool (or any Vit.Compiler model) saved.
+    /// </summary>
+    public static Preset FromMetadata(string path, IReadOnlyDictionary<string, string> metadata)
+    {
+        if (!metadata.ContainsKey("Dim"))
+            throw new UsageException($"'{path}' does not say which model it belongs to (no attribute values in its metadata); pass --model");
+        foreach (var p in All)
+        {
+            try
+            {
+                Vit.Training.Checkpoint.CheckConfig(path, metadata, p.Config);
+                return p;
+            }
+            catch (InvalidDataException)
+            {
+            }
+        }
+        string Get(string k) => metadata.TryGetValue(k, out var v) ? v : "?";
+        throw new InvalidDataException(
+            $"'{path}' is for a model (ImageSize {Get("ImageSize")}, Patch {Get("Patch")}, Dim {Get("Dim")}, Depth {Get("Depth")}, Heads {Get("Heads")}, Classes {Get("Classes")}) that vit does not have compiled; presets are {string.Join(", ", All.Select(p => p.Name))}. Annotate a class with those values in your own project to use it.");
+    }
+
     public static Preset Find(string name) =>
         All.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase))
         ?? throw new UsageException($"unknown model '{name}'; presets are: {string.Join(", ", All.Select(p => p.Name))}");

@@ -1,0 +1,75 @@
+using System.CommandLine;
+using System.Globalization;
+using Spectre.Console;
+using Vit.Imaging;
+using Vit.Training;
+
+namespace Vit.Cli;
+
+/// <summary><c>vit predict</c>: the top classes of one image, as the seeds' predict.py prints them.</summary>
+public static class PredictCommand
+{
+    public static Command Create()
+    {
+        var weights = new Option<string>("--weights") { Description = "Weights or checkpoint (safetensors)", HelpName = "FILE", Required = true };
+        var image = new Option<string>("--image") { Description = "A PNG or PPM/PGM image; resized (shorter side), center-cropped and normalized", HelpName = "FILE", Required = true };
+        var top = Cli.Int("--top", "How many classes to show", 5);
+        var classes = new Option<string?>("--classes") { Description = "Class names: a JSON array, or one per line like batches.meta.txt (default: the names saved with the weights)", HelpName = "FILE" };
+        var model = Cli.Model(required: false);
+        model.Description += " (default: the model the weights' metadata names)";
+        var json = Cli.Json("Print one JSON object with the top classes and probabilities");
+        var command = new Command("predict", "Classify an image with trained weights") { weights, image, top, classes, model, json };
+        command.SetAction(r => Cli.Guard(() => Run(r.GetValue(weights)!, r.GetValue(image)!, r.GetValue(top), r.GetValue(classes), r.GetValue(model), r.GetValue(json))));
+        return command;
+    }
+
+    private static int Run(string weightsPath, string imagePath, int top, string? classesPath, string? modelName, bool json)
+    {
+        var info = WeightsInfo.Read(weightsPath, modelName);
+        var c = info.Preset.Config;
+        if (c.Classes == 0)
+            throw new UsageException($"{info.Preset.Name} has no classification head (Classes = 0); predict needs a classifier");
+        var names = classesPath is not null ? WeightsInfo.ReadClassNames(classesPath) : info.ClassNames;
+        if (names is not null && names.Count != c.Classes)
+            throw new InvalidDataException($"{(classesPath ?? weightsPath)} names {names.Count} classes, but {info.Preset.Name} has {c.Classes}");
+
+        var picture = ImageDecoder.Load(imagePath);
+        var input = new float[c.Channels * c.ImageSize * c.ImageSize];
+        Preprocess.ToModelInput(picture, c.ImageSize, c.Patch, info.Normalization(), input, imagePath);
+        using var model = info.CreateModel(1);
+        var logits = new float[c.Classes];
+        model.Forward(input, 1, logits);
+        var probabilities = new double[c.Classes];
+        Evaluator.Softmax(logits, probabilities);
+        var ranked = Enumerable.Range(0, c.Classes).OrderByDescending(i => probabilities[i]).ThenBy(i => i).Take(Math.Min(top, c.Classes)).ToArray();
+        string Name(int i) => names is not null ? names[i] : $"class {i}";
+
+        if (json)
+        {
+            Cli.WriteJson(w =>
+            {
+                w.WriteString("image", imagePath);
+                w.WriteString("weights", weightsPath);
+                w.WriteString("model", info.Preset.Name);
+                w.WriteString("image_size", $"{picture.Width}x{picture.Height}");
+                w.WriteStartArray("predictions");
+                foreach (int i in ranked)
+                {
+                    w.WriteStartObject();
+                    w.WriteNumber("class", i);
+                    w.WriteString("name", Name(i));
+                    w.WriteNumber("probability", probabilities[i]);
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+            });
+            return 0;
+        }
+        Console.WriteLine($"{imagePath} ({picture.Width}x{picture.Height}, {picture.ChannelDescription}) with {info.Preset.Name}:");
+        var table = new Table().Border(TableBorder.Simple).AddColumn("#").AddColumn("class").AddColumn(new TableColumn("probability").RightAligned());
+        for (int k = 0; k < ranked.Length; k++)
+            table.AddRow((k + 1).ToString(CultureInfo.InvariantCulture), Markup.Escape(Name(ranked[k])), (probabilities[ranked[k]] * 100).ToString("F2", CultureInfo.InvariantCulture) + "%");
+        AnsiConsole.Write(table);
+        return 0;
+    }
+}

@@ -1,0 +1,256 @@
+using System.CommandLine;
+using System.Globalization;
+using Spectre.Console;
+using Vit.Data;
+using Vit.IO;
+using Vit.Training;
+
+namespace Vit.Cli;
+
+/// <summary>
+/// <c>vit train</c>: trains a preset on CIFAR (a folder, or the embedded subset) with AdamW or SGD,
+/// warmup + cosine, checkpoints every epoch, <c>--resume</c>, metrics.csv and training.svg.
+/// </summary>
+public static class TrainCommand
+{
+    private const string Embedded = "embedded";
+
+    public static Command Create()
+    {
+        var model = Cli.Model(required: false, fallback: "cifar");
+        var data = new Option<string?>("--data") { Description = "CIFAR-10 or CIFAR-100 binary folder (default: the embedded 2,000/500-image CIFAR-10 subset)", HelpName = "DIR" };
+        var epochs = Cli.Int("--epochs", "Passes over the training set", 8);
+        var batch = Cli.Int("--batch", "Images per forward/backward pass", 64);
+        var accumulate = Cli.Int("--accumulate", "Micro-batches per optimizer step (effective batch = batch × accumulate)", 1);
+        var optimizer = new Option<string>("--optimizer") { Description = "adamw or sgd (momentum, Nesterov)", DefaultValueFactory = _ => "adamw", HelpName = "NAME" };
+        optimizer.AcceptOnlyFromAmong("adamw", "sgd");
+        var lr = Cli.Double("--lr", "Peak learning rate", 1e-3, v => v > 0 && double.IsFinite(v), "> 0");
+        var weightDecay = Cli.Double("--weight-decay", "Decoupled weight decay (not on norms, biases, cls_token, pos_embed)", 0.05, v => v >= 0 && double.IsFinite(v), ">= 0");
+        var warmup = Cli.Double("--warmup-epochs", "Epochs of linear warmup before the cosine decay", 1, v => v >= 0 && double.IsFinite(v), ">= 0");
+        var lrf = Cli.Double("--lrf", "Final learning rate as a fraction of the peak", 0.01, v => v >= 0 && v <= 1, "in [0, 1]");
+        var smoothing = Cli.Double("--label-smoothing", "Label smoothing of the training loss", 0.1, v => v >= 0 && v < 1, "in [0, 1)");
+        var clip = Cli.Double("--clip-grad", "Clip gradients to this global norm (0 = off)", 1.0, v => v >= 0 && double.IsFinite(v), ">= 0");
+        var momentum = Cli.Double("--momentum", "SGD momentum", 0.9, v => v >= 0 && v < 1, "in [0, 1)");
+        var noNesterov = new Option<bool>("--no-nesterov") { Description = "SGD: plain momentum instead of Nesterov" };
+        var noAugment = new Option<bool>("--no-augment") { Description = "Turn off random crop (4-pixel padding) and horizontal flip" };
+        var limitTrain = Cli.Int("--limit-train", "Use only the first N training images (0 = all)", 0, min: 0);
+        var output = new Option<string>("--out") { Description = "Folder for checkpoint.safetensors, model.safetensors, metrics.csv, training.svg", DefaultValueFactory = _ => "runs/train", HelpName = "DIR" };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its checkpoint (same recipe unless options are given)" };
+        var seed = Cli.Int("--seed", "Seeds initialization, dropout, shuffling and augmentation", 0, min: 0);
+        var weights = new Option<string?>("--weights") { Description = "Start from these weights (safetensors, timm names) instead of the seeded initialization", HelpName = "FILE" };
+        var freeze = new Option<bool>("--freeze") { Description = "Train only the head (and pre-logits) on top of --weights" };
+        var json = Cli.Json("Print one JSON object per epoch on stdout instead of the progress display");
+
+        var command = new Command("train", "Train a preset on CIFAR images: AdamW/SGD, warmup + cosine, checkpoints, resume")
+        {
+            model, data, epochs, batch, accumulate, optimizer, lr, weightDecay, warmup, lrf, smoothing, clip, momentum, noNesterov,
+            noAugment, limitTrain, output, resume, seed, weights, freeze, json,
+        };
+        command.SetAction(r => Cli.Guard(() =>
+        {
+            bool Given(Option o) => r.GetResult(o) is { Implicit: false };
+            string outFolder = r.GetValue(output)!;
+            string checkpoint = Path.Combine(outFolder, Trainer.CheckpointFile);
+            bool resuming = r.GetValue(resume);
+
+            // On --resume the checkpoint's recipe, model and data are the defaults; options given now override them.
+            TrainOptions recipe = new();
+            IReadOnlyDictionary<string, string>? saved = null;
+            if (resuming)
+            {
+                if (!File.Exists(checkpoint))
+                    throw new UsageException($"--resume: there is no {Trainer.CheckpointFile} in '{outFolder}' to resume; run without --resume to start, or point --out at the run");
+                using var file = SafeTensorsFile.Open(checkpoint);
+                saved = file.Metadata;
+                if (saved.TryGetValue("recipe", out var recipeJson)) recipe = TrainOptionsJson.Parse(recipeJson, checkpoint);
+            }
+            else if (File.Exists(checkpoint))
+            {
+                throw new UsageException($"'{outFolder}' already holds a training run ({Trainer.CheckpointFile}); continue it with --resume, or choose a new folder with --out");
+            }
+            // Without --resume every value comes from the command line (or its default); with it, only the given ones do.
+            T Pick<T>(Option<T> o, T saved) => resuming && !Given(o) ? saved : r.GetValue(o)!;
+            var opt = recipe.Optimizer;
+            opt = opt with
+            {
+                Kind = Pick(optimizer, opt.Kind == OptimizerKind.Sgd ? "sgd" : "adamw") == "sgd" ? OptimizerKind.Sgd : OptimizerKind.AdamW,
+                WeightDecay = Pick(weightDecay, opt.WeightDecay),
+                ClipNorm = Pick(clip, opt.ClipNorm),
+                Momentum = Pick(momentum, opt.Momentum),
+                Nesterov = !Pick(noNesterov, !opt.Nesterov),
+            };
+            recipe = recipe with
+            {
+                Epochs = Pick(epochs, recipe.Epochs),
+                Batch = Pick(batch, recipe.Batch),
+                Accumulate = Pick(accumulate, recipe.Accumulate),
+                LearningRate = Pick(lr, recipe.LearningRate),
+                WarmupEpochs = Pick(warmup, recipe.WarmupEpochs),
+                FinalLearningRateFraction = Pick(lrf, recipe.FinalLearningRateFraction),
+                LabelSmoothing = Pick(smoothing, recipe.LabelSmoothing),
+                Augment = !Pick(noAugment, !recipe.Augment),
+                Freeze = Pick(freeze, recipe.Freeze),
+                Seed = (ulong)Pick(seed, (int)recipe.Seed),
+                Optimizer = opt,
+            };
+            string? dataFolder = r.GetValue(data);
+            int limit = r.GetValue(limitTrain);
+            Preset preset = Preset.Find(r.GetValue(model)!);
+            if (saved is not null)
+            {
+                if (!Given(data) && saved.TryGetValue("data", out var d)) dataFolder = d == Embedded ? null : d;
+                if (!Given(limitTrain) && saved.TryGetValue("limit_train", out var l)) limit = int.Parse(l, CultureInfo.InvariantCulture);
+                if (!Given(model)) preset = Preset.FromMetadata(checkpoint, saved);
+            }
+            if (recipe.Freeze && r.GetValue(weights) is null && !resuming)
+                throw new UsageException("--freeze trains only the head, so it needs pretrained --weights to start from");
+            return Run(preset, recipe, dataFolder, limit, outFolder, resuming ? checkpoint : null, r.GetValue(weights), r.GetValue(json));
+        }));
+        return command;
+    }
+
+    private static int Run(Preset preset, TrainOptions recipe, string? dataFolder, int limitTrain, string outFolder, string? resumeFrom, string? weights, bool json)
+    {
+        var (train, test) = DataSource.Load(dataFolder, limitTrain);
+        var normalization = Normalization.For(train.Kind);
+        PrepareOutFolder(outFolder);
+        using var model = preset.Create((int)recipe.Seed, recipe.Batch);
+        if (weights is not null && resumeFrom is null) model.LoadWeights(weights);
+        using var trainer = new Trainer(model, train, test, recipe, normalization);
+        trainer.ExtraMetadata["data"] = dataFolder is null ? Embedded : Path.GetFullPath(dataFolder);
+        trainer.ExtraMetadata["limit_train"] = limitTrain.ToString(CultureInfo.InvariantCulture);
+        if (resumeFrom is not null) trainer.Resume(resumeFrom);
+        AtomicFile.WriteAllText(Path.Combine(outFolder, "recipe.json"), recipe.ToJson() + "\n");
+
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            if (cancel.IsCancellationRequested) return; // a second Ctrl+C ends the process
+            e.Cancel = true;
+            cancel.Cancel();
+            Console.Error.WriteLine("vit: stopping after this step; saving a checkpoint (Ctrl+C again to quit at once)");
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            string what = $"{preset.Name} ({preset.Summary.Parameters:N0} parameters) on {train.Source}: {train.Count:N0} train / {test.Count:N0} test images, "
+                + $"{recipe.Epochs} epochs × {trainer.BatchesPerEpoch} batches of {recipe.Batch}{(recipe.Accumulate > 1 ? $" (×{recipe.Accumulate} accumulated)" : "")}, "
+                + $"{trainer.Optimizer.Name} lr {recipe.LearningRate.ToString(CultureInfo.InvariantCulture)}, {Vit.Kernels.WorkerPool.Shared.Threads} threads";
+            if (trainer.Progress.Step > 0) what += $"; resuming at epoch {trainer.Progress.Epoch + 1}, step {trainer.Progress.Step}";
+            TrainingOutcome outcome;
+            if (json)
+            {
+                Console.Error.WriteLine(what);
+                trainer.EpochCompleted = m => Cli.WriteJson(w =>
+                {
+                    w.WriteNumber("epoch", m.Epoch);
+                    w.WriteNumber("train_loss", m.TrainLoss);
+                    w.WriteNumber("train_accuracy", m.TrainAccuracy);
+                    w.WriteNumberOrNull("test_loss", m.TestLoss);
+                    w.WriteNumberOrNull("test_accuracy", m.TestAccuracy);
+                    w.WriteNumber("lr", m.LearningRate);
+                    w.WriteNumber("images_per_second", m.ImagesPerSecond);
+                    w.WriteNumber("seconds", m.Seconds);
+                    w.WriteNumber("step", m.Step);
+                });
+                outcome = trainer.Run(outFolder, cancel.Token);
+            }
+            else
+            {
+                Console.WriteLine(what);
+                outcome = AnsiConsole.Profile.Capabilities.Interactive ? RunWithProgressBars(trainer, recipe, outFolder, cancel.Token) : RunWithLines(trainer, recipe, outFolder, cancel.Token);
+            }
+            if (outcome == TrainingOutcome.Interrupted)
+            {
+                Console.Error.WriteLine($"vit: interrupted at epoch {trainer.Progress.Epoch + 1}, step {trainer.Progress.Step}; checkpoint saved in {outFolder}; continue with: vit train --resume --out {outFolder}");
+                return 130;
+            }
+            if (!json)
+            {
+                var last = trainer.History[^1];
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done: test accuracy {last.TestAccuracy * 100:F1}% after {last.Epoch} epochs, {last.Seconds / 60:F1} min. Files in {outFolder}: "
+                    + $"{Trainer.WeightsFile}, {Trainer.CheckpointFile}, {Trainer.MetricsFile}, {Trainer.PlotFile}"));
+                Console.WriteLine($"next: vit eval --weights {Path.Combine(outFolder, Trainer.WeightsFile)}{(dataFolder is null ? "" : $" --data {dataFolder}")}");
+            }
+            return 0;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    /// <summary>Creates the out folder and proves it is writable before any training time is spent.</summary>
+    private static void PrepareOutFolder(string outFolder)
+    {
+        try
+        {
+            Directory.CreateDirectory(outFolder);
+            string probe = Path.Combine(outFolder, $".vit-write-test-{Environment.ProcessId}");
+            File.WriteAllText(probe, "");
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"cannot write to the out folder '{outFolder}': {e.Message}", e);
+        }
+    }
+
+    /// <summary>The line printed after each epoch.</summary>
+    public static string EpochLine(EpochMetrics m, int epochs) =>
+        string.Create(CultureInfo.InvariantCulture,
+            $"epoch {m.Epoch}/{epochs}  train loss {m.TrainLoss:F4} acc {m.TrainAccuracy * 100:F1}%  test loss {m.TestLoss:F4} acc {m.TestAccuracy * 100:F1}%  lr {m.LearningRate:0.00e+0}  {m.ImagesPerSecond:F1} img/s  {m.Seconds / 60:F1} min");
+
+    private static TrainingOutcome RunWithLines(Trainer trainer, TrainOptions recipe, string outFolder, CancellationToken cancel)
+    {
+        int lastTenth = -1;
+        trainer.BatchCompleted = p =>
+        {
+            int tenth = p.Batch * 10 / p.Batches;
+            if (tenth == lastTenth || tenth == 10) return;
+            lastTenth = tenth;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  epoch {p.Epoch} batch {p.Batch}/{p.Batches}  loss {p.Loss:F4} acc {p.Accuracy * 100:F1}%  {p.ImagesPerSecond:F1} img/s  lr {p.LearningRate:0.00e+0}"));
+        };
+        trainer.EpochCompleted = m =>
+        {
+            lastTenth = -1;
+            Console.WriteLine(EpochLine(m, recipe.Epochs));
+        };
+        return trainer.Run(outFolder, cancel);
+    }
+
+    private static TrainingOutcome RunWithProgressBars(Trainer trainer, TrainOptions recipe, string outFolder, CancellationToken cancel)
+    {
+        return AnsiConsole.Progress()
+            .AutoClear(false)
+            .HideCompleted(false)
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                ProgressTask? task = null;
+                trainer.BatchCompleted = p =>
+                {
+                    task ??= ctx.AddTask($"epoch {p.Epoch}/{recipe.Epochs}", maxValue: p.Batches);
+                    task.Value = p.Batch;
+                    task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                        $"epoch {p.Epoch}/{recipe.Epochs}  loss {p.Loss:F4}  acc {p.Accuracy * 100:F1}%  {p.ImagesPerSecond:F1} img/s"));
+                };
+                trainer.EvaluationStarted = () =>
+                {
+                    if (task is not null) task.Description += "  evaluating…";
+                };
+                trainer.EpochCompleted = m =>
+                {
+                    if (task is not null)
+                    {
+                        task.Description = Markup.Escape(EpochLine(m, recipe.Epochs));
+                        task.Value = task.MaxValue;
+                        task.StopTask();
+                    }
+                    task = null;
+                };
+                return trainer.Run(outFolder, cancel);
+            });
+    }
+}

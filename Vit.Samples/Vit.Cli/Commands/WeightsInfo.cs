@@ -1,0 +1,84 @@
+using System.Globalization;
+using System.Text.Json;
+using Vit.Data;
+using Vit.IO;
+using Vit.Training;
+
+namespace Vit.Cli;
+
+/// <summary>What a weights file or checkpoint says about itself: its model, class names and normalization.</summary>
+public sealed record WeightsInfo(string Path, Preset Preset, IReadOnlyDictionary<string, string> Metadata)
+{
+    /// <summary>Reads the metadata of <paramref name="path"/> and picks the preset: <paramref name="model"/>, or the one the metadata describes.</summary>
+    public static WeightsInfo Read(string path, string? model)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"the weights file '{path}' does not exist", path);
+        IReadOnlyDictionary<string, string> metadata;
+        using (var file = SafeTensorsFile.Open(path)) metadata = file.Metadata;
+        var preset = model is not null ? Preset.Find(model) : Preset.FromMetadata(path, metadata);
+        return new WeightsInfo(path, preset, metadata);
+    }
+
+    /// <summary>Creates the model and loads the weights (shape mismatches name the tensor and both shapes).</summary>
+    public IVisionTransformer CreateModel(int batch)
+    {
+        var model = Preset.Create(0, batch);
+        try
+        {
+            model.LoadWeights(Path);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        return model;
+    }
+
+    /// <summary>The class names saved with the weights, or null.</summary>
+    public IReadOnlyList<string>? ClassNames => Checkpoint.ClassNames(Metadata);
+
+    /// <summary>The normalization saved with the weights, or the usual one for the model's image size.</summary>
+    public Normalization Normalization(CifarKind? data = null)
+    {
+        if (Metadata.TryGetValue("normalization_mean", out var m) && Metadata.TryGetValue("normalization_std", out var s))
+        {
+            var mean = Parse(m);
+            var std = Parse(s);
+            if (mean is { Length: 3 } && std is { Length: 3 })
+                return new Normalization(mean[0], mean[1], mean[2], std[0], std[1], std[2]);
+        }
+        if (data is not null) return Vit.Data.Normalization.For(data.Value);
+        return Preset.Config.ImageSize == CifarDataset.Side ? Vit.Data.Normalization.Cifar10 : Vit.Data.Normalization.ImageNet;
+    }
+
+    private static float[]? Parse(string list)
+    {
+        var parts = list.Split(',');
+        var values = new float[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!float.TryParse(parts[i], NumberStyles.Float, CultureInfo.InvariantCulture, out values[i])) return null;
+        return values;
+    }
+
+    /// <summary>Class names from a file: a JSON array of strings, or one name per line (like batches.meta.txt).</summary>
+    public static IReadOnlyList<string> ReadClassNames(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"the class-names file '{path}' does not exist", path);
+        string text = File.ReadAllText(path);
+        if (text.TrimStart().StartsWith('['))
+        {
+            try
+            {
+                using var doc = JsonDocument.Parse(text);
+                return doc.RootElement.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString()!
+                    : throw new InvalidDataException($"'{path}': every class name must be a JSON string, found {e.ValueKind}")).ToArray();
+            }
+            catch (JsonException e)
+            {
+                throw new InvalidDataException($"'{path}' is not valid JSON ({e.Message}); expected an array of class names like [\"airplane\", \"automobile\"]");
+            }
+        }
+        return text.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+    }
+}
