@@ -1,0 +1,15 @@
+using Vit;
+
+namespace Vit.Tests.Training;
+
+/// <summary>
+/// A small CIFAR-shaped classifier (32×32, 10 classes) with dropout and drop-path on, so training
+/// tests exercise the dropout RNG; small enough that a few epochs take seconds.
+/// </summary>
+[VisionTransformer(ImageSize = 32, Patch = 8, Dim = 32, Depth = 2, Heads = 2, MlpDim = 64, Classes = 10,
+    Dropout = 0.1, AttentionDropout = 0.1, DropPath = 0.1)]
+public partial class SmallCifar;
+
+/// <summary><see cref="SmallCifar"/> without dropout: deterministic gradients, for accumulation tests.</summary>
+[VisionTransformer(ImageSize = 32, Patch = 8, Dim = 32, Depth = 2, Heads = 2, MlpDim = 64, Classes = 10)]
+public partial class SmallCifarPlain;
