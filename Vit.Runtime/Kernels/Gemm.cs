@@ -245,7 +245,7 @@ public static unsafe class Gemm
                 {
                     int rows = i1 - i0;
                     long panelsA = (rows + MR - 1) / MR;
-                    ablock = Scratch(ref t_packedA, ref t_packedALength, panelsA * MR * kc);
+                    ablock = Scratch(ref t_packedA, ref t_packedALength, panelsA * MR * kc + 8);
                     PackA(ablock, ref a, i0, rows, p0, kc);
                     aRow = 1; aCol = MR; aPanel = (long)MR * kc;
                 }
@@ -314,12 +314,15 @@ public static unsafe class Gemm
             float* src = a.A + (i0 + ir) * a.ARow + p0 * a.ACol;
             if (a.ARow == 1 && mr == MR)
             {
-                for (int p = 0; p < kc; p++)
-                {
-                    float* s = src + p * a.ACol;
-                    float* t = d + p * MR;
-                    t[0] = s[0]; t[1] = s[1]; t[2] = s[2]; t[3] = s[3]; t[4] = s[4]; t[5] = s[5];
-                }
+                // Six contiguous floats per step, moved as one 8-float vector: the two extra lanes
+                // are overwritten by the next step (the scratch has slack after the last panel),
+                // and the last step of the block copies exactly six so no read passes A's end.
+                int p = 0;
+                for (; p + 1 < kc; p++)
+                    Vector256.Store(Vector256.Load(src + p * a.ACol), d + p * MR);
+                float* s = src + p * a.ACol;
+                float* t = d + p * MR;
+                t[0] = s[0]; t[1] = s[1]; t[2] = s[2]; t[3] = s[3]; t[4] = s[4]; t[5] = s[5];
             }
             else
             {
