@@ -8,11 +8,12 @@ using Vit.Kernels;
 //   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- [BenchmarkDotNet arguments, e.g. --filter '*Gemm*']
 //   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- quick peak [threads]
 //   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- quick gemm [threads]
+//   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- quick kernels cifar|b16 BATCH [threads]
 //   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- quick model PRESET forward|train BATCH [threads] [seconds]
 // `quick` prints a one-line figure per case without BenchmarkDotNet's statistics (for fast iteration).
 if (args.Length >= 2 && args[0] == "quick")
 {
-    int threads = args[1] is "gemm" or "peak" ? (args.Length > 2 ? int.Parse(args[2]) : 0) : (args.Length > 5 ? int.Parse(args[5]) : 0);
+    int threads = args[1] is "kernels" ? (args.Length > 4 ? int.Parse(args[4]) : 0) : args[1] is "gemm" or "peak" ? (args.Length > 2 ? int.Parse(args[2]) : 0) : (args.Length > 5 ? int.Parse(args[5]) : 0);
     if (threads > 0) WorkerPool.Configure(threads);
     Console.WriteLine($"threads {WorkerPool.Shared.Threads}, SIMD {Simd.Level}");
     if (args[1] == "peak")
@@ -36,6 +37,24 @@ if (args.Length >= 2 && args[0] == "quick")
             times.Sort();
             double med = times[times.Count / 2];
             Console.WriteLine($"{name,-40} {med * 1e3,9:F2} ms {g.Flops / med / 1e9,8:F1} GFLOP/s");
+        }
+    }
+    else if (args[1] == "kernels")
+    {
+        using var cases = new KernelCases(args[2], int.Parse(args[3]));
+        foreach (var (name, run) in cases.All())
+        {
+            for (int i = 0; i < 3; i++) run();
+            var times = new List<double>();
+            var total = Stopwatch.StartNew();
+            while (times.Count < 5 || total.Elapsed.TotalSeconds < 0.5)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                run();
+                times.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
+            }
+            times.Sort();
+            Console.WriteLine($"{name,-24} {times[times.Count / 2] * 1e3,9:F3} ms");
         }
     }
     else
