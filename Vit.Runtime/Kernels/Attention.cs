@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 using Vit.Memory;
 
 namespace Vit.Kernels;
@@ -9,7 +10,8 @@ namespace Vit.Kernels;
 /// </summary>
 /// <remarks>
 /// qkv is (batch, T, 3·D) with D = heads·headDim; each token's row is [q | k | v], and head h
-/// uses columns h·hd..(h+1)·hd of each part. One work item is one (image, head) pair.
+/// uses columns h·hd..(h+1)·hd of each part. One work item is one (image, head) pair, computed
+/// with serial <see cref="Gemm"/> products while its T × T scores are hot in cache.
 /// </remarks>
 public static unsafe class Attention
 {
@@ -47,6 +49,23 @@ public static unsafe class Attention
         WorkerPool.Shared.Run(&BackwardHeads, &args, batch * THeads.Value);
     }
 
+    // Per-thread scratch for the masked probabilities (T × T), native and grow-only.
+    [ThreadStatic] private static float* t_masked;
+    [ThreadStatic] private static long t_maskedLength;
+
+    private static float* MaskedScratch(long floats)
+    {
+        if (floats > t_maskedLength)
+        {
+            if (t_masked != null) NativeMemory.AlignedFree(t_masked);
+            t_masked = (float*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64);
+            t_maskedLength = floats;
+        }
+        return t_masked;
+    }
+
+    // One (image, head) at a time, while its q, k, v (T × hd each) and the T × T scores stay in
+    // cache: S = q·kᵀ (a serial GEMM), row softmax of S·scale in place, output = P·v (GEMM).
     private static void ForwardHeads(void* context, int begin, int end)
     {
         ref Args a = ref *(Args*)context;
@@ -60,27 +79,33 @@ public static unsafe class Attention
             float* p = a.Probs + (long)item * t * t;
             float* m = a.Mask == null ? null : a.Mask + (long)item * t * t;
             float* o = a.Output + (long)b * t * d + h * hd;
-            for (int i = 0; i < t; i++)
+            // S (t × t) = q (t × hd) · kᵀ: B[e, j] = k[j·qkvRow + e].
+            Gemm.MultiplySerial(p, t, q, qkvRow, 1, k, 1, qkvRow, t, t, hd, null, accumulate: false);
+            for (int i = 0; i < t; i++) Softmax(new Span<float>(p + (long)i * t, t), scale);
+            float* weights = p;
+            if (m != null)
             {
-                var qi = new ReadOnlySpan<float>(q + i * qkvRow, hd);
-                var pi = new Span<float>(p + (long)i * t, t);
-                for (int j = 0; j < t; j++) pi[j] = TensorPrimitives.Dot(qi, new ReadOnlySpan<float>(k + j * qkvRow, hd)) * scale;
-                float max = TensorPrimitives.Max<float>(pi);
-                TensorPrimitives.Subtract(pi, max, pi);
-                TensorPrimitives.Exp(pi, pi);
-                TensorPrimitives.Multiply(pi, 1f / TensorPrimitives.Sum<float>(pi), pi);
-
-                var oi = new Span<float>(o + (long)i * d, hd);
-                oi.Clear();
-                for (int j = 0; j < t; j++)
-                {
-                    float w = m == null ? pi[j] : pi[j] * m[(long)i * t + j];
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(v + j * qkvRow, hd), w, oi, oi);
-                }
+                weights = MaskedScratch((long)t * t);
+                TensorPrimitives.Multiply(new ReadOnlySpan<float>(p, t * t), new ReadOnlySpan<float>(m, t * t), new Span<float>(weights, t * t));
             }
+            // output (t × hd) = (P ⊙ mask) (t × t) · v (t × hd).
+            Gemm.MultiplySerial(o, d, weights, t, 1, v, qkvRow, 1, t, hd, t, null, accumulate: false);
         }
     }
 
+    /// <summary>row = softmax(row·scale), in place.</summary>
+    private static void Softmax(Span<float> row, float scale)
+    {
+        float max = TensorPrimitives.Max<float>(row);
+        // exp(scale·(s − max)): the largest term is exactly 1.
+        TensorPrimitives.Subtract(row, max, row);
+        TensorPrimitives.Multiply(row, scale, row);
+        TensorPrimitives.Exp(row, row);
+        TensorPrimitives.Multiply(row, 1f / TensorPrimitives.Sum<float>(row), row);
+    }
+
+    // Per (image, head), four serial GEMMs and the softmax backward between them:
+    // dv = (P⊙M)ᵀ·do, dP = (do·vᵀ)⊙M, dS = P⊙(dP − rowsum(P⊙dP))·scale, dq = dS·k, dk = dSᵀ·q.
     private static void BackwardHeads(void* context, int begin, int end)
     {
         ref Args a = ref *(Args*)context;
@@ -97,40 +122,30 @@ public static unsafe class Attention
             float* dp = a.Dprobs + (long)item * t * t;
             float* m = a.Mask == null ? null : a.Mask + (long)item * t * t;
             float* dout = a.Doutput + (long)b * t * d + h * hd;
-            for (int j = 0; j < t; j++)
+            float* weights = p;
+            if (m != null)
             {
-                new Span<float>(dq + j * qkvRow, hd).Clear();
-                new Span<float>(dk + j * qkvRow, hd).Clear();
-                new Span<float>(dv + j * qkvRow, hd).Clear();
+                weights = MaskedScratch((long)t * t);
+                TensorPrimitives.Multiply(new ReadOnlySpan<float>(p, t * t), new ReadOnlySpan<float>(m, t * t), new Span<float>(weights, t * t));
             }
+            // dv (t × hd) = (P⊙M)ᵀ · do: A[j, i] = weights[i·t + j].
+            Gemm.MultiplySerial(dv, qkvRow, weights, 1, t, dout, d, 1, t, hd, t, null, accumulate: false);
+            // dP (t × t) = do · vᵀ: B[e, j] = v[j·qkvRow + e].
+            Gemm.MultiplySerial(dp, t, dout, d, 1, v, 1, qkvRow, t, t, hd, null, accumulate: false);
+            if (m != null) TensorPrimitives.Multiply(new ReadOnlySpan<float>(dp, t * t), new ReadOnlySpan<float>(m, t * t), new Span<float>(dp, t * t));
             for (int i = 0; i < t; i++)
             {
-                var doi = new ReadOnlySpan<float>(dout + (long)i * d, hd);
+                // Softmax backward, in place and pre-scaled: ds_ij = p_ij·(dp_ij − Σ_k p_ik·dp_ik)·scale.
                 var pi = new ReadOnlySpan<float>(p + (long)i * t, t);
                 var dpi = new Span<float>(dp + (long)i * t, t);
-                for (int j = 0; j < t; j++)
-                {
-                    float mij = m == null ? 1f : m[(long)i * t + j];
-                    // dv_j += (p_ij·m_ij)·do_i; d(p_ij) = m_ij·(do_i·v_j)
-                    var dvj = new Span<float>(dv + j * qkvRow, hd);
-                    TensorPrimitives.MultiplyAdd(doi, pi[j] * mij, dvj, dvj);
-                    dpi[j] = mij * TensorPrimitives.Dot(doi, new ReadOnlySpan<float>(v + j * qkvRow, hd));
-                }
-                // Softmax backward: ds_ij = p_ij·(dp_ij − Σ_k p_ik·dp_ik), stored in place, pre-scaled.
                 float c = TensorPrimitives.Dot(pi, dpi);
                 TensorPrimitives.Subtract(dpi, c, dpi);
                 TensorPrimitives.Multiply(dpi, pi, dpi);
                 TensorPrimitives.Multiply(dpi, scale, dpi);
-                var qi = new ReadOnlySpan<float>(q + i * qkvRow, hd);
-                var dqi = new Span<float>(dq + i * qkvRow, hd);
-                for (int j = 0; j < t; j++)
-                {
-                    float s = dpi[j];
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(k + j * qkvRow, hd), s, dqi, dqi);
-                    var dkj = new Span<float>(dk + j * qkvRow, hd);
-                    TensorPrimitives.MultiplyAdd(qi, s, dkj, dkj);
-                }
             }
+            // dq (t × hd) = dS · k; dk (t × hd) = dSᵀ · q.
+            Gemm.MultiplySerial(dq, qkvRow, dp, t, 1, k, qkvRow, 1, t, hd, t, null, accumulate: false);
+            Gemm.MultiplySerial(dk, qkvRow, dp, 1, t, q, qkvRow, 1, t, hd, t, null, accumulate: false);
         }
     }
 

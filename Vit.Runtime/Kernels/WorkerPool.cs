@@ -10,14 +10,15 @@ namespace Vit.Kernels;
 /// <remarks>
 /// <para>Kernels call it with a static function pointer and a pointer to an unmanaged argument
 /// struct on their stack, so a call allocates nothing.</para>
-/// <para>One pool serves one caller thread at a time: two threads must not call <see cref="Run"/>
-/// on the same pool concurrently (different pools are independent). A <see cref="Run"/> issued
-/// from inside a running body (of any pool) runs inline on the current thread, so nested
-/// parallel kernels cannot deadlock.</para>
+/// <para>One pool serves one caller thread at a time: a <see cref="Run"/> from a second thread
+/// while the pool is busy runs inline on that thread (correct, just not parallel), and one issued
+/// from inside a running body (of any pool) runs inline too, so nested parallel kernels cannot
+/// deadlock.</para>
 /// </remarks>
 public sealed unsafe class WorkerPool : IDisposable
 {
-    private static readonly Lazy<WorkerPool> s_shared = new(() => new WorkerPool(DefaultThreadCount()));
+    private static readonly object s_sharedLock = new();
+    private static volatile WorkerPool? s_shared;
 
     [ThreadStatic] private static int t_depth;
 
@@ -30,6 +31,7 @@ public sealed unsafe class WorkerPool : IDisposable
     private int _count;
     private int _parts;
     private int _pending;
+    private int _busy;
     private volatile bool _stopping;
     private Exception? _error;
 
@@ -53,10 +55,66 @@ public sealed unsafe class WorkerPool : IDisposable
     }
 
     /// <summary>
-    /// The process-wide pool the kernels use. Its thread count is the <c>VIT_THREADS</c>
-    /// environment variable when that is a positive integer, else <see cref="Environment.ProcessorCount"/>.
+    /// The process-wide pool the kernels use. Its thread count is the last <see cref="Configure"/>
+    /// call's, else the <c>VIT_THREADS</c> environment variable when that is a positive integer,
+    /// else <see cref="PhysicalCoreCount"/>.
     /// </summary>
-    public static WorkerPool Shared => s_shared.Value;
+    public static WorkerPool Shared => s_shared ?? CreateShared(DefaultThreadCount());
+
+    /// <summary>
+    /// Sets the thread count of <see cref="Shared"/>: starts a new shared pool when the count differs
+    /// from the current one (and stops the old one). Call it between computations, not during one.
+    /// </summary>
+    /// <param name="threads">Threads per loop, the caller included.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="threads"/> is less than 1.</exception>
+    public static void Configure(int threads)
+    {
+        if (threads < 1)
+            throw new ArgumentOutOfRangeException(nameof(threads), threads, "A worker pool needs at least one thread.");
+        lock (s_sharedLock)
+        {
+            var old = s_shared;
+            if (old is not null && old.Threads == threads) return;
+            s_shared = new WorkerPool(threads);
+            old?.Dispose();
+        }
+    }
+
+    private static WorkerPool CreateShared(int threads)
+    {
+        lock (s_sharedLock) return s_shared ??= new WorkerPool(threads);
+    }
+
+    /// <summary>
+    /// The number of physical cores: distinct (physical id, core id) pairs in <c>/proc/cpuinfo</c>
+    /// on Linux, so SMT siblings count once; <see cref="Environment.ProcessorCount"/> elsewhere or
+    /// when that file says nothing usable. Never more than <see cref="Environment.ProcessorCount"/>
+    /// (the process may be limited to fewer CPUs).
+    /// </summary>
+    public static int PhysicalCoreCount { get; } = CountPhysicalCores();
+
+    private static int CountPhysicalCores()
+    {
+        int logical = Environment.ProcessorCount;
+        try
+        {
+            if (!OperatingSystem.IsLinux() || !File.Exists("/proc/cpuinfo")) return logical;
+            var cores = new HashSet<(string, string)>();
+            string physical = "0", core = "";
+            foreach (var line in File.ReadLines("/proc/cpuinfo"))
+            {
+                int colon = line.IndexOf(':');
+                if (colon < 0) continue;
+                string key = line[..colon].Trim(), value = line[(colon + 1)..].Trim();
+                if (key == "processor") { physical = "0"; core = ""; }
+                else if (key == "physical id") physical = value;
+                else if (key == "core id") { core = value; cores.Add((physical, core)); }
+            }
+            return cores.Count == 0 ? logical : Math.Clamp(cores.Count, 1, logical);
+        }
+        catch (IOException) { return logical; }
+        catch (UnauthorizedAccessException) { return logical; }
+    }
 
     /// <summary>Starts a pool of <paramref name="threads"/> threads, the caller included (so <c>threads - 1</c> are created).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="threads"/> is less than 1.</exception>
@@ -97,13 +155,20 @@ public sealed unsafe class WorkerPool : IDisposable
         if (count <= 0) return;
         ObjectDisposedException.ThrowIf(_stopping, this);
         int parts = Math.Min(Threads, count);
-        if (parts == 1 || t_depth > 0)
+        // Nested calls, and calls from a second thread while the pool is busy, run inline.
+        if (parts == 1 || t_depth > 0 || Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
         {
             t_depth++;
             try { body(context, 0, count); }
             finally { t_depth--; }
             return;
         }
+        try { RunParallel(body, context, count, parts); }
+        finally { Volatile.Write(ref _busy, 0); }
+    }
+
+    private void RunParallel(delegate*<void*, int, int, void> body, void* context, int count, int parts)
+    {
 
         _body = body;
         _context = context;
@@ -157,7 +222,7 @@ public sealed unsafe class WorkerPool : IDisposable
     private static int DefaultThreadCount()
     {
         string? value = Environment.GetEnvironmentVariable("VIT_THREADS");
-        return int.TryParse(value, out int n) && n > 0 ? n : Environment.ProcessorCount;
+        return int.TryParse(value, out int n) && n > 0 ? n : PhysicalCoreCount;
     }
 
     /// <summary>Stops the worker threads. The pool must not be running a loop.</summary>

@@ -1,0 +1,469 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace Vit.Kernels;
+
+/// <summary>
+/// Single-precision matrix product <c>C (+)= op(A)·op(B) (+ bias)</c> with any row and column
+/// strides, so one routine serves <c>A·B</c>, <c>A·Bᵀ</c> and <c>Aᵀ·B</c> (the forward and both
+/// backward products of <see cref="Linear"/>).
+/// </summary>
+/// <remarks>
+/// <para>Blocked as in BLIS: B is packed once per call into panels of NR columns (64-byte aligned
+/// scratch, reused between calls), then each task (a block of rows × a block of panels) runs a
+/// register-blocked micro-kernel over K in blocks of at most 320: 6 × 32 with AVX-512, 6 × 16 with
+/// AVX2, 6 × 8 with <see cref="Vector128"/>. A is read in place when its rows are contiguous and
+/// packed into 6-row micro-panels otherwise (the transposed operand of the weight gradient).</para>
+/// <para>Tasks are split statically over <see cref="WorkerPool.Shared"/>; the task count is made a
+/// multiple of the thread count where the shape allows, so small products split evenly too.
+/// Scratch is native, grows once per thread and is never returned, so steady-state calls
+/// allocate nothing.</para>
+/// </remarks>
+public static unsafe class Gemm
+{
+    /// <summary>Rows of C per micro-kernel call.</summary>
+    public const int MR = 6;
+
+    private const int KcMax = 320;
+    private const int McTarget = 144;
+    private const int NcMax = 1024;
+
+    private struct Args
+    {
+        public float* C, A, B, Bias, PackedB;
+        public long Ldc, ARow, ACol, BRow, BCol;
+        public int M, N, K, Nr, Kc, KBlocks, RowBlocks, ColBlocks, PanelsPerBlock, Panels;
+        public SimdLevel Level;
+        public bool Accumulate, PackA;
+    }
+
+    // Native scratch, one set per thread: packed B of the calls this thread issues (parallel and
+    // serial kept apart, since a serial product may run inside a parallel kernel), packed A of the
+    // tasks it runs.
+    [ThreadStatic] private static float* t_packedB;
+    [ThreadStatic] private static long t_packedBLength;
+    [ThreadStatic] private static float* t_serialB;
+    [ThreadStatic] private static long t_serialBLength;
+    [ThreadStatic] private static float* t_packedA;
+    [ThreadStatic] private static long t_packedALength;
+
+    /// <summary>
+    /// <c>C[i, j] (+)= Σ_p A[i, p]·B[p, j] (+ bias[j])</c> for i &lt; m, j &lt; n, p &lt; k, split over
+    /// <see cref="WorkerPool.Shared"/>.
+    /// </summary>
+    /// <param name="c">C, row-major with row stride <paramref name="ldc"/>.</param>
+    /// <param name="ldc">Row stride of C in floats.</param>
+    /// <param name="a">A: element (i, p) at <c>a[i·aRow + p·aCol]</c>.</param>
+    /// <param name="aRow">Stride between rows of A.</param>
+    /// <param name="aCol">Stride between columns of A.</param>
+    /// <param name="b">B: element (p, j) at <c>b[p·bRow + j·bCol]</c>.</param>
+    /// <param name="bRow">Stride between rows of B.</param>
+    /// <param name="bCol">Stride between columns of B.</param>
+    /// <param name="m">Rows of C.</param>
+    /// <param name="n">Columns of C.</param>
+    /// <param name="k">The inner dimension.</param>
+    /// <param name="bias">Added to every row, (n); null for none. Not allowed with <paramref name="accumulate"/>.</param>
+    /// <param name="accumulate">Add into C instead of overwriting it.</param>
+    public static void Multiply(float* c, long ldc, float* a, long aRow, long aCol, float* b, long bRow, long bCol,
+        int m, int n, int k, float* bias, bool accumulate)
+    {
+        if (m <= 0 || n <= 0) return;
+        if (k <= 0) { Degenerate(c, ldc, m, n, bias, accumulate); return; }
+        var pool = WorkerPool.Shared;
+        var args = Plan(c, ldc, a, aRow, aCol, b, bRow, bCol, m, n, k, bias, accumulate, pool.Threads);
+        args.PackedB = Scratch(ref t_packedB, ref t_packedBLength, (long)args.Panels * k * args.Nr);
+        pool.Run(&PackBTasks, &args, args.Panels);
+        pool.Run(&ComputeTasks, &args, args.RowBlocks * args.ColBlocks);
+    }
+
+    /// <summary>The same product as <see cref="Multiply"/> on the calling thread only (for kernels that already run in parallel).</summary>
+    /// <param name="c">C, row-major with row stride <paramref name="ldc"/>.</param>
+    /// <param name="ldc">Row stride of C in floats.</param>
+    /// <param name="a">A: element (i, p) at <c>a[i·aRow + p·aCol]</c>.</param>
+    /// <param name="aRow">Stride between rows of A.</param>
+    /// <param name="aCol">Stride between columns of A.</param>
+    /// <param name="b">B: element (p, j) at <c>b[p·bRow + j·bCol]</c>.</param>
+    /// <param name="bRow">Stride between rows of B.</param>
+    /// <param name="bCol">Stride between columns of B.</param>
+    /// <param name="m">Rows of C.</param>
+    /// <param name="n">Columns of C.</param>
+    /// <param name="k">The inner dimension.</param>
+    /// <param name="bias">Added to every row, (n); null for none. Not allowed with <paramref name="accumulate"/>.</param>
+    /// <param name="accumulate">Add into C instead of overwriting it.</param>
+    public static void MultiplySerial(float* c, long ldc, float* a, long aRow, long aCol, float* b, long bRow, long bCol,
+        int m, int n, int k, float* bias, bool accumulate)
+    {
+        if (m <= 0 || n <= 0) return;
+        if (k <= 0) { Degenerate(c, ldc, m, n, bias, accumulate); return; }
+        var args = Plan(c, ldc, a, aRow, aCol, b, bRow, bCol, m, n, k, bias, accumulate, 1);
+        args.PackedB = Scratch(ref t_serialB, ref t_serialBLength, (long)args.Panels * k * args.Nr);
+        PackBTasks(&args, 0, args.Panels);
+        ComputeTasks(&args, 0, args.RowBlocks * args.ColBlocks);
+    }
+
+    /// <summary>Double-precision reference of <see cref="Multiply"/>, on arrays with the same strides.</summary>
+    /// <param name="c">C, row stride <paramref name="ldc"/>.</param>
+    /// <param name="ldc">Row stride of C.</param>
+    /// <param name="a">A.</param>
+    /// <param name="aRow">Row stride of A.</param>
+    /// <param name="aCol">Column stride of A.</param>
+    /// <param name="b">B.</param>
+    /// <param name="bRow">Row stride of B.</param>
+    /// <param name="bCol">Column stride of B.</param>
+    /// <param name="m">Rows of C.</param>
+    /// <param name="n">Columns of C.</param>
+    /// <param name="k">Inner dimension.</param>
+    /// <param name="bias">(n) or null.</param>
+    /// <param name="accumulate">Add into C.</param>
+    public static void ReferenceMultiply(double[] c, int ldc, double[] a, int aRow, int aCol, double[] b, int bRow, int bCol,
+        int m, int n, int k, double[]? bias, bool accumulate)
+    {
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double s = (accumulate ? c[i * ldc + j] : 0) + (bias is null ? 0 : bias[j]);
+                for (int p = 0; p < k; p++) s += a[i * aRow + p * aCol] * b[p * bRow + j * bCol];
+                c[i * ldc + j] = s;
+            }
+    }
+
+    private static void Degenerate(float* c, long ldc, int m, int n, float* bias, bool accumulate)
+    {
+        if (accumulate) return;
+        for (int i = 0; i < m; i++)
+        {
+            var row = new Span<float>(c + i * ldc, n);
+            if (bias == null) row.Clear(); else new ReadOnlySpan<float>(bias, n).CopyTo(row);
+        }
+    }
+
+    private static Args Plan(float* c, long ldc, float* a, long aRow, long aCol, float* b, long bRow, long bCol,
+        int m, int n, int k, float* bias, bool accumulate, int threads)
+    {
+        if (accumulate && bias != null)
+            throw new ArgumentException("A bias cannot be added while accumulating into C.", nameof(bias));
+        var level = Simd.Level;
+        int nr = level switch { SimdLevel.Avx512 => 32, SimdLevel.Avx2 => 16, _ => 8 };
+        int kBlocks = (k + KcMax - 1) / KcMax;
+        int panels = (n + nr - 1) / nr;
+        int rowBlocks = (m + McTarget - 1) / McTarget;
+        int colBlocks = (panels + NcMax / nr - 1) / (NcMax / nr);
+        if (threads > 1)
+        {
+            // Enough tasks for every thread, and a multiple of the thread count where the shape allows.
+            while (rowBlocks * colBlocks < 2 * threads && colBlocks < panels) colBlocks++;
+            while ((rowBlocks * colBlocks) % threads != 0 && (rowBlocks + 1) * MR <= m) rowBlocks++;
+            while ((rowBlocks * colBlocks) % threads != 0 && colBlocks < panels) colBlocks++;
+        }
+        return new Args
+        {
+            C = c, A = a, B = b, Bias = bias,
+            Ldc = ldc, ARow = aRow, ACol = aCol, BRow = bRow, BCol = bCol,
+            M = m, N = n, K = k, Nr = nr, Kc = (k + kBlocks - 1) / kBlocks, KBlocks = kBlocks,
+            RowBlocks = rowBlocks, ColBlocks = colBlocks, PanelsPerBlock = (panels + colBlocks - 1) / colBlocks, Panels = panels,
+            Level = level, Accumulate = accumulate, PackA = aCol != 1,
+        };
+    }
+
+    private static float* Scratch(ref float* buffer, ref long length, long floats)
+    {
+        if (floats > length)
+        {
+            if (buffer != null) NativeMemory.AlignedFree(buffer);
+            length = Math.Max(floats, 4096);
+            buffer = (float*)NativeMemory.AlignedAlloc((nuint)(length * sizeof(float)), 64);
+        }
+        return buffer;
+    }
+
+    // Packs panels [begin, end) of B: panel q holds columns q·NR.. as K rows of NR floats, zero-padded.
+    private static void PackBTasks(void* context, int begin, int end)
+    {
+        ref Args a = ref *(Args*)context;
+        int nr = a.Nr, k = a.K;
+        for (int q = begin; q < end; q++)
+        {
+            float* dst = a.PackedB + (long)q * k * nr;
+            int j0 = q * nr, cols = Math.Min(nr, a.N - j0);
+            if (a.BCol == 1)
+            {
+                // Rows of B contiguous (A·B, Aᵀ·B): copy NR floats per row.
+                for (int p = 0; p < k; p++)
+                {
+                    float* src = a.B + p * a.BRow + j0;
+                    float* d = dst + (long)p * nr;
+                    if (cols == nr) new ReadOnlySpan<float>(src, nr).CopyTo(new Span<float>(d, nr));
+                    else
+                    {
+                        new ReadOnlySpan<float>(src, cols).CopyTo(new Span<float>(d, cols));
+                        new Span<float>(d + cols, nr - cols).Clear();
+                    }
+                }
+            }
+            else
+            {
+                // Columns of B contiguous (A·Bᵀ with B = a weight (out, in)): transpose into the panel.
+                if (cols < nr) new Span<float>(dst, k * nr).Clear();
+                for (int jj = 0; jj < cols; jj++)
+                {
+                    float* src = a.B + (j0 + jj) * a.BCol;
+                    long bRow = a.BRow;
+                    float* d = dst + jj;
+                    if (bRow == 1)
+                        for (int p = 0; p < k; p++) d[(long)p * nr] = src[p];
+                    else
+                        for (int p = 0; p < k; p++) d[(long)p * nr] = src[p * bRow];
+                }
+            }
+        }
+    }
+
+    // Task t = (row block t / ColBlocks, panel block t % ColBlocks).
+    private static void ComputeTasks(void* context, int begin, int end)
+    {
+        ref Args a = ref *(Args*)context;
+        int nr = a.Nr;
+        float* tile = stackalloc float[MR * 32 + 16];
+        float* biasTile = stackalloc float[32 + 16];
+        tile = (float*)(((nint)tile + 63) & ~(nint)63);
+        biasTile = (float*)(((nint)biasTile + 63) & ~(nint)63);
+        for (int t = begin; t < end; t++)
+        {
+            int rb = t / a.ColBlocks, cb = t % a.ColBlocks;
+            int i0 = RowStart(rb, a.M, a.RowBlocks), i1 = RowStart(rb + 1, a.M, a.RowBlocks);
+            int q0 = cb * a.PanelsPerBlock, q1 = Math.Min(a.Panels, q0 + a.PanelsPerBlock);
+            if (i0 >= i1 || q0 >= q1) continue;
+            for (int pc = 0; pc < a.KBlocks; pc++)
+            {
+                int p0 = pc * a.Kc, kc = Math.Min(a.Kc, a.K - p0);
+                bool load = a.Accumulate || pc > 0;
+                float* bias = load ? null : a.Bias;
+                float* ablock;
+                long aRow, aCol, aPanel;
+                if (a.PackA)
+                {
+                    int rows = i1 - i0;
+                    long panelsA = (rows + MR - 1) / MR;
+                    ablock = Scratch(ref t_packedA, ref t_packedALength, panelsA * MR * kc + 8);
+                    PackA(ablock, ref a, i0, rows, p0, kc);
+                    aRow = 1; aCol = MR; aPanel = (long)MR * kc;
+                }
+                else
+                {
+                    ablock = a.A + i0 * a.ARow + p0 * a.ACol;
+                    aRow = a.ARow; aCol = a.ACol; aPanel = MR * a.ARow;
+                }
+                for (int q = q0; q < q1; q++)
+                {
+                    int j0 = q * nr, cols = Math.Min(nr, a.N - j0);
+                    float* bp = a.PackedB + (long)q * a.K * nr + (long)p0 * nr;
+                    float* bj = bias == null ? null : bias + j0;
+                    if (bj != null && cols < nr)
+                    {
+                        new Span<float>(biasTile, nr).Clear();
+                        new ReadOnlySpan<float>(bj, cols).CopyTo(new Span<float>(biasTile, cols));
+                        bj = biasTile;
+                    }
+                    float* ap = ablock;
+                    for (int i = i0; i < i1; i += MR, ap += aPanel)
+                    {
+                        int rows = Math.Min(MR, i1 - i);
+                        float* cp = a.C + i * a.Ldc + j0;
+                        if (rows == MR && cols == nr)
+                        {
+                            Kernel(a.Level, ap, aRow, aCol, bp, kc, cp, a.Ldc, bj, load);
+                            continue;
+                        }
+                        // Edge tile: run the full kernel on a stack tile, then copy the valid part.
+                        if (load)
+                            for (int r = 0; r < rows; r++)
+                                new ReadOnlySpan<float>(cp + r * a.Ldc, cols).CopyTo(new Span<float>(tile + r * nr, cols));
+                        if (rows == MR || a.PackA)
+                            Kernel(a.Level, ap, aRow, aCol, bp, kc, tile, nr, bj, load);
+                        else
+                            EdgeRows(a.Level, ap, aRow, aCol, rows, bp, kc, tile, nr, bj, load);
+                        for (int r = 0; r < rows; r++)
+                            new ReadOnlySpan<float>(tile + r * nr, cols).CopyTo(new Span<float>(cp + r * a.Ldc, cols));
+                    }
+                }
+            }
+        }
+    }
+
+    // The last micro-panel of a block read in place, with fewer than MR rows: gather it into a
+    // zero-padded MR-row panel on the stack, so the kernel never reads past A.
+    private static void EdgeRows(SimdLevel level, float* a, long aRow, long aCol, int rows, float* b, int kc, float* c, long ldc, float* bias, bool load)
+    {
+        float* gathered = stackalloc float[MR * KcMax];
+        for (int p = 0; p < kc; p++)
+            for (int r = 0; r < MR; r++)
+                gathered[p * MR + r] = r < rows ? a[r * aRow + p * aCol] : 0f;
+        Kernel(level, gathered, 1, MR, b, kc, c, ldc, bias, load);
+    }
+
+    private static int RowStart(int block, int m, int blocks)
+        => block >= blocks ? m : (int)((long)block * m / blocks) / MR * MR;
+
+    private static void PackA(float* dst, ref Args a, int i0, int rows, int p0, int kc)
+    {
+        for (int ir = 0; ir < rows; ir += MR)
+        {
+            int mr = Math.Min(MR, rows - ir);
+            float* d = dst + (long)ir * kc;
+            float* src = a.A + (i0 + ir) * a.ARow + p0 * a.ACol;
+            if (a.ARow == 1 && mr == MR)
+            {
+                // Six contiguous floats per step, moved as one 8-float vector: the two extra lanes
+                // are overwritten by the next step (the scratch has slack after the last panel),
+                // and the last step of the block copies exactly six so no read passes A's end.
+                int p = 0;
+                for (; p + 1 < kc; p++)
+                    Vector256.Store(Vector256.Load(src + p * a.ACol), d + p * MR);
+                float* s = src + p * a.ACol;
+                float* t = d + p * MR;
+                t[0] = s[0]; t[1] = s[1]; t[2] = s[2]; t[3] = s[3]; t[4] = s[4]; t[5] = s[5];
+            }
+            else
+            {
+                for (int p = 0; p < kc; p++)
+                    for (int r = 0; r < MR; r++)
+                        d[p * MR + r] = r < mr ? src[r * a.ARow + p * a.ACol] : 0f;
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Kernel(SimdLevel level, float* a, long aRow, long aCol, float* b, int kc, float* c, long ldc, float* bias, bool load)
+    {
+        if (level == SimdLevel.Avx512) Kernel512(a, aRow, aCol, b, kc, c, ldc, bias, load);
+        else if (level == SimdLevel.Avx2) Kernel256(a, aRow, aCol, b, kc, c, ldc, bias, load);
+        else Kernel128(a, aRow, aCol, b, kc, c, ldc, bias, load);
+    }
+
+    /// <summary>The AVX-512 micro-kernel: a 6 × 32 tile of C in 12 zmm accumulators.</summary>
+    private static void Kernel512(float* a, long aRow, long aCol, float* b, int kc, float* c, long ldc, float* bias, bool load)
+    {
+        Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+        if (load)
+        {
+            c00 = Vector512.Load(c + 0 * ldc); c01 = Vector512.Load(c + 0 * ldc + 16);
+            c10 = Vector512.Load(c + 1 * ldc); c11 = Vector512.Load(c + 1 * ldc + 16);
+            c20 = Vector512.Load(c + 2 * ldc); c21 = Vector512.Load(c + 2 * ldc + 16);
+            c30 = Vector512.Load(c + 3 * ldc); c31 = Vector512.Load(c + 3 * ldc + 16);
+            c40 = Vector512.Load(c + 4 * ldc); c41 = Vector512.Load(c + 4 * ldc + 16);
+            c50 = Vector512.Load(c + 5 * ldc); c51 = Vector512.Load(c + 5 * ldc + 16);
+        }
+        else if (bias != null)
+        {
+            c00 = c10 = c20 = c30 = c40 = c50 = Vector512.Load(bias);
+            c01 = c11 = c21 = c31 = c41 = c51 = Vector512.Load(bias + 16);
+        }
+        else
+        {
+            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = Vector512<float>.Zero;
+        }
+        float* a0 = a, a1 = a0 + aRow, a2 = a1 + aRow, a3 = a2 + aRow, a4 = a3 + aRow, a5 = a4 + aRow;
+        long o = 0;
+        for (int p = 0; p < kc; p++, o += aCol, b += 32)
+        {
+            var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + 16);
+            var x = Vector512.Create(a0[o]); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+            x = Vector512.Create(a1[o]); c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+            x = Vector512.Create(a2[o]); c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+            x = Vector512.Create(a3[o]); c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+            x = Vector512.Create(a4[o]); c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+            x = Vector512.Create(a5[o]); c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+        }
+        c00.Store(c + 0 * ldc); c01.Store(c + 0 * ldc + 16);
+        c10.Store(c + 1 * ldc); c11.Store(c + 1 * ldc + 16);
+        c20.Store(c + 2 * ldc); c21.Store(c + 2 * ldc + 16);
+        c30.Store(c + 3 * ldc); c31.Store(c + 3 * ldc + 16);
+        c40.Store(c + 4 * ldc); c41.Store(c + 4 * ldc + 16);
+        c50.Store(c + 5 * ldc); c51.Store(c + 5 * ldc + 16);
+    }
+
+    /// <summary>The AVX2 micro-kernel: a 6 × 16 tile of C in 12 ymm accumulators.</summary>
+    private static void Kernel256(float* a, long aRow, long aCol, float* b, int kc, float* c, long ldc, float* bias, bool load)
+    {
+        Vector256<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+        if (load)
+        {
+            c00 = Vector256.Load(c + 0 * ldc); c01 = Vector256.Load(c + 0 * ldc + 8);
+            c10 = Vector256.Load(c + 1 * ldc); c11 = Vector256.Load(c + 1 * ldc + 8);
+            c20 = Vector256.Load(c + 2 * ldc); c21 = Vector256.Load(c + 2 * ldc + 8);
+            c30 = Vector256.Load(c + 3 * ldc); c31 = Vector256.Load(c + 3 * ldc + 8);
+            c40 = Vector256.Load(c + 4 * ldc); c41 = Vector256.Load(c + 4 * ldc + 8);
+            c50 = Vector256.Load(c + 5 * ldc); c51 = Vector256.Load(c + 5 * ldc + 8);
+        }
+        else if (bias != null)
+        {
+            c00 = c10 = c20 = c30 = c40 = c50 = Vector256.Load(bias);
+            c01 = c11 = c21 = c31 = c41 = c51 = Vector256.Load(bias + 8);
+        }
+        else
+        {
+            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = Vector256<float>.Zero;
+        }
+        float* a0 = a, a1 = a0 + aRow, a2 = a1 + aRow, a3 = a2 + aRow, a4 = a3 + aRow, a5 = a4 + aRow;
+        long o = 0;
+        for (int p = 0; p < kc; p++, o += aCol, b += 16)
+        {
+            var b0 = Vector256.Load(b); var b1 = Vector256.Load(b + 8);
+            var x = Vector256.Create(a0[o]); c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
+            x = Vector256.Create(a1[o]); c10 = Vector256.FusedMultiplyAdd(x, b0, c10); c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
+            x = Vector256.Create(a2[o]); c20 = Vector256.FusedMultiplyAdd(x, b0, c20); c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
+            x = Vector256.Create(a3[o]); c30 = Vector256.FusedMultiplyAdd(x, b0, c30); c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
+            x = Vector256.Create(a4[o]); c40 = Vector256.FusedMultiplyAdd(x, b0, c40); c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
+            x = Vector256.Create(a5[o]); c50 = Vector256.FusedMultiplyAdd(x, b0, c50); c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
+        }
+        c00.Store(c + 0 * ldc); c01.Store(c + 0 * ldc + 8);
+        c10.Store(c + 1 * ldc); c11.Store(c + 1 * ldc + 8);
+        c20.Store(c + 2 * ldc); c21.Store(c + 2 * ldc + 8);
+        c30.Store(c + 3 * ldc); c31.Store(c + 3 * ldc + 8);
+        c40.Store(c + 4 * ldc); c41.Store(c + 4 * ldc + 8);
+        c50.Store(c + 5 * ldc); c51.Store(c + 5 * ldc + 8);
+    }
+
+    /// <summary>The portable micro-kernel: a 6 × 8 tile of C in 12 128-bit accumulators.</summary>
+    private static void Kernel128(float* a, long aRow, long aCol, float* b, int kc, float* c, long ldc, float* bias, bool load)
+    {
+        Vector128<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+        if (load)
+        {
+            c00 = Vector128.Load(c + 0 * ldc); c01 = Vector128.Load(c + 0 * ldc + 4);
+            c10 = Vector128.Load(c + 1 * ldc); c11 = Vector128.Load(c + 1 * ldc + 4);
+            c20 = Vector128.Load(c + 2 * ldc); c21 = Vector128.Load(c + 2 * ldc + 4);
+            c30 = Vector128.Load(c + 3 * ldc); c31 = Vector128.Load(c + 3 * ldc + 4);
+            c40 = Vector128.Load(c + 4 * ldc); c41 = Vector128.Load(c + 4 * ldc + 4);
+            c50 = Vector128.Load(c + 5 * ldc); c51 = Vector128.Load(c + 5 * ldc + 4);
+        }
+        else if (bias != null)
+        {
+            c00 = c10 = c20 = c30 = c40 = c50 = Vector128.Load(bias);
+            c01 = c11 = c21 = c31 = c41 = c51 = Vector128.Load(bias + 4);
+        }
+        else
+        {
+            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = Vector128<float>.Zero;
+        }
+        float* a0 = a, a1 = a0 + aRow, a2 = a1 + aRow, a3 = a2 + aRow, a4 = a3 + aRow, a5 = a4 + aRow;
+        long o = 0;
+        for (int p = 0; p < kc; p++, o += aCol, b += 8)
+        {
+            var b0 = Vector128.Load(b); var b1 = Vector128.Load(b + 4);
+            var x = Vector128.Create(a0[o]); c00 = Vector128.FusedMultiplyAdd(x, b0, c00); c01 = Vector128.FusedMultiplyAdd(x, b1, c01);
+            x = Vector128.Create(a1[o]); c10 = Vector128.FusedMultiplyAdd(x, b0, c10); c11 = Vector128.FusedMultiplyAdd(x, b1, c11);
+            x = Vector128.Create(a2[o]); c20 = Vector128.FusedMultiplyAdd(x, b0, c20); c21 = Vector128.FusedMultiplyAdd(x, b1, c21);
+            x = Vector128.Create(a3[o]); c30 = Vector128.FusedMultiplyAdd(x, b0, c30); c31 = Vector128.FusedMultiplyAdd(x, b1, c31);
+            x = Vector128.Create(a4[o]); c40 = Vector128.FusedMultiplyAdd(x, b0, c40); c41 = Vector128.FusedMultiplyAdd(x, b1, c41);
+            x = Vector128.Create(a5[o]); c50 = Vector128.FusedMultiplyAdd(x, b0, c50); c51 = Vector128.FusedMultiplyAdd(x, b1, c51);
+        }
+        c00.Store(c + 0 * ldc); c01.Store(c + 0 * ldc + 4);
+        c10.Store(c + 1 * ldc); c11.Store(c + 1 * ldc + 4);
+        c20.Store(c + 2 * ldc); c21.Store(c + 2 * ldc + 4);
+        c30.Store(c + 3 * ldc); c31.Store(c + 3 * ldc + 4);
+        c40.Store(c + 4 * ldc); c41.Store(c + 4 * ldc + 4);
+        c50.Store(c + 5 * ldc); c51.Store(c + 5 * ldc + 4);
+    }
+}

@@ -1,0 +1,71 @@
+using System.Runtime.InteropServices;
+using Vit.Kernels;
+
+namespace Vit.Benchmarks;
+
+/// <summary>A product <c>C (m × n) (+)= op(A)·op(B)</c> in one of the three forms <see cref="Linear"/> uses.</summary>
+public sealed unsafe class GemmShape : IDisposable
+{
+    /// <summary>The three forms: forward <c>x·wᵀ</c>, input gradient <c>dy·w</c>, weight gradient <c>dyᵀ·x</c>.</summary>
+    public enum Form { ABt, AB, AtB }
+
+    private readonly float* _a, _b, _c, _bias;
+
+    public GemmShape(string name, Form form, int m, int n, int k)
+    {
+        Name = name; Kind = form; M = m; N = n; K = k;
+        _a = Alloc((long)m * k); _b = Alloc((long)k * n); _c = Alloc((long)m * n); _bias = Alloc(n);
+        var rng = new Vit.Numerics.Rng(7);
+        for (long i = 0; i < (long)m * k; i++) _a[i] = (float)rng.NextNormal();
+        for (long i = 0; i < (long)k * n; i++) _b[i] = (float)rng.NextNormal();
+    }
+
+    public string Name { get; }
+    public Form Kind { get; }
+    public int M { get; }
+    public int N { get; }
+    public int K { get; }
+    public double Flops => 2.0 * M * N * K;
+
+    public void Run()
+    {
+        switch (Kind)
+        {
+            case Form.ABt: Gemm.Multiply(_c, N, _a, K, 1, _b, 1, K, M, N, K, _bias, false); break;   // b is (n, k)
+            case Form.AB: Gemm.Multiply(_c, N, _a, K, 1, _b, N, 1, M, N, K, null, false); break;     // b is (k, n)
+            default: Gemm.Multiply(_c, N, _a, 1, M, _b, N, 1, M, N, K, null, true); break;           // a is (k, m)
+        }
+    }
+
+    public override string ToString() => Name;
+
+    private static float* Alloc(long n)
+    {
+        var p = (float*)NativeMemory.AlignedAlloc((nuint)(n * 4), 64);
+        new Span<float>(p, (int)n).Clear();
+        return p;
+    }
+
+    public void Dispose()
+    {
+        NativeMemory.AlignedFree(_a); NativeMemory.AlignedFree(_b); NativeMemory.AlignedFree(_c); NativeMemory.AlignedFree(_bias);
+    }
+
+    /// <summary>ViT-B/16 (batch 8, 1576 rows) and cifar (batch 64, 4160 rows) products, forward and backward.</summary>
+    public static IEnumerable<(string Name, Form Form, int M, int N, int K)> All()
+    {
+        foreach (var (model, rows, d, mlp) in new[] { ("b16", 8 * 197, 768, 3072), ("cifar", 64 * 65, 192, 768) })
+        {
+            yield return ($"{model} qkv x·wT {rows}x{d}x{3 * d}", Form.ABt, rows, 3 * d, d);
+            yield return ($"{model} fc1 x·wT {rows}x{d}x{mlp}", Form.ABt, rows, mlp, d);
+            yield return ($"{model} fc2 x·wT {rows}x{mlp}x{d}", Form.ABt, rows, d, mlp);
+            yield return ($"{model} proj x·wT {rows}x{d}x{d}", Form.ABt, rows, d, d);
+            yield return ($"{model} qkv dy·w {rows}x{3 * d}x{d}", Form.AB, rows, d, 3 * d);
+            yield return ($"{model} fc1 dy·w {rows}x{mlp}x{d}", Form.AB, rows, d, mlp);
+            yield return ($"{model} qkv dyT·x {3 * d}x{rows}x{d}", Form.AtB, 3 * d, d, rows);
+            yield return ($"{model} fc2 dyT·x {d}x{rows}x{mlp}", Form.AtB, d, mlp, rows);
+        }
+        yield return ("b16 batch1 qkv x·wT 197x768x2304", Form.ABt, 197, 2304, 768);
+        yield return ("b16 batch1 fc1 x·wT 197x768x3072", Form.ABt, 197, 3072, 768);
+    }
+}

@@ -1,0 +1,68 @@
+using System.Diagnostics;
+using BenchmarkDotNet.Running;
+using Vit.Benchmarks;
+using Vit.Cli;
+using Vit.Kernels;
+
+// Usage:
+//   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- [BenchmarkDotNet arguments, e.g. --filter '*Gemm*']
+//   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- quick peak [threads]
+//   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- quick gemm [threads]
+//   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- quick kernels cifar|b16 BATCH [threads]
+//   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- quick model PRESET forward|train BATCH [threads] [seconds]
+// `quick` prints a one-line figure per case without BenchmarkDotNet's statistics (for fast iteration).
+if (args.Length >= 2 && args[0] == "quick")
+{
+    int threads = args[1] is "kernels" ? (args.Length > 4 ? int.Parse(args[4]) : 0) : args[1] is "gemm" or "peak" ? (args.Length > 2 ? int.Parse(args[2]) : 0) : (args.Length > 5 ? int.Parse(args[5]) : 0);
+    if (threads > 0) WorkerPool.Configure(threads);
+    Console.WriteLine($"threads {WorkerPool.Shared.Threads}, SIMD {Simd.Level}");
+    if (args[1] == "peak")
+    {
+        Console.WriteLine($"fp32 FMA peak: {Peak.Measure():F1} GFLOP/s");
+    }
+    else if (args[1] == "gemm")
+    {
+        foreach (var (name, form, m, n, k) in GemmShape.All())
+        {
+            using var g = new GemmShape(name, form, m, n, k);
+            for (int i = 0; i < 3; i++) g.Run();
+            var times = new List<double>();
+            var total = Stopwatch.StartNew();
+            while (times.Count < 5 || total.Elapsed.TotalSeconds < 1)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                g.Run();
+                times.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
+            }
+            times.Sort();
+            double med = times[times.Count / 2];
+            Console.WriteLine($"{name,-40} {med * 1e3,9:F2} ms {g.Flops / med / 1e9,8:F1} GFLOP/s");
+        }
+    }
+    else if (args[1] == "kernels")
+    {
+        using var cases = new KernelCases(args[2], int.Parse(args[3]));
+        foreach (var (name, run) in cases.All())
+        {
+            for (int i = 0; i < 3; i++) run();
+            var times = new List<double>();
+            var total = Stopwatch.StartNew();
+            while (times.Count < 5 || total.Elapsed.TotalSeconds < 0.5)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                run();
+                times.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
+            }
+            times.Sort();
+            Console.WriteLine($"{name,-24} {times[times.Count / 2] * 1e3,9:F3} ms");
+        }
+    }
+    else
+    {
+        var r = BenchRunner.Run(Preset.Find(args[2]), args[3], int.Parse(args[4]), threads, TimeSpan.FromSeconds(args.Length > 6 ? double.Parse(args[6]) : 5), null);
+        Console.WriteLine($"{r.Model} {r.Mode} batch {r.Batch} threads {r.Threads}: {r.ImagesPerSecond:F2} images/s, {r.MsPerBatch:F1} ms/batch, {r.GflopsPerSecond:F1} GFLOP/s ({r.Runs} runs)");
+    }
+    return 0;
+}
+BenchmarkSwitcher.FromAssembly(typeof(GemmShape).Assembly).Run(args);
+return 0;
