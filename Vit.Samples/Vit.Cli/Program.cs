@@ -11,6 +11,7 @@ var root = new RootCommand("vit: compiled Vision Transformers for .NET. Train, e
     EvalCommand.Create(),
     PredictCommand.Create(),
     ForwardCommand.Create(),
+    BenchCommand.Create(),
 };
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)

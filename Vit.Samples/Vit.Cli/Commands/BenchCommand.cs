@@ -1,0 +1,59 @@
+using System.CommandLine;
+using System.Globalization;
+using Vit.Training;
+
+namespace Vit.Cli;
+
+/// <summary><c>vit bench</c>: images/s and GFLOP/s of a preset's forward pass or training step (median of timed steps).</summary>
+public static class BenchCommand
+{
+    public static Command Create()
+    {
+        var model = Cli.Model(required: true);
+        var mode = new Option<string>("--mode") { Description = "forward (inference) or train (forward, backward and an AdamW step)", DefaultValueFactory = _ => "forward", HelpName = "MODE" };
+        mode.AcceptOnlyFromAmong("forward", "train");
+        var batch = Cli.Int("--batch", "Images per step", 8);
+        var threads = Cli.Int("--threads", "Worker threads (default: the physical cores, or VIT_THREADS)", 0, min: 0);
+        var backend = new Option<string>("--backend") { Description = "Where to run: cpu", DefaultValueFactory = _ => "cpu", HelpName = "NAME" };
+        backend.AcceptOnlyFromAmong("cpu");
+        var seconds = Cli.Double("--seconds", "How long to time steps after the warm-up", 5, v => v > 0 && v <= 3600, "in (0, 3600]");
+        var json = Cli.Json("Print one JSON object: model, mode, batch, threads, backend, images_per_second, ms_per_batch, gflops_per_second");
+        var command = new Command("bench", "Benchmark a preset: warm-up, then timed steps; reports the median") { model, mode, batch, threads, backend, seconds, json };
+        command.SetAction(r => Cli.Guard(() =>
+        {
+            var preset = Preset.Find(r.GetValue(model)!);
+            AdamW? adam = null;
+            try
+            {
+                var result = BenchRunner.Run(preset, r.GetValue(mode)!, r.GetValue(batch), r.GetValue(threads), TimeSpan.FromSeconds(r.GetValue(seconds)),
+                    m => (adam ??= new AdamW(m.Memory, new OptimizerOptions())).Step(1e-4));
+                if (r.GetValue(json))
+                {
+                    Cli.WriteJson(w =>
+                    {
+                        w.WriteString("model", result.Model);
+                        w.WriteString("mode", result.Mode);
+                        w.WriteNumber("batch", result.Batch);
+                        w.WriteNumber("threads", result.Threads);
+                        w.WriteString("backend", result.Backend);
+                        w.WriteNumber("images_per_second", result.ImagesPerSecond);
+                        w.WriteNumber("ms_per_batch", result.MsPerBatch);
+                        w.WriteNumber("gflops_per_second", result.GflopsPerSecond);
+                        w.WriteNumber("runs", result.Runs);
+                    });
+                }
+                else
+                {
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{result.Model} {result.Mode}, batch {result.Batch}, {result.Threads} threads, {result.Backend}: {result.ImagesPerSecond:F2} images/s, {result.MsPerBatch:F1} ms per batch, {result.GflopsPerSecond:F1} GFLOP/s (median of {result.Runs})"));
+                }
+                return 0;
+            }
+            finally
+            {
+                adam?.Dispose();
+            }
+        }));
+        return command;
+    }
+}
