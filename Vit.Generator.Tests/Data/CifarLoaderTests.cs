@@ -273,29 +273,43 @@ public sealed class CifarLoaderTests
         Assert.Equal(10, epoch.Count);
     }
 
+    /// <summary>
+    /// In steady state Next allocates nothing and hands out at most Prefetch + 1 buffers. Until the
+    /// JIT has tiered up (time-based, so later on a loaded machine), tiered PGO's instrumented code
+    /// allocates; that is the runtime warming up, so the test looks for one allocation-free epoch
+    /// among several; a real per-batch allocation would show in every epoch.
+    /// </summary>
     [Fact]
     public void BuffersArePooledAndNextDoesNotAllocate()
     {
         var data = Data(200);
         using var loader = new CifarLoader(data, 8, Options(prefetch: 2));
-        _ = Epoch(loader, 0); // warm up: thread start, first waits
-        var addresses = new HashSet<nint>();
-        loader.StartEpoch(1);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        int batches = 0;
-        while (loader.Next(out var b))
+        var addresses = new HashSet<nint>(capacity: 64);
+        var perEpoch = new List<long>();
+        for (int epoch = 0; epoch < 40; epoch++)
         {
-            unsafe
+            loader.StartEpoch(epoch);
+            long allocated = 0;
+            int batches = 0;
+            while (true)
             {
-                fixed (float* p = b.Images) addresses.Add((nint)p);
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                bool more = loader.Next(out var b);
+                allocated += GC.GetAllocatedBytesForCurrentThread() - before;
+                if (!more) break;
+                unsafe
+                {
+                    fixed (float* p = b.Images) addresses.Add((nint)p);
+                }
+                batches++;
             }
-            batches++;
+            Assert.Equal(25, batches);
+            perEpoch.Add(allocated);
+            if (allocated == 0 && epoch >= 2) break;
+            Thread.Sleep(25); // let the JIT's background tier-up run
         }
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.Equal(25, batches);
         Assert.True(addresses.Count <= 3, $"{addresses.Count} distinct buffers for prefetch 2");
-        // HashSet growth is the only allocation allowed here.
-        Assert.True(allocated < 1024, $"{allocated} bytes allocated by {batches} Next calls");
+        Assert.True(perEpoch[^1] == 0, $"every epoch's 26 Next calls allocated: {string.Join(", ", perEpoch)} bytes");
     }
 
     [Fact]

@@ -241,7 +241,7 @@ public sealed class CifarDataset
         string[] missing = names.Where((n, i) => !File.Exists(paths[i])).ToArray();
         if (missing.Length > 0)
             throw new FileNotFoundException(
-                $"{dir}: the {(kind == CifarKind.Cifar10 ? "CIFAR-10" : "CIFAR-100")} {split.ToString().ToLowerInvariant()} split needs " +
+                $"{dir}: the {(kind == CifarKind.Cifar10 ? "CIFAR-10" : "CIFAR-100")} {(split == CifarSplit.Train ? "train" : "test")} split needs " +
                 $"{string.Join(", ", names)}, but {string.Join(", ", missing)} {(missing.Length == 1 ? "is" : "are")} missing.",
                 Path.Combine(dir, missing[0]));
 

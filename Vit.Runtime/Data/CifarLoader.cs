@@ -188,7 +188,7 @@ public sealed class CifarLoader : IDisposable
                 continue;
             }
             float zero = table[0];
-            // Output columns whose source column x' + OffsetX lies inside the image.
+            // out(y, x) = in(y + OffsetY, x' + OffsetX), x' = 31 − x when flipped; outside the image: the zero pixel.
             for (int y = 0; y < side; y++)
             {
                 Span<float> row = dst.Slice(y * side, side);
