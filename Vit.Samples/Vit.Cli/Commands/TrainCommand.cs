@@ -234,7 +234,7 @@ public static class TrainCommand
                     task ??= ctx.AddTask($"epoch {p.Epoch}/{recipe.Epochs}", maxValue: p.Batches);
                     task.Value = p.Batch;
                     task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                        $"epoch {p.Epoch}/{recipe.Epochs}  loss {p.Loss:F4}  acc {p.Accuracy * 100:F1}%  {p.ImagesPerSecond:F1} img/s"));
+                        $"epoch {p.Epoch}/{recipe.Epochs}  loss {p.Loss:F3}  acc {p.Accuracy * 100:F1}%  {p.ImagesPerSecond:F0} img/s  lr {p.LearningRate:0.0e+0}"));
                 };
                 trainer.EvaluationStarted = () =>
                 {
@@ -244,7 +244,8 @@ public static class TrainCommand
                 {
                     if (task is not null)
                     {
-                        task.Description = Markup.Escape(EpochLine(m, recipe.Epochs));
+                        task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                            $"epoch {m.Epoch}/{recipe.Epochs}  train {m.TrainLoss:F3} {m.TrainAccuracy * 100:F1}%  test {m.TestLoss:F3} {m.TestAccuracy * 100:F1}%  {m.ImagesPerSecond:F0} img/s"));
                         task.Value = task.MaxValue;
                         task.StopTask();
                     }
