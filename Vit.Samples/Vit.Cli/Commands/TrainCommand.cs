@@ -119,7 +119,15 @@ public static class TrainCommand
         using var trainer = new Trainer(model, train, test, recipe, normalization);
         trainer.ExtraMetadata["data"] = dataFolder is null ? Embedded : Path.GetFullPath(dataFolder);
         trainer.ExtraMetadata["limit_train"] = limitTrain.ToString(CultureInfo.InvariantCulture);
-        if (resumeFrom is not null) trainer.Resume(resumeFrom);
+        if (resumeFrom is not null)
+        {
+            trainer.Resume(resumeFrom);
+            if (trainer.Progress.Epoch >= recipe.Epochs)
+            {
+                Console.Error.WriteLine($"vit: the run in '{outFolder}' has finished its {recipe.Epochs} epochs; raise --epochs to train further");
+                return 0;
+            }
+        }
         AtomicFile.WriteAllText(Path.Combine(outFolder, "recipe.json"), recipe.ToJson() + "\n");
 
         using var cancel = new CancellationTokenSource();
