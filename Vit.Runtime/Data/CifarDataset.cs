@@ -247,7 +247,10 @@ public sealed class CifarDataset
 
         string namesFile = Path.Combine(dir, kind == CifarKind.Cifar10 ? "batches.meta.txt" : "fine_label_names.txt");
         IReadOnlyList<string>? classNames = File.Exists(namesFile) ? ReadClassNames(namesFile, kind.Value) : null;
-        return ReadFiles(paths, kind.Value, classNames);
+        var data = ReadFiles(paths, kind.Value, classNames);
+        // Name the folder and the split rather than listing five paths (messages, plot titles).
+        string where = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)));
+        return new CifarDataset(data.Kind, data._images, data._labels, data.ClassNames, $"{where} ({(split == CifarSplit.Train ? "train" : "test")})");
     }
 
     /// <summary>

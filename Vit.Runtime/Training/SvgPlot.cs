@@ -59,7 +59,7 @@ public static class SvgPlot
                 sb.Append(C, $"<text transform=\"translate({left + label * cell + cell / 2},{top - 6}) rotate(-60)\">{Escape(Name(names, label))}</text>\n");
             }
         }
-        sb.Append(C, $"<text x=\"{left + k * cell / 2}\" y=\"{h - 10}\" text-anchor=\"middle\">predicted (columns) · label (rows) · accuracy {e.Accuracy:P1} on {e.Images} images</text>\n");
+        sb.Append(C, $"<text x=\"{left + k * cell / 2}\" y=\"{h - 10}\" text-anchor=\"middle\">predicted (columns) · label (rows) · accuracy {(e.Accuracy * 100).ToString("F1", C)}% on {e.Images} images</text>\n");
         sb.Append("</svg>\n");
         return sb.ToString();
     }
