@@ -25,9 +25,11 @@ public static unsafe class Gemm
     /// <summary>Rows of C per micro-kernel call.</summary>
     public const int MR = 6;
 
-    private const int KcMax = 320;
+    private static readonly int KcMax = int.TryParse(Environment.GetEnvironmentVariable("VIT_GEMM_KC"), out int kc) ? kc : 256;
     private const int McTarget = 144;
     private const int NcMax = 1024;
+
+    private static readonly bool s_bInPlace = Environment.GetEnvironmentVariable("VIT_GEMM_PACKB") != "1";
 
     private struct Args
     {
@@ -35,7 +37,7 @@ public static unsafe class Gemm
         public long Ldc, ARow, ACol, BRow, BCol;
         public int M, N, K, Nr, Kc, KBlocks, RowBlocks, ColBlocks, PanelsPerBlock, Panels;
         public SimdLevel Level;
-        public bool Accumulate, PackA;
+        public bool Accumulate, PackA, BInPlace;
     }
 
     // Native scratch, one set per thread: packed B of the calls this thread issues (parallel and
@@ -162,7 +164,7 @@ public static unsafe class Gemm
             Ldc = ldc, ARow = aRow, ACol = aCol, BRow = bRow, BCol = bCol,
             M = m, N = n, K = k, Nr = nr, Kc = (k + kBlocks - 1) / kBlocks, KBlocks = kBlocks,
             RowBlocks = rowBlocks, ColBlocks = colBlocks, PanelsPerBlock = (panels + colBlocks - 1) / colBlocks, Panels = panels,
-            Level = level, Accumulate = accumulate, PackA = aCol != 1,
+            Level = level, Accumulate = accumulate, PackA = aCol != 1, BInPlace = bCol == 1 && s_bInPlace,
         };
     }
 
@@ -186,6 +188,7 @@ public static unsafe class Gemm
         {
             float* dst = a.PackedB + (long)q * k * nr;
             int j0 = q * nr, cols = Math.Min(nr, a.N - j0);
+            if (a.BInPlace && cols == nr) continue;
             if (a.BCol == 1)
             {
                 // Rows of B contiguous (A·B, Aᵀ·B): copy NR floats per row.
@@ -193,30 +196,45 @@ public static unsafe class Gemm
                 {
                     float* src = a.B + p * a.BRow + j0;
                     float* d = dst + (long)p * nr;
-                    if (cols == nr) new ReadOnlySpan<float>(src, nr).CopyTo(new Span<float>(d, nr));
+                    if (cols == nr) CopyRow(src, d, nr);
                     else
                     {
-                        new ReadOnlySpan<float>(src, cols).CopyTo(new Span<float>(d, cols));
-                        new Span<float>(d + cols, nr - cols).Clear();
+                        for (int j = 0; j < cols; j++) d[j] = src[j];
+                        for (int j = cols; j < nr; j++) d[j] = 0f;
                     }
                 }
             }
             else
             {
-                // Columns of B contiguous (A·Bᵀ with B = a weight (out, in)): transpose into the panel.
+                // Columns of B contiguous (A·Bᵀ with B = a weight (out, in)): transpose into the
+                // panel, 64 rows of the panel at a time so the written lines stay in L1.
                 if (cols < nr) new Span<float>(dst, k * nr).Clear();
-                for (int jj = 0; jj < cols; jj++)
+                long bRow = a.BRow;
+                for (int p0 = 0; p0 < k; p0 += 64)
                 {
-                    float* src = a.B + (j0 + jj) * a.BCol;
-                    long bRow = a.BRow;
-                    float* d = dst + jj;
-                    if (bRow == 1)
-                        for (int p = 0; p < k; p++) d[(long)p * nr] = src[p];
-                    else
-                        for (int p = 0; p < k; p++) d[(long)p * nr] = src[p * bRow];
+                    int p1 = Math.Min(k, p0 + 64);
+                    for (int jj = 0; jj < cols; jj++)
+                    {
+                        float* src = a.B + (j0 + jj) * a.BCol;
+                        float* d = dst + jj;
+                        if (bRow == 1)
+                            for (int p = p0; p < p1; p++) d[(long)p * nr] = src[p];
+                        else
+                            for (int p = p0; p < p1; p++) d[(long)p * nr] = src[p * bRow];
+                    }
                 }
             }
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CopyRow(float* src, float* dst, int n)
+    {
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; j + 16 <= n; j += 16) Vector512.Store(Vector512.Load(src + j), dst + j);
+        for (; j + 4 <= n; j += 4) Vector128.Store(Vector128.Load(src + j), dst + j);
+        for (; j < n; j++) dst[j] = src[j];
     }
 
     // Task t = (row block t / ColBlocks, panel block t % ColBlocks).
@@ -257,7 +275,10 @@ public static unsafe class Gemm
                 for (int q = q0; q < q1; q++)
                 {
                     int j0 = q * nr, cols = Math.Min(nr, a.N - j0);
-                    float* bp = a.PackedB + (long)q * a.K * nr + (long)p0 * nr;
+                    // Full panels of a B with contiguous rows are read in place; others come packed.
+                    bool inPlace = a.BInPlace && cols == nr;
+                    float* bp = inPlace ? a.B + p0 * a.BRow + j0 : a.PackedB + (long)q * a.K * nr + (long)p0 * nr;
+                    long ldb = inPlace ? a.BRow : nr;
                     float* bj = bias == null ? null : bias + j0;
                     if (bj != null && cols < nr)
                     {
@@ -272,19 +293,19 @@ public static unsafe class Gemm
                         float* cp = a.C + i * a.Ldc + j0;
                         if (rows == MR && cols == nr)
                         {
-                            Kernel(a.Level, ap, aRow, aCol, bp, kc, cp, a.Ldc, bj, load);
+                            Kernel(a.Level, ap, aRow, aCol, bp, ldb, kc, cp, a.Ldc, bj, load);
                             continue;
                         }
                         // Edge tile: run the full kernel on a stack tile, then copy the valid part.
                         if (load)
                             for (int r = 0; r < rows; r++)
-                                new ReadOnlySpan<float>(cp + r * a.Ldc, cols).CopyTo(new Span<float>(tile + r * nr, cols));
+                                for (int j = 0; j < cols; j++) tile[r * nr + j] = cp[r * a.Ldc + j];
                         if (rows == MR || a.PackA)
-                            Kernel(a.Level, ap, aRow, aCol, bp, kc, tile, nr, bj, load);
+                            Kernel(a.Level, ap, aRow, aCol, bp, ldb, kc, tile, nr, bj, load);
                         else
-                            EdgeRows(a.Level, ap, aRow, aCol, rows, bp, kc, tile, nr, bj, load);
+                            EdgeRows(a.Level, ap, aRow, aCol, rows, bp, ldb, kc, tile, nr, bj, load);
                         for (int r = 0; r < rows; r++)
-                            new ReadOnlySpan<float>(tile + r * nr, cols).CopyTo(new Span<float>(cp + r * a.Ldc, cols));
+                            for (int j = 0; j < cols; j++) cp[r * a.Ldc + j] = tile[r * nr + j];
                     }
                 }
             }
@@ -293,13 +314,13 @@ public static unsafe class Gemm
 
     // The last micro-panel of a block read in place, with fewer than MR rows: gather it into a
     // zero-padded MR-row panel on the stack, so the kernel never reads past A.
-    private static void EdgeRows(SimdLevel level, float* a, long aRow, long aCol, int rows, float* b, int kc, float* c, long ldc, float* bias, bool load)
+    private static void EdgeRows(SimdLevel level, float* a, long aRow, long aCol, int rows, float* b, long ldb, int kc, float* c, long ldc, float* bias, bool load)
     {
         float* gathered = stackalloc float[MR * KcMax];
         for (int p = 0; p < kc; p++)
             for (int r = 0; r < MR; r++)
                 gathered[p * MR + r] = r < rows ? a[r * aRow + p * aCol] : 0f;
-        Kernel(level, gathered, 1, MR, b, kc, c, ldc, bias, load);
+        Kernel(level, gathered, 1, MR, b, ldb, kc, c, ldc, bias, load);
     }
 
     private static int RowStart(int block, int m, int blocks)
@@ -334,15 +355,16 @@ public static unsafe class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Kernel(SimdLevel level, float* a, long aRow, long aCol, float* b, int kc, float* c, long ldc, float* bias, bool load)
+    private static void Kernel(SimdLevel level, float* a, long aRow, long aCol, float* b, long ldb, int kc, float* c, long ldc, float* bias, bool load)
     {
-        if (level == SimdLevel.Avx512) Kernel512(a, aRow, aCol, b, kc, c, ldc, bias, load);
-        else if (level == SimdLevel.Avx2) Kernel256(a, aRow, aCol, b, kc, c, ldc, bias, load);
-        else Kernel128(a, aRow, aCol, b, kc, c, ldc, bias, load);
+        if (level == SimdLevel.Avx512) Kernel512(a, aRow, aCol, b, ldb, kc, c, ldc, bias, load);
+        else if (level == SimdLevel.Avx2) Kernel256(a, aRow, aCol, b, ldb, kc, c, ldc, bias, load);
+        else Kernel128(a, aRow, aCol, b, ldb, kc, c, ldc, bias, load);
     }
 
     /// <summary>The AVX-512 micro-kernel: a 6 × 32 tile of C in 12 zmm accumulators.</summary>
-    private static void Kernel512(float* a, long aRow, long aCol, float* b, int kc, float* c, long ldc, float* bias, bool load)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel512(float* a, long aRow, long aCol, float* b, long ldb, int kc, float* c, long ldc, float* bias, bool load)
     {
         Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         if (load)
@@ -365,7 +387,7 @@ public static unsafe class Gemm
         }
         float* a0 = a, a1 = a0 + aRow, a2 = a1 + aRow, a3 = a2 + aRow, a4 = a3 + aRow, a5 = a4 + aRow;
         long o = 0;
-        for (int p = 0; p < kc; p++, o += aCol, b += 32)
+        for (int p = 0; p < kc; p++, o += aCol, b += ldb)
         {
             var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + 16);
             var x = Vector512.Create(a0[o]); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
@@ -384,7 +406,8 @@ public static unsafe class Gemm
     }
 
     /// <summary>The AVX2 micro-kernel: a 6 × 16 tile of C in 12 ymm accumulators.</summary>
-    private static void Kernel256(float* a, long aRow, long aCol, float* b, int kc, float* c, long ldc, float* bias, bool load)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel256(float* a, long aRow, long aCol, float* b, long ldb, int kc, float* c, long ldc, float* bias, bool load)
     {
         Vector256<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         if (load)
@@ -407,7 +430,7 @@ public static unsafe class Gemm
         }
         float* a0 = a, a1 = a0 + aRow, a2 = a1 + aRow, a3 = a2 + aRow, a4 = a3 + aRow, a5 = a4 + aRow;
         long o = 0;
-        for (int p = 0; p < kc; p++, o += aCol, b += 16)
+        for (int p = 0; p < kc; p++, o += aCol, b += ldb)
         {
             var b0 = Vector256.Load(b); var b1 = Vector256.Load(b + 8);
             var x = Vector256.Create(a0[o]); c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
@@ -426,7 +449,8 @@ public static unsafe class Gemm
     }
 
     /// <summary>The portable micro-kernel: a 6 × 8 tile of C in 12 128-bit accumulators.</summary>
-    private static void Kernel128(float* a, long aRow, long aCol, float* b, int kc, float* c, long ldc, float* bias, bool load)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel128(float* a, long aRow, long aCol, float* b, long ldb, int kc, float* c, long ldc, float* bias, bool load)
     {
         Vector128<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         if (load)
@@ -449,7 +473,7 @@ public static unsafe class Gemm
         }
         float* a0 = a, a1 = a0 + aRow, a2 = a1 + aRow, a3 = a2 + aRow, a4 = a3 + aRow, a5 = a4 + aRow;
         long o = 0;
-        for (int p = 0; p < kc; p++, o += aCol, b += 8)
+        for (int p = 0; p < kc; p++, o += aCol, b += ldb)
         {
             var b0 = Vector128.Load(b); var b1 = Vector128.Load(b + 4);
             var x = Vector128.Create(a0[o]); c00 = Vector128.FusedMultiplyAdd(x, b0, c00); c01 = Vector128.FusedMultiplyAdd(x, b1, c01);
