@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Vit.Kernels;
 
@@ -210,7 +211,16 @@ public static unsafe class Gemm
                 // panel, 64 rows of the panel at a time so the written lines stay in L1.
                 if (cols < nr) new Span<float>(dst, k * nr).Clear();
                 long bRow = a.BRow;
-                for (int p0 = 0; p0 < k; p0 += 64)
+                int pDone = 0;
+                if (bRow == 1 && cols == nr && Avx.IsSupported)
+                {
+                    // 8 × 8 blocks transposed in registers.
+                    pDone = k / 8 * 8;
+                    for (int p = 0; p < pDone; p += 8)
+                        for (int jj = 0; jj < nr; jj += 8)
+                            Transpose8x8(a.B + (j0 + jj) * a.BCol + p, a.BCol, dst + (long)p * nr + jj, nr);
+                }
+                for (int p0 = pDone; p0 < k; p0 += 64)
                 {
                     int p1 = Math.Min(k, p0 + 64);
                     for (int jj = 0; jj < cols; jj++)
@@ -225,6 +235,32 @@ public static unsafe class Gemm
                 }
             }
         }
+    }
+
+    /// <summary>dst[p·ldd + j] = src[j·lds + p] for an 8 × 8 block (AVX unpack / shuffle / permute).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(float* src, long lds, float* dst, long ldd)
+    {
+        var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + lds);
+        var r2 = Avx.LoadVector256(src + 2 * lds); var r3 = Avx.LoadVector256(src + 3 * lds);
+        var r4 = Avx.LoadVector256(src + 4 * lds); var r5 = Avx.LoadVector256(src + 5 * lds);
+        var r6 = Avx.LoadVector256(src + 6 * lds); var r7 = Avx.LoadVector256(src + 7 * lds);
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(dst + ldd, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(dst + 2 * ldd, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(dst + 3 * ldd, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(dst + 4 * ldd, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(dst + 5 * ldd, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(dst + 6 * ldd, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(dst + 7 * ldd, Avx.Permute2x128(u3, u7, 0x31));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
