@@ -34,7 +34,7 @@ public static unsafe class Gemm
 
     private struct Args
     {
-        public float* C, A, B, Bias, PackedB;
+        public float* C, A, B, Bias, PackedB, GeluOut;
         public long Ldc, ARow, ACol, BRow, BCol;
         public int M, N, K, Nr, Kc, KBlocks, RowBlocks, ColBlocks, PanelsPerBlock, Panels;
         public SimdLevel Level;
@@ -66,7 +66,7 @@ public static unsafe class Gemm
     /// <param name="m">Rows of C.</param>
     /// <param name="n">Columns of C.</param>
     /// <param name="k">The inner dimension.</param>
-    /// <param name="bias">Added to every row, (n); null for none. Not allowed with <paramref name="accumulate"/>.</param>
+    /// <param name="bias">Added to every row, (n); null for none.</param>
     /// <param name="accumulate">Add into C instead of overwriting it.</param>
     public static void Multiply(float* c, long ldc, float* a, long aRow, long aCol, float* b, long bRow, long bCol,
         int m, int n, int k, float* bias, bool accumulate)
@@ -75,6 +75,43 @@ public static unsafe class Gemm
         if (k <= 0) { Degenerate(c, ldc, m, n, bias, accumulate); return; }
         var pool = WorkerPool.Shared;
         var args = Plan(c, ldc, a, aRow, aCol, b, bRow, bCol, m, n, k, bias, accumulate, pool.Threads);
+        args.PackedB = Scratch(ref t_packedB, ref t_packedBLength, (long)args.Panels * k * args.Nr);
+        pool.Run(&PackBTasks, &args, args.Panels);
+        pool.Run(&ComputeTasks, &args, args.RowBlocks * args.ColBlocks);
+    }
+
+    /// <summary>
+    /// <see cref="Multiply"/> without accumulation, then the GELU epilogue: <c>geluOut = gelu(C)</c>
+    /// with the same row stride, applied by each task to its block of C while it is hot in cache.
+    /// <paramref name="geluOut"/> may be <paramref name="c"/> itself (inference), or another buffer
+    /// so that C keeps the pre-activation for the backward pass (training).
+    /// </summary>
+    /// <param name="geluOut">The activation output, row stride <paramref name="ldc"/>.</param>
+    /// <param name="c">C, row-major with row stride <paramref name="ldc"/>.</param>
+    /// <param name="ldc">Row stride of C in floats.</param>
+    /// <param name="a">A: element (i, p) at <c>a[i·aRow + p·aCol]</c>.</param>
+    /// <param name="aRow">Stride between rows of A.</param>
+    /// <param name="aCol">Stride between columns of A.</param>
+    /// <param name="b">B: element (p, j) at <c>b[p·bRow + j·bCol]</c>.</param>
+    /// <param name="bRow">Stride between rows of B.</param>
+    /// <param name="bCol">Stride between columns of B.</param>
+    /// <param name="m">Rows of C.</param>
+    /// <param name="n">Columns of C.</param>
+    /// <param name="k">The inner dimension.</param>
+    /// <param name="bias">Added to every row, (n); null for none.</param>
+    public static void MultiplyGelu(float* geluOut, float* c, long ldc, float* a, long aRow, long aCol, float* b, long bRow, long bCol,
+        int m, int n, int k, float* bias)
+    {
+        if (m <= 0 || n <= 0) return;
+        if (k <= 0)
+        {
+            Degenerate(c, ldc, m, n, bias, false);
+            for (int i = 0; i < m; i++) Gelu.ForwardRange(geluOut + i * ldc, c + i * ldc, n);
+            return;
+        }
+        var pool = WorkerPool.Shared;
+        var args = Plan(c, ldc, a, aRow, aCol, b, bRow, bCol, m, n, k, bias, false, pool.Threads);
+        args.GeluOut = geluOut;
         args.PackedB = Scratch(ref t_packedB, ref t_packedBLength, (long)args.Panels * k * args.Nr);
         pool.Run(&PackBTasks, &args, args.Panels);
         pool.Run(&ComputeTasks, &args, args.RowBlocks * args.ColBlocks);
@@ -92,7 +129,7 @@ public static unsafe class Gemm
     /// <param name="m">Rows of C.</param>
     /// <param name="n">Columns of C.</param>
     /// <param name="k">The inner dimension.</param>
-    /// <param name="bias">Added to every row, (n); null for none. Not allowed with <paramref name="accumulate"/>.</param>
+    /// <param name="bias">Added to every row, (n); null for none.</param>
     /// <param name="accumulate">Add into C instead of overwriting it.</param>
     public static void MultiplySerial(float* c, long ldc, float* a, long aRow, long aCol, float* b, long bRow, long bCol,
         int m, int n, int k, float* bias, bool accumulate)
@@ -133,19 +170,17 @@ public static unsafe class Gemm
 
     private static void Degenerate(float* c, long ldc, int m, int n, float* bias, bool accumulate)
     {
-        if (accumulate) return;
         for (int i = 0; i < m; i++)
         {
             var row = new Span<float>(c + i * ldc, n);
-            if (bias == null) row.Clear(); else new ReadOnlySpan<float>(bias, n).CopyTo(row);
+            if (!accumulate) row.Clear();
+            if (bias != null) System.Numerics.Tensors.TensorPrimitives.Add(row, new ReadOnlySpan<float>(bias, n), row);
         }
     }
 
     private static Args Plan(float* c, long ldc, float* a, long aRow, long aCol, float* b, long bRow, long bCol,
         int m, int n, int k, float* bias, bool accumulate, int threads)
     {
-        if (accumulate && bias != null)
-            throw new ArgumentException("A bias cannot be added while accumulating into C.", nameof(bias));
         var level = Simd.Level;
         int nr = level switch { SimdLevel.Avx512 => 32, SimdLevel.Avx2 => 16, _ => 8 };
         int kBlocks = (k + KcMax - 1) / KcMax;
@@ -292,7 +327,7 @@ public static unsafe class Gemm
             {
                 int p0 = pc * a.Kc, kc = Math.Min(a.Kc, a.K - p0);
                 bool load = a.Accumulate || pc > 0;
-                float* bias = load ? null : a.Bias;
+                float* bias = pc == 0 ? a.Bias : null;
                 float* ablock;
                 long aRow, aCol, aPanel;
                 if (a.PackA)
@@ -344,6 +379,13 @@ public static unsafe class Gemm
                             for (int j = 0; j < cols; j++) cp[r * a.Ldc + j] = tile[r * nr + j];
                     }
                 }
+            }
+            if (a.GeluOut != null)
+            {
+                // Epilogue on this task's block of C, still in L2.
+                int j0 = q0 * nr, width = Math.Min(a.N, q1 * nr) - j0;
+                for (int i = i0; i < i1; i++)
+                    Gelu.ForwardRange(a.GeluOut + i * a.Ldc + j0, a.C + i * a.Ldc + j0, width);
             }
         }
     }
@@ -411,6 +453,12 @@ public static unsafe class Gemm
             c30 = Vector512.Load(c + 3 * ldc); c31 = Vector512.Load(c + 3 * ldc + 16);
             c40 = Vector512.Load(c + 4 * ldc); c41 = Vector512.Load(c + 4 * ldc + 16);
             c50 = Vector512.Load(c + 5 * ldc); c51 = Vector512.Load(c + 5 * ldc + 16);
+            if (bias != null)
+            {
+                var q0 = Vector512.Load(bias); var q1 = Vector512.Load(bias + 16);
+                c00 += q0; c01 += q1; c10 += q0; c11 += q1; c20 += q0; c21 += q1;
+                c30 += q0; c31 += q1; c40 += q0; c41 += q1; c50 += q0; c51 += q1;
+            }
         }
         else if (bias != null)
         {
@@ -454,6 +502,12 @@ public static unsafe class Gemm
             c30 = Vector256.Load(c + 3 * ldc); c31 = Vector256.Load(c + 3 * ldc + 8);
             c40 = Vector256.Load(c + 4 * ldc); c41 = Vector256.Load(c + 4 * ldc + 8);
             c50 = Vector256.Load(c + 5 * ldc); c51 = Vector256.Load(c + 5 * ldc + 8);
+            if (bias != null)
+            {
+                var q0 = Vector256.Load(bias); var q1 = Vector256.Load(bias + 8);
+                c00 += q0; c01 += q1; c10 += q0; c11 += q1; c20 += q0; c21 += q1;
+                c30 += q0; c31 += q1; c40 += q0; c41 += q1; c50 += q0; c51 += q1;
+            }
         }
         else if (bias != null)
         {
@@ -497,6 +551,12 @@ public static unsafe class Gemm
             c30 = Vector128.Load(c + 3 * ldc); c31 = Vector128.Load(c + 3 * ldc + 4);
             c40 = Vector128.Load(c + 4 * ldc); c41 = Vector128.Load(c + 4 * ldc + 4);
             c50 = Vector128.Load(c + 5 * ldc); c51 = Vector128.Load(c + 5 * ldc + 4);
+            if (bias != null)
+            {
+                var q0 = Vector128.Load(bias); var q1 = Vector128.Load(bias + 4);
+                c00 += q0; c01 += q1; c10 += q0; c11 += q1; c20 += q0; c21 += q1;
+                c30 += q0; c31 += q1; c40 += q0; c41 += q1; c50 += q0; c51 += q1;
+            }
         }
         else if (bias != null)
         {
