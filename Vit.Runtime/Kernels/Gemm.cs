@@ -371,10 +371,13 @@ public static unsafe class Gemm
                         if (load)
                             for (int r = 0; r < rows; r++)
                                 for (int j = 0; j < cols; j++) tile[r * nr + j] = cp[r * a.Ldc + j];
+                        // A narrow last panel runs a narrower kernel on the same packed panel
+                        // (T = 65 scores: 1 column past two full panels), not a full-width one.
+                        var level = Narrowest(a.Level, cols);
                         if (rows == MR || a.PackA)
-                            Kernel(a.Level, ap, aRow, aCol, bp, ldb, kc, tile, nr, bj, load);
+                            Kernel(level, ap, aRow, aCol, bp, ldb, kc, tile, nr, bj, load);
                         else
-                            EdgeRows(a.Level, ap, aRow, aCol, rows, bp, ldb, kc, tile, nr, bj, load);
+                            EdgeRows(level, ap, aRow, aCol, rows, bp, ldb, kc, tile, nr, bj, load);
                         for (int r = 0; r < rows; r++)
                             for (int j = 0; j < cols; j++) cp[r * a.Ldc + j] = tile[r * nr + j];
                     }
@@ -400,6 +403,9 @@ public static unsafe class Gemm
                 gathered[p * MR + r] = r < rows ? a[r * aRow + p * aCol] : 0f;
         Kernel(level, gathered, 1, MR, b, ldb, kc, c, ldc, bias, load);
     }
+
+    private static SimdLevel Narrowest(SimdLevel level, int cols)
+        => cols <= 8 ? SimdLevel.Vector128 : cols <= 16 && level == SimdLevel.Avx512 ? SimdLevel.Avx2 : level;
 
     private static int RowStart(int block, int m, int blocks)
         => block >= blocks ? m : (int)((long)block * m / blocks) / MR * MR;

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 using Vit.Memory;
 
 namespace Vit.Kernels;
@@ -107,7 +108,19 @@ public static unsafe class LayerNorm
             TensorPrimitives.Add(db, dy, db);
             // dw += dy·(x − m)·s = dy·x·s − dy·(m·s)
             float s = a.Rstd[r], ms = a.Mean[r] * s;
-            for (int i = 0; i < n; i++) dw[i] += dy[i] * (x[i] * s - ms);
+            int i = 0;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                var vs = Vector512.Create(s);
+                var vms = Vector512.Create(ms);
+                float* pw = a.Dweight + c0, px = a.X + (long)r * d + c0, pdy = a.Dy + (long)r * d + c0;
+                for (; i + 16 <= n; i += 16)
+                {
+                    var xh = Vector512.FusedMultiplyAdd(Vector512.Load(px + i), vs, -vms);
+                    Vector512.FusedMultiplyAdd(Vector512.Load(pdy + i), xh, Vector512.Load(pw + i)).Store(pw + i);
+                }
+            }
+            for (; i < n; i++) dw[i] += dy[i] * (x[i] * s - ms);
         }
     }
 
