@@ -28,6 +28,11 @@ public static unsafe class Gemm
 
     private static readonly int KcMax = int.TryParse(Environment.GetEnvironmentVariable("VIT_GEMM_KC"), out int kc) ? kc : 256;
     private const int McTarget = 144;
+
+    // A B with contiguous rows is read in place when its rows are at most 4 KiB apart: the
+    // kernel then touches at most one page per row of the K block. Wider strides miss the TLB
+    // on every row, so those are packed like the rest.
+    private const long InPlaceMaxRowStride = 1024;
     private const int NcMax = 1024;
 
     private static readonly bool s_bInPlace = Environment.GetEnvironmentVariable("VIT_GEMM_PACKB") != "1";
@@ -137,6 +142,8 @@ public static unsafe class Gemm
         if (m <= 0 || n <= 0) return;
         if (k <= 0) { Degenerate(c, ldc, m, n, bias, accumulate); return; }
         var args = Plan(c, ldc, a, aRow, aCol, b, bRow, bCol, m, n, k, bias, accumulate, 1);
+        // Small products (attention heads): always pack B, so the kernel never walks a strided B.
+        args.BInPlace = false;
         args.PackedB = Scratch(ref t_serialB, ref t_serialBLength, (long)args.Panels * k * args.Nr);
         PackBTasks(&args, 0, args.Panels);
         ComputeTasks(&args, 0, args.RowBlocks * args.ColBlocks);
@@ -200,7 +207,7 @@ public static unsafe class Gemm
             Ldc = ldc, ARow = aRow, ACol = aCol, BRow = bRow, BCol = bCol,
             M = m, N = n, K = k, Nr = nr, Kc = (k + kBlocks - 1) / kBlocks, KBlocks = kBlocks,
             RowBlocks = rowBlocks, ColBlocks = colBlocks, PanelsPerBlock = (panels + colBlocks - 1) / colBlocks, Panels = panels,
-            Level = level, Accumulate = accumulate, PackA = aCol != 1, BInPlace = bCol == 1 && s_bInPlace,
+            Level = level, Accumulate = accumulate, PackA = aCol != 1, BInPlace = bCol == 1 && bRow <= InPlaceMaxRowStride && s_bInPlace,
         };
     }
 

@@ -51,14 +51,16 @@ if (args.Length >= 2 && args[0] == "quick")
             for (int i = 0; i < 3; i++) run();
             var times = new List<double>();
             var total = Stopwatch.StartNew();
+            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
             while (times.Count < 5 || total.Elapsed.TotalSeconds < 0.5)
             {
                 long t0 = Stopwatch.GetTimestamp();
                 run();
                 times.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
             }
+            double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
             times.Sort();
-            Console.WriteLine($"{name,-24} {times[times.Count / 2] * 1e3,9:F3} ms");
+            Console.WriteLine($"{name,-24} median {times[times.Count / 2] * 1e3,9:F3} ms, best {times[0] * 1e3,9:F3} ms, CPU {cpu / times.Count * 1e3,9:F3} ms");
         }
     }
     else
