@@ -12,10 +12,16 @@ namespace Vit.Kernels;
 /// </summary>
 /// <remarks>
 /// <para>Blocked as in BLIS: B is packed once per call into panels of NR columns (64-byte aligned
-/// scratch, reused between calls), then each task (a block of rows × a block of panels) runs a
-/// register-blocked micro-kernel over K in blocks of at most 320: 6 × 32 with AVX-512, 6 × 16 with
-/// AVX2, 6 × 8 with <see cref="Vector128"/>. A is read in place when its rows are contiguous and
-/// packed into 6-row micro-panels otherwise (the transposed operand of the weight gradient).</para>
+/// scratch, reused between calls; a weight read as <c>wᵀ</c> goes through an 8 × 8 register
+/// transpose), except that a B with contiguous rows at most 4 KiB apart is read in place. Each
+/// task (a block of rows × a block of panels) then runs a register-blocked micro-kernel over K in
+/// blocks of at most 256, so a B panel stays in L1: 6 × 32 with AVX-512, 6 × 16 with AVX2,
+/// 6 × 8 with <see cref="Vector128"/>; a narrow last panel uses the narrower kernels. A is read
+/// in place when its rows are contiguous and packed into 6-row micro-panels otherwise (the
+/// transposed operand of the weight gradient).</para>
+/// <para>Epilogues: the bias initializes (or is added to) the accumulators, accumulation into C
+/// gives the fused residual add, and <see cref="MultiplyGelu"/> applies GELU to each task's
+/// block while it is in cache.</para>
 /// <para>Tasks are split statically over <see cref="WorkerPool.Shared"/>; the task count is made a
 /// multiple of the thread count where the shape allows, so small products split evenly too.
 /// Scratch is native, grows once per thread and is never returned, so steady-state calls
@@ -26,7 +32,7 @@ public static unsafe class Gemm
     /// <summary>Rows of C per micro-kernel call.</summary>
     public const int MR = 6;
 
-    private static readonly int KcMax = int.TryParse(Environment.GetEnvironmentVariable("VIT_GEMM_KC"), out int kc) ? kc : 256;
+    private const int KcMax = 256;
     private const int McTarget = 144;
 
     // A B with contiguous rows is read in place when its rows are at most 4 KiB apart: the
@@ -34,8 +40,6 @@ public static unsafe class Gemm
     // on every row, so those are packed like the rest.
     private const long InPlaceMaxRowStride = 1024;
     private const int NcMax = 1024;
-
-    private static readonly bool s_bInPlace = Environment.GetEnvironmentVariable("VIT_GEMM_PACKB") != "1";
 
     private struct Args
     {
@@ -207,7 +211,7 @@ public static unsafe class Gemm
             Ldc = ldc, ARow = aRow, ACol = aCol, BRow = bRow, BCol = bCol,
             M = m, N = n, K = k, Nr = nr, Kc = (k + kBlocks - 1) / kBlocks, KBlocks = kBlocks,
             RowBlocks = rowBlocks, ColBlocks = colBlocks, PanelsPerBlock = (panels + colBlocks - 1) / colBlocks, Panels = panels,
-            Level = level, Accumulate = accumulate, PackA = aCol != 1, BInPlace = bCol == 1 && bRow <= InPlaceMaxRowStride && s_bInPlace,
+            Level = level, Accumulate = accumulate, PackA = aCol != 1, BInPlace = bCol == 1 && bRow <= InPlaceMaxRowStride,
         };
     }
 
@@ -321,6 +325,7 @@ public static unsafe class Gemm
         ref Args a = ref *(Args*)context;
         int nr = a.Nr;
         float* tile = stackalloc float[MR * 32 + 16];
+        float* edgeA = stackalloc float[MR * KcMax];
         float* biasTile = stackalloc float[32 + 16];
         tile = (float*)(((nint)tile + 63) & ~(nint)63);
         biasTile = (float*)(((nint)biasTile + 63) & ~(nint)63);
@@ -350,6 +355,11 @@ public static unsafe class Gemm
                     ablock = a.A + i0 * a.ARow + p0 * a.ACol;
                     aRow = a.ARow; aCol = a.ACol; aPanel = MR * a.ARow;
                 }
+                // A partial last micro-panel read in place is gathered once per K block into a
+                // zero-padded MR-row panel, so the kernel never reads past A.
+                int edgeRow = i0 + (i1 - i0) / MR * MR;
+                if (!a.PackA && edgeRow < i1)
+                    GatherRows(edgeA, a.A + edgeRow * a.ARow + p0 * a.ACol, a.ARow, a.ACol, i1 - edgeRow, kc);
                 for (int q = q0; q < q1; q++)
                 {
                     int j0 = q * nr, cols = Math.Min(nr, a.N - j0);
@@ -384,7 +394,7 @@ public static unsafe class Gemm
                         if (rows == MR || a.PackA)
                             Kernel(level, ap, aRow, aCol, bp, ldb, kc, tile, nr, bj, load);
                         else
-                            EdgeRows(level, ap, aRow, aCol, rows, bp, ldb, kc, tile, nr, bj, load);
+                            Kernel(level, edgeA, 1, MR, bp, ldb, kc, tile, nr, bj, load);
                         for (int r = 0; r < rows; r++)
                             for (int j = 0; j < cols; j++) cp[r * a.Ldc + j] = tile[r * nr + j];
                     }
@@ -400,15 +410,11 @@ public static unsafe class Gemm
         }
     }
 
-    // The last micro-panel of a block read in place, with fewer than MR rows: gather it into a
-    // zero-padded MR-row panel on the stack, so the kernel never reads past A.
-    private static void EdgeRows(SimdLevel level, float* a, long aRow, long aCol, int rows, float* b, long ldb, int kc, float* c, long ldc, float* bias, bool load)
+    private static void GatherRows(float* dst, float* a, long aRow, long aCol, int rows, int kc)
     {
-        float* gathered = stackalloc float[MR * KcMax];
         for (int p = 0; p < kc; p++)
             for (int r = 0; r < MR; r++)
-                gathered[p * MR + r] = r < rows ? a[r * aRow + p * aCol] : 0f;
-        Kernel(level, gathered, 1, MR, b, ldb, kc, c, ldc, bias, load);
+                dst[p * MR + r] = r < rows ? a[r * aRow + p * aCol] : 0f;
     }
 
     private static SimdLevel Narrowest(SimdLevel level, int cols)
