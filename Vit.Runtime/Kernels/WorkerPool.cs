@@ -137,6 +137,10 @@ public sealed unsafe class WorkerPool : IDisposable
             };
             _workers[i].Start();
         }
+        // ManualResetEventSlim allocates its lock object the first time a Wait has to block; make
+        // that happen here (a 1 ms wait on the unset event), not in some later Run, which must
+        // allocate nothing.
+        _done.Wait(1);
     }
 
     /// <summary>The number of threads that share a loop, the calling thread included.</summary>
