@@ -101,7 +101,7 @@ public static unsafe class Attention
         fixed (float* r = row)
         {
             float max = float.NegativeInfinity, sum = 0;
-            if (Vector512.IsHardwareAccelerated && n >= 16)
+            if (Simd.Level == SimdLevel.Avx512 && n >= 16)
             {
                 var vmax = Vector512.Create(float.NegativeInfinity);
                 for (; i + 16 <= n; i += 16) vmax = Vector512.Max(vmax, Vector512.Load(r + i));
@@ -137,7 +137,7 @@ public static unsafe class Attention
     {
         int i = 0;
         float c = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (Simd.Level == SimdLevel.Avx512)
         {
             var acc = Vector512<float>.Zero;
             for (; i + 16 <= n; i += 16) acc = Vector512.FusedMultiplyAdd(Vector512.Load(p + i), Vector512.Load(dp + i), acc);
