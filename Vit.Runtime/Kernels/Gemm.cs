@@ -425,34 +425,29 @@ public static unsafe class Gemm
 
     private static void PackA(float* dst, ref Args a, int i0, int rows, int p0, int kc)
     {
-        int full = rows / MR * MR;
-        if (a.ARow == 1 && full > 0)
-        {
-            // Columns of A contiguous (Aᵀ of the weight gradient): walk A's rows in order, so the
-            // reads stream, and deal six floats to each micro-panel, moved as one 8-float vector:
-            // the two extra lanes land in the next step's slot (or the scratch's slack), which is
-            // written later. The last row of the block copies exactly six so no read passes A's end.
-            for (int p = 0; p < kc; p++)
-            {
-                float* src = a.A + i0 + (p0 + p) * a.ACol;
-                float* d = dst + p * MR;
-                if (p + 1 < kc)
-                    for (int ir = 0; ir < full; ir += MR)
-                        Vector256.Store(Vector256.Load(src + ir), d + (long)ir * kc);
-                else
-                    for (int ir = 0; ir < full; ir += MR)
-                        for (int r = 0; r < MR; r++) d[(long)ir * kc + r] = src[ir + r];
-            }
-        }
-        else full = 0;
-        for (int ir = full; ir < rows; ir += MR)
+        for (int ir = 0; ir < rows; ir += MR)
         {
             int mr = Math.Min(MR, rows - ir);
             float* d = dst + (long)ir * kc;
             float* src = a.A + (i0 + ir) * a.ARow + p0 * a.ACol;
-            for (int p = 0; p < kc; p++)
-                for (int r = 0; r < MR; r++)
-                    d[p * MR + r] = r < mr ? src[r * a.ARow + p * a.ACol] : 0f;
+            if (a.ARow == 1 && mr == MR)
+            {
+                // Six contiguous floats per step, moved as one 8-float vector: the two extra lanes
+                // are overwritten by the next step (the scratch has slack after the last panel),
+                // and the last step of the block copies exactly six so no read passes A's end.
+                int p = 0;
+                for (; p + 1 < kc; p++)
+                    Vector256.Store(Vector256.Load(src + p * a.ACol), d + p * MR);
+                float* s = src + p * a.ACol;
+                float* t = d + p * MR;
+                t[0] = s[0]; t[1] = s[1]; t[2] = s[2]; t[3] = s[3]; t[4] = s[4]; t[5] = s[5];
+            }
+            else
+            {
+                for (int p = 0; p < kc; p++)
+                    for (int r = 0; r < MR; r++)
+                        d[p * MR + r] = r < mr ? src[r * a.ARow + p * a.ACol] : 0f;
+            }
         }
     }
 
