@@ -58,20 +58,14 @@ public sealed partial class VisionTransformerGenerator
                     $"{K}Linear.Forward<{Dims(D, 3 * D)}>(At(Inference.Qkv), At(Inference.Normed), p + Params.{c}AttnQkvWeight, {QkvBias(s, "p", c)}, rows);");
                 Step(w, $"{b}.attn: softmax(q·kᵀ/√{N(plan.HeadDim)}) (B, {N(s.Heads)}, {N(T)}, {N(T)}) · v → heads merged (B, {N(T)}, {N(D)})",
                     $"{K}Attention.Forward<{Dims(T, s.Heads, plan.HeadDim)}>(At(Inference.AttnOut), At(Inference.Probs), None, At(Inference.Qkv), batch);");
-                Step(w, $"{b}.attn.proj: (B, {N(T)}, {N(D)}) → (B, {N(T)}, {N(D)})",
-                    $"{K}Linear.Forward<{Dims(D, D)}>(At(Inference.Branch), At(Inference.AttnOut), p + Params.{c}AttnProjWeight, p + Params.{c}AttnProjBias, rows);");
-                Step(w, $"{b}: x = x + attn(norm1(x))",
-                    $"{K}Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);");
+                Step(w, $"{b}.attn.proj, fused with the residual add: x = x + proj(heads merged) (B, {N(T)}, {N(D)})",
+                    $"{K}Linear.ForwardResidual<{Dims(D, D)}>(At(Inference.X), At(Inference.AttnOut), p + Params.{c}AttnProjWeight, p + Params.{c}AttnProjBias, rows);");
                 Step(w, $"{b}.norm2: x (B, {N(T)}, {N(D)}) → (B, {N(T)}, {N(D)})",
                     $"{K}LayerNorm.Forward<{Dim(D)}>(At(Inference.Normed), None, None, At(Inference.X), p + Params.{c}Norm2Weight, p + Params.{c}Norm2Bias, rows, Epsilon);");
-                Step(w, $"{b}.mlp.fc1: (B, {N(T)}, {N(D)}) → (B, {N(T)}, {N(M)})",
-                    $"{K}Linear.Forward<{Dims(D, M)}>(At(Inference.Hidden), At(Inference.Normed), p + Params.{c}MlpFc1Weight, p + Params.{c}MlpFc1Bias, rows);");
-                Step(w, $"{b}.mlp.act: GELU (erf), in place (B, {N(T)}, {N(M)})",
-                    $"{K}Gelu.Forward(At(Inference.Hidden), At(Inference.Hidden), (long)rows * MlpDim);");
-                Step(w, $"{b}.mlp.fc2: (B, {N(T)}, {N(M)}) → (B, {N(T)}, {N(D)})",
-                    $"{K}Linear.Forward<{Dims(M, D)}>(At(Inference.Branch), At(Inference.Hidden), p + Params.{c}MlpFc2Weight, p + Params.{c}MlpFc2Bias, rows);");
-                Step(w, $"{b}: x = x + mlp(norm2(x))",
-                    $"{K}Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);");
+                Step(w, $"{b}.mlp.fc1 + mlp.act: (B, {N(T)}, {N(D)}) → GELU (erf) (B, {N(T)}, {N(M)}), the GELU applied in place as the GEMM's epilogue",
+                    $"{K}Linear.ForwardGelu<{Dims(D, M)}>(At(Inference.Hidden), At(Inference.Hidden), At(Inference.Normed), p + Params.{c}MlpFc1Weight, p + Params.{c}MlpFc1Bias, rows);");
+                Step(w, $"{b}.mlp.fc2, fused with the residual add: x = x + fc2(act) (B, {N(T)}, {N(D)})",
+                    $"{K}Linear.ForwardResidual<{Dims(M, D)}>(At(Inference.X), At(Inference.Hidden), p + Params.{c}MlpFc2Weight, p + Params.{c}MlpFc2Bias, rows);");
             }
             w.Line();
             EmitHeadForward(w, plan, training: false);
@@ -174,10 +168,8 @@ public sealed partial class VisionTransformerGenerator
                     $"{K}Residual.Forward(At({t}Residual1), At({input}), At(Training.Branch), {scale1}, batch, Tokens * Dim);");
                 Step(w, $"{b}.norm2: x (B, {N(T)}, {N(D)}) → (B, {N(T)}, {N(D)}), keeping mean and 1/std (B, {N(T)})",
                     $"{K}LayerNorm.Forward<{Dim(D)}>(At({t}Norm2), At({t}Norm2Mean), At({t}Norm2Rstd), At({t}Residual1), p + Params.{c}Norm2Weight, p + Params.{c}Norm2Bias, rows, Epsilon);");
-                Step(w, $"{b}.mlp.fc1: (B, {N(T)}, {N(D)}) → (B, {N(T)}, {N(M)})",
-                    $"{K}Linear.Forward<{Dims(D, M)}>(At({t}Fc1), At({t}Norm2), p + Params.{c}MlpFc1Weight, p + Params.{c}MlpFc1Bias, rows);");
-                Step(w, $"{b}.mlp.act: GELU (erf) (B, {N(T)}, {N(M)}); fc1's output is kept for the GELU gradient",
-                    $"{K}Gelu.Forward(At({t}Gelu), At({t}Fc1), (long)rows * MlpDim);");
+                Step(w, $"{b}.mlp.fc1 + mlp.act: (B, {N(T)}, {N(D)}) → (B, {N(T)}, {N(M)}) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient",
+                    $"{K}Linear.ForwardGelu<{Dims(D, M)}>(At({t}Gelu), At({t}Fc1), At({t}Norm2), p + Params.{c}MlpFc1Weight, p + Params.{c}MlpFc1Bias, rows);");
                 if (dropout)
                 {
                     Step(w, $"{b}.mlp.drop1: dropout p={Real(s.Dropout)}, in place",

@@ -15,7 +15,7 @@ public class AttentionTests
         return m;
     }
 
-    private static void Compare<TT, TH, THd>(int batch, bool dropout, ulong seed)
+    internal static void Compare<TT, TH, THd>(int batch, bool dropout, ulong seed)
         where TT : struct, IDim where TH : struct, IDim where THd : struct, IDim
     {
         int t = TT.Value, h = TH.Value, hd = THd.Value, d = h * hd;

@@ -19,7 +19,7 @@ public sealed unsafe class GemmTests
     public static TheoryData<SimdLevel, Form, int, int, int> Cases()
     {
         var data = new TheoryData<SimdLevel, Form, int, int, int>();
-        var shapes = new (int M, int N, int K)[] { (1, 1, 1), (5, 3, 7), (6, 32, 16), (13, 37, 700), (150, 70, 5), (301, 96, 64), (7, 1000, 33) };
+        var shapes = new (int M, int N, int K)[] { (1, 1, 1), (5, 3, 7), (6, 32, 16), (13, 37, 700), (150, 70, 5), (301, 96, 64), (7, 1000, 33), (20, 45, 19) };
         foreach (var level in new[] { SimdLevel.Avx512, SimdLevel.Avx2, SimdLevel.Vector128 })
             foreach (var form in new[] { Form.ABt, Form.AB, Form.AtB })
                 foreach (var (m, n, k) in shapes) data.Add(level, form, m, n, k);

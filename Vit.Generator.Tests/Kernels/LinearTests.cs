@@ -8,7 +8,7 @@ namespace Vit.Tests.Kernels;
 
 public class LinearTests
 {
-    private static void CompareWithReference<TIn, TOut>(int rows, bool bias, ulong seed)
+    internal static void CompareWithReference<TIn, TOut>(int rows, bool bias, ulong seed)
         where TIn : struct, IDim where TOut : struct, IDim
     {
         int nIn = TIn.Value, nOut = TOut.Value;

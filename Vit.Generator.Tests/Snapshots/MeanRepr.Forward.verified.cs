@@ -32,20 +32,14 @@ partial class MeanRepr
         global::Vit.Kernels.Linear.Forward<D24, D72>(At(Inference.Qkv), At(Inference.Normed), p + Params.Blocks0AttnQkvWeight, None /* qkv_bias=False */, rows);
         // blocks.0.attn: softmax(q·kᵀ/√8) (B, 3, 17, 17) · v → heads merged (B, 17, 24)
         global::Vit.Kernels.Attention.Forward<D17, D3, D8>(At(Inference.AttnOut), At(Inference.Probs), None, At(Inference.Qkv), batch);
-        // blocks.0.attn.proj: (B, 17, 24) → (B, 17, 24)
-        global::Vit.Kernels.Linear.Forward<D24, D24>(At(Inference.Branch), At(Inference.AttnOut), p + Params.Blocks0AttnProjWeight, p + Params.Blocks0AttnProjBias, rows);
-        // blocks.0: x = x + attn(norm1(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.0.attn.proj, fused with the residual add: x = x + proj(heads merged) (B, 17, 24)
+        global::Vit.Kernels.Linear.ForwardResidual<D24, D24>(At(Inference.X), At(Inference.AttnOut), p + Params.Blocks0AttnProjWeight, p + Params.Blocks0AttnProjBias, rows);
         // blocks.0.norm2: x (B, 17, 24) → (B, 17, 24)
         global::Vit.Kernels.LayerNorm.Forward<D24>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks0Norm2Weight, p + Params.Blocks0Norm2Bias, rows, Epsilon);
-        // blocks.0.mlp.fc1: (B, 17, 24) → (B, 17, 40)
-        global::Vit.Kernels.Linear.Forward<D24, D40>(At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks0MlpFc1Weight, p + Params.Blocks0MlpFc1Bias, rows);
-        // blocks.0.mlp.act: GELU (erf), in place (B, 17, 40)
-        global::Vit.Kernels.Gelu.Forward(At(Inference.Hidden), At(Inference.Hidden), (long)rows * MlpDim);
-        // blocks.0.mlp.fc2: (B, 17, 40) → (B, 17, 24)
-        global::Vit.Kernels.Linear.Forward<D40, D24>(At(Inference.Branch), At(Inference.Hidden), p + Params.Blocks0MlpFc2Weight, p + Params.Blocks0MlpFc2Bias, rows);
-        // blocks.0: x = x + mlp(norm2(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.0.mlp.fc1 + mlp.act: (B, 17, 24) → GELU (erf) (B, 17, 40), the GELU applied in place as the GEMM's epilogue
+        global::Vit.Kernels.Linear.ForwardGelu<D24, D40>(At(Inference.Hidden), At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks0MlpFc1Weight, p + Params.Blocks0MlpFc1Bias, rows);
+        // blocks.0.mlp.fc2, fused with the residual add: x = x + fc2(act) (B, 17, 24)
+        global::Vit.Kernels.Linear.ForwardResidual<D40, D24>(At(Inference.X), At(Inference.Hidden), p + Params.Blocks0MlpFc2Weight, p + Params.Blocks0MlpFc2Bias, rows);
 
         // blocks.1.norm1: x (B, 17, 24) → (B, 17, 24)
         global::Vit.Kernels.LayerNorm.Forward<D24>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks1Norm1Weight, p + Params.Blocks1Norm1Bias, rows, Epsilon);
@@ -53,20 +47,14 @@ partial class MeanRepr
         global::Vit.Kernels.Linear.Forward<D24, D72>(At(Inference.Qkv), At(Inference.Normed), p + Params.Blocks1AttnQkvWeight, None /* qkv_bias=False */, rows);
         // blocks.1.attn: softmax(q·kᵀ/√8) (B, 3, 17, 17) · v → heads merged (B, 17, 24)
         global::Vit.Kernels.Attention.Forward<D17, D3, D8>(At(Inference.AttnOut), At(Inference.Probs), None, At(Inference.Qkv), batch);
-        // blocks.1.attn.proj: (B, 17, 24) → (B, 17, 24)
-        global::Vit.Kernels.Linear.Forward<D24, D24>(At(Inference.Branch), At(Inference.AttnOut), p + Params.Blocks1AttnProjWeight, p + Params.Blocks1AttnProjBias, rows);
-        // blocks.1: x = x + attn(norm1(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.1.attn.proj, fused with the residual add: x = x + proj(heads merged) (B, 17, 24)
+        global::Vit.Kernels.Linear.ForwardResidual<D24, D24>(At(Inference.X), At(Inference.AttnOut), p + Params.Blocks1AttnProjWeight, p + Params.Blocks1AttnProjBias, rows);
         // blocks.1.norm2: x (B, 17, 24) → (B, 17, 24)
         global::Vit.Kernels.LayerNorm.Forward<D24>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks1Norm2Weight, p + Params.Blocks1Norm2Bias, rows, Epsilon);
-        // blocks.1.mlp.fc1: (B, 17, 24) → (B, 17, 40)
-        global::Vit.Kernels.Linear.Forward<D24, D40>(At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks1MlpFc1Weight, p + Params.Blocks1MlpFc1Bias, rows);
-        // blocks.1.mlp.act: GELU (erf), in place (B, 17, 40)
-        global::Vit.Kernels.Gelu.Forward(At(Inference.Hidden), At(Inference.Hidden), (long)rows * MlpDim);
-        // blocks.1.mlp.fc2: (B, 17, 40) → (B, 17, 24)
-        global::Vit.Kernels.Linear.Forward<D40, D24>(At(Inference.Branch), At(Inference.Hidden), p + Params.Blocks1MlpFc2Weight, p + Params.Blocks1MlpFc2Bias, rows);
-        // blocks.1: x = x + mlp(norm2(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.1.mlp.fc1 + mlp.act: (B, 17, 24) → GELU (erf) (B, 17, 40), the GELU applied in place as the GEMM's epilogue
+        global::Vit.Kernels.Linear.ForwardGelu<D24, D40>(At(Inference.Hidden), At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks1MlpFc1Weight, p + Params.Blocks1MlpFc1Bias, rows);
+        // blocks.1.mlp.fc2, fused with the residual add: x = x + fc2(act) (B, 17, 24)
+        global::Vit.Kernels.Linear.ForwardResidual<D40, D24>(At(Inference.X), At(Inference.Hidden), p + Params.Blocks1MlpFc2Weight, p + Params.Blocks1MlpFc2Bias, rows);
 
         // pool: mean of the patch tokens x[:, 1:].mean(1) (B, 24)
         global::Vit.Kernels.MeanPooling.Forward<D17, D24>(At(Inference.Pooled), At(Inference.X), batch);
@@ -117,10 +105,8 @@ partial class MeanRepr
         global::Vit.Kernels.Residual.Forward(At(Training.Block0Residual1), At(Training.Embedded), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.0.norm2: x (B, 17, 24) → (B, 17, 24), keeping mean and 1/std (B, 17)
         global::Vit.Kernels.LayerNorm.Forward<D24>(At(Training.Block0Norm2), At(Training.Block0Norm2Mean), At(Training.Block0Norm2Rstd), At(Training.Block0Residual1), p + Params.Blocks0Norm2Weight, p + Params.Blocks0Norm2Bias, rows, Epsilon);
-        // blocks.0.mlp.fc1: (B, 17, 24) → (B, 17, 40)
-        global::Vit.Kernels.Linear.Forward<D24, D40>(At(Training.Block0Fc1), At(Training.Block0Norm2), p + Params.Blocks0MlpFc1Weight, p + Params.Blocks0MlpFc1Bias, rows);
-        // blocks.0.mlp.act: GELU (erf) (B, 17, 40); fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Gelu.Forward(At(Training.Block0Gelu), At(Training.Block0Fc1), (long)rows * MlpDim);
+        // blocks.0.mlp.fc1 + mlp.act: (B, 17, 24) → (B, 17, 40) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
+        global::Vit.Kernels.Linear.ForwardGelu<D24, D40>(At(Training.Block0Gelu), At(Training.Block0Fc1), At(Training.Block0Norm2), p + Params.Blocks0MlpFc1Weight, p + Params.Blocks0MlpFc1Bias, rows);
         // blocks.0.mlp.drop1: dropout p=0.1, in place
         global::Vit.Kernels.Dropout.FillMask(At(Training.Block0MlpDrop1Mask), (long)rows * MlpDim, DropoutRate, ref _rng);
         global::Vit.Kernels.Dropout.Apply(At(Training.Block0Gelu), At(Training.Block0MlpDrop1Mask), (long)rows * MlpDim);
@@ -151,10 +137,8 @@ partial class MeanRepr
         global::Vit.Kernels.Residual.Forward(At(Training.Block1Residual1), At(Training.Block0Residual2), At(Training.Branch), At(Training.Block1DropPath1), batch, Tokens * Dim);
         // blocks.1.norm2: x (B, 17, 24) → (B, 17, 24), keeping mean and 1/std (B, 17)
         global::Vit.Kernels.LayerNorm.Forward<D24>(At(Training.Block1Norm2), At(Training.Block1Norm2Mean), At(Training.Block1Norm2Rstd), At(Training.Block1Residual1), p + Params.Blocks1Norm2Weight, p + Params.Blocks1Norm2Bias, rows, Epsilon);
-        // blocks.1.mlp.fc1: (B, 17, 24) → (B, 17, 40)
-        global::Vit.Kernels.Linear.Forward<D24, D40>(At(Training.Block1Fc1), At(Training.Block1Norm2), p + Params.Blocks1MlpFc1Weight, p + Params.Blocks1MlpFc1Bias, rows);
-        // blocks.1.mlp.act: GELU (erf) (B, 17, 40); fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Gelu.Forward(At(Training.Block1Gelu), At(Training.Block1Fc1), (long)rows * MlpDim);
+        // blocks.1.mlp.fc1 + mlp.act: (B, 17, 24) → (B, 17, 40) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
+        global::Vit.Kernels.Linear.ForwardGelu<D24, D40>(At(Training.Block1Gelu), At(Training.Block1Fc1), At(Training.Block1Norm2), p + Params.Blocks1MlpFc1Weight, p + Params.Blocks1MlpFc1Bias, rows);
         // blocks.1.mlp.drop1: dropout p=0.1, in place
         global::Vit.Kernels.Dropout.FillMask(At(Training.Block1MlpDrop1Mask), (long)rows * MlpDim, DropoutRate, ref _rng);
         global::Vit.Kernels.Dropout.Apply(At(Training.Block1Gelu), At(Training.Block1MlpDrop1Mask), (long)rows * MlpDim);

@@ -32,20 +32,14 @@ partial class Tiny
         global::Vit.Kernels.Linear.Forward<D16, D48>(At(Inference.Qkv), At(Inference.Normed), p + Params.Blocks0AttnQkvWeight, p + Params.Blocks0AttnQkvBias, rows);
         // blocks.0.attn: softmax(q·kᵀ/√8) (B, 2, 5, 5) · v → heads merged (B, 5, 16)
         global::Vit.Kernels.Attention.Forward<D5, D2, D8>(At(Inference.AttnOut), At(Inference.Probs), None, At(Inference.Qkv), batch);
-        // blocks.0.attn.proj: (B, 5, 16) → (B, 5, 16)
-        global::Vit.Kernels.Linear.Forward<D16, D16>(At(Inference.Branch), At(Inference.AttnOut), p + Params.Blocks0AttnProjWeight, p + Params.Blocks0AttnProjBias, rows);
-        // blocks.0: x = x + attn(norm1(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.0.attn.proj, fused with the residual add: x = x + proj(heads merged) (B, 5, 16)
+        global::Vit.Kernels.Linear.ForwardResidual<D16, D16>(At(Inference.X), At(Inference.AttnOut), p + Params.Blocks0AttnProjWeight, p + Params.Blocks0AttnProjBias, rows);
         // blocks.0.norm2: x (B, 5, 16) → (B, 5, 16)
         global::Vit.Kernels.LayerNorm.Forward<D16>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks0Norm2Weight, p + Params.Blocks0Norm2Bias, rows, Epsilon);
-        // blocks.0.mlp.fc1: (B, 5, 16) → (B, 5, 64)
-        global::Vit.Kernels.Linear.Forward<D16, D64>(At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks0MlpFc1Weight, p + Params.Blocks0MlpFc1Bias, rows);
-        // blocks.0.mlp.act: GELU (erf), in place (B, 5, 64)
-        global::Vit.Kernels.Gelu.Forward(At(Inference.Hidden), At(Inference.Hidden), (long)rows * MlpDim);
-        // blocks.0.mlp.fc2: (B, 5, 64) → (B, 5, 16)
-        global::Vit.Kernels.Linear.Forward<D64, D16>(At(Inference.Branch), At(Inference.Hidden), p + Params.Blocks0MlpFc2Weight, p + Params.Blocks0MlpFc2Bias, rows);
-        // blocks.0: x = x + mlp(norm2(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.0.mlp.fc1 + mlp.act: (B, 5, 16) → GELU (erf) (B, 5, 64), the GELU applied in place as the GEMM's epilogue
+        global::Vit.Kernels.Linear.ForwardGelu<D16, D64>(At(Inference.Hidden), At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks0MlpFc1Weight, p + Params.Blocks0MlpFc1Bias, rows);
+        // blocks.0.mlp.fc2, fused with the residual add: x = x + fc2(act) (B, 5, 16)
+        global::Vit.Kernels.Linear.ForwardResidual<D64, D16>(At(Inference.X), At(Inference.Hidden), p + Params.Blocks0MlpFc2Weight, p + Params.Blocks0MlpFc2Bias, rows);
 
         // blocks.1.norm1: x (B, 5, 16) → (B, 5, 16)
         global::Vit.Kernels.LayerNorm.Forward<D16>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks1Norm1Weight, p + Params.Blocks1Norm1Bias, rows, Epsilon);
@@ -53,20 +47,14 @@ partial class Tiny
         global::Vit.Kernels.Linear.Forward<D16, D48>(At(Inference.Qkv), At(Inference.Normed), p + Params.Blocks1AttnQkvWeight, p + Params.Blocks1AttnQkvBias, rows);
         // blocks.1.attn: softmax(q·kᵀ/√8) (B, 2, 5, 5) · v → heads merged (B, 5, 16)
         global::Vit.Kernels.Attention.Forward<D5, D2, D8>(At(Inference.AttnOut), At(Inference.Probs), None, At(Inference.Qkv), batch);
-        // blocks.1.attn.proj: (B, 5, 16) → (B, 5, 16)
-        global::Vit.Kernels.Linear.Forward<D16, D16>(At(Inference.Branch), At(Inference.AttnOut), p + Params.Blocks1AttnProjWeight, p + Params.Blocks1AttnProjBias, rows);
-        // blocks.1: x = x + attn(norm1(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.1.attn.proj, fused with the residual add: x = x + proj(heads merged) (B, 5, 16)
+        global::Vit.Kernels.Linear.ForwardResidual<D16, D16>(At(Inference.X), At(Inference.AttnOut), p + Params.Blocks1AttnProjWeight, p + Params.Blocks1AttnProjBias, rows);
         // blocks.1.norm2: x (B, 5, 16) → (B, 5, 16)
         global::Vit.Kernels.LayerNorm.Forward<D16>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks1Norm2Weight, p + Params.Blocks1Norm2Bias, rows, Epsilon);
-        // blocks.1.mlp.fc1: (B, 5, 16) → (B, 5, 64)
-        global::Vit.Kernels.Linear.Forward<D16, D64>(At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks1MlpFc1Weight, p + Params.Blocks1MlpFc1Bias, rows);
-        // blocks.1.mlp.act: GELU (erf), in place (B, 5, 64)
-        global::Vit.Kernels.Gelu.Forward(At(Inference.Hidden), At(Inference.Hidden), (long)rows * MlpDim);
-        // blocks.1.mlp.fc2: (B, 5, 64) → (B, 5, 16)
-        global::Vit.Kernels.Linear.Forward<D64, D16>(At(Inference.Branch), At(Inference.Hidden), p + Params.Blocks1MlpFc2Weight, p + Params.Blocks1MlpFc2Bias, rows);
-        // blocks.1: x = x + mlp(norm2(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.1.mlp.fc1 + mlp.act: (B, 5, 16) → GELU (erf) (B, 5, 64), the GELU applied in place as the GEMM's epilogue
+        global::Vit.Kernels.Linear.ForwardGelu<D16, D64>(At(Inference.Hidden), At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks1MlpFc1Weight, p + Params.Blocks1MlpFc1Bias, rows);
+        // blocks.1.mlp.fc2, fused with the residual add: x = x + fc2(act) (B, 5, 16)
+        global::Vit.Kernels.Linear.ForwardResidual<D64, D16>(At(Inference.X), At(Inference.Hidden), p + Params.Blocks1MlpFc2Weight, p + Params.Blocks1MlpFc2Bias, rows);
 
         // pool: the class token x[:, 0] (B, 16) (timm applies norm to every token, then takes x[:, 0]; LayerNorm is per token, so this is the same)
         global::Vit.Kernels.TokenPooling.Forward<D5, D16>(At(Inference.Pooled), At(Inference.X), batch);
@@ -105,10 +93,8 @@ partial class Tiny
         global::Vit.Kernels.Residual.Forward(At(Training.Block0Residual1), At(Training.Embedded), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.0.norm2: x (B, 5, 16) → (B, 5, 16), keeping mean and 1/std (B, 5)
         global::Vit.Kernels.LayerNorm.Forward<D16>(At(Training.Block0Norm2), At(Training.Block0Norm2Mean), At(Training.Block0Norm2Rstd), At(Training.Block0Residual1), p + Params.Blocks0Norm2Weight, p + Params.Blocks0Norm2Bias, rows, Epsilon);
-        // blocks.0.mlp.fc1: (B, 5, 16) → (B, 5, 64)
-        global::Vit.Kernels.Linear.Forward<D16, D64>(At(Training.Block0Fc1), At(Training.Block0Norm2), p + Params.Blocks0MlpFc1Weight, p + Params.Blocks0MlpFc1Bias, rows);
-        // blocks.0.mlp.act: GELU (erf) (B, 5, 64); fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Gelu.Forward(At(Training.Block0Gelu), At(Training.Block0Fc1), (long)rows * MlpDim);
+        // blocks.0.mlp.fc1 + mlp.act: (B, 5, 16) → (B, 5, 64) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
+        global::Vit.Kernels.Linear.ForwardGelu<D16, D64>(At(Training.Block0Gelu), At(Training.Block0Fc1), At(Training.Block0Norm2), p + Params.Blocks0MlpFc1Weight, p + Params.Blocks0MlpFc1Bias, rows);
         // blocks.0.mlp.fc2: (B, 5, 64) → (B, 5, 16)
         global::Vit.Kernels.Linear.Forward<D64, D16>(At(Training.Branch), At(Training.Block0Gelu), p + Params.Blocks0MlpFc2Weight, p + Params.Blocks0MlpFc2Bias, rows);
         // blocks.0: x = x + mlp(norm2(x))
@@ -126,10 +112,8 @@ partial class Tiny
         global::Vit.Kernels.Residual.Forward(At(Training.Block1Residual1), At(Training.Block0Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.1.norm2: x (B, 5, 16) → (B, 5, 16), keeping mean and 1/std (B, 5)
         global::Vit.Kernels.LayerNorm.Forward<D16>(At(Training.Block1Norm2), At(Training.Block1Norm2Mean), At(Training.Block1Norm2Rstd), At(Training.Block1Residual1), p + Params.Blocks1Norm2Weight, p + Params.Blocks1Norm2Bias, rows, Epsilon);
-        // blocks.1.mlp.fc1: (B, 5, 16) → (B, 5, 64)
-        global::Vit.Kernels.Linear.Forward<D16, D64>(At(Training.Block1Fc1), At(Training.Block1Norm2), p + Params.Blocks1MlpFc1Weight, p + Params.Blocks1MlpFc1Bias, rows);
-        // blocks.1.mlp.act: GELU (erf) (B, 5, 64); fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Gelu.Forward(At(Training.Block1Gelu), At(Training.Block1Fc1), (long)rows * MlpDim);
+        // blocks.1.mlp.fc1 + mlp.act: (B, 5, 16) → (B, 5, 64) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
+        global::Vit.Kernels.Linear.ForwardGelu<D16, D64>(At(Training.Block1Gelu), At(Training.Block1Fc1), At(Training.Block1Norm2), p + Params.Blocks1MlpFc1Weight, p + Params.Blocks1MlpFc1Bias, rows);
         // blocks.1.mlp.fc2: (B, 5, 64) → (B, 5, 16)
         global::Vit.Kernels.Linear.Forward<D64, D16>(At(Training.Branch), At(Training.Block1Gelu), p + Params.Blocks1MlpFc2Weight, p + Params.Blocks1MlpFc2Bias, rows);
         // blocks.1: x = x + mlp(norm2(x))

@@ -32,20 +32,14 @@ partial class VitB16
         global::Vit.Kernels.Linear.Forward<D768, D2304>(At(Inference.Qkv), At(Inference.Normed), p + Params.Blocks0AttnQkvWeight, p + Params.Blocks0AttnQkvBias, rows);
         // blocks.0.attn: softmax(q·kᵀ/√64) (B, 12, 197, 197) · v → heads merged (B, 197, 768)
         global::Vit.Kernels.Attention.Forward<D197, D12, D64>(At(Inference.AttnOut), At(Inference.Probs), None, At(Inference.Qkv), batch);
-        // blocks.0.attn.proj: (B, 197, 768) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D768, D768>(At(Inference.Branch), At(Inference.AttnOut), p + Params.Blocks0AttnProjWeight, p + Params.Blocks0AttnProjBias, rows);
-        // blocks.0: x = x + attn(norm1(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.0.attn.proj, fused with the residual add: x = x + proj(heads merged) (B, 197, 768)
+        global::Vit.Kernels.Linear.ForwardResidual<D768, D768>(At(Inference.X), At(Inference.AttnOut), p + Params.Blocks0AttnProjWeight, p + Params.Blocks0AttnProjBias, rows);
         // blocks.0.norm2: x (B, 197, 768) → (B, 197, 768)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks0Norm2Weight, p + Params.Blocks0Norm2Bias, rows, Epsilon);
-        // blocks.0.mlp.fc1: (B, 197, 768) → (B, 197, 3072)
-        global::Vit.Kernels.Linear.Forward<D768, D3072>(At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks0MlpFc1Weight, p + Params.Blocks0MlpFc1Bias, rows);
-        // blocks.0.mlp.act: GELU (erf), in place (B, 197, 3072)
-        global::Vit.Kernels.Gelu.Forward(At(Inference.Hidden), At(Inference.Hidden), (long)rows * MlpDim);
-        // blocks.0.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Inference.Branch), At(Inference.Hidden), p + Params.Blocks0MlpFc2Weight, p + Params.Blocks0MlpFc2Bias, rows);
-        // blocks.0: x = x + mlp(norm2(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.0.mlp.fc1 + mlp.act: (B, 197, 768) → GELU (erf) (B, 197, 3072), the GELU applied in place as the GEMM's epilogue
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Inference.Hidden), At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks0MlpFc1Weight, p + Params.Blocks0MlpFc1Bias, rows);
+        // blocks.0.mlp.fc2, fused with the residual add: x = x + fc2(act) (B, 197, 768)
+        global::Vit.Kernels.Linear.ForwardResidual<D3072, D768>(At(Inference.X), At(Inference.Hidden), p + Params.Blocks0MlpFc2Weight, p + Params.Blocks0MlpFc2Bias, rows);
 
         // blocks.1.norm1: x (B, 197, 768) → (B, 197, 768)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks1Norm1Weight, p + Params.Blocks1Norm1Bias, rows, Epsilon);
@@ -53,20 +47,14 @@ partial class VitB16
         global::Vit.Kernels.Linear.Forward<D768, D2304>(At(Inference.Qkv), At(Inference.Normed), p + Params.Blocks1AttnQkvWeight, p + Params.Blocks1AttnQkvBias, rows);
         // blocks.1.attn: softmax(q·kᵀ/√64) (B, 12, 197, 197) · v → heads merged (B, 197, 768)
         global::Vit.Kernels.Attention.Forward<D197, D12, D64>(At(Inference.AttnOut), At(Inference.Probs), None, At(Inference.Qkv), batch);
-        // blocks.1.attn.proj: (B, 197, 768) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D768, D768>(At(Inference.Branch), At(Inference.AttnOut), p + Params.Blocks1AttnProjWeight, p + Params.Blocks1AttnProjBias, rows);
-        // blocks.1: x = x + attn(norm1(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.1.attn.proj, fused with the residual add: x = x + proj(heads merged) (B, 197, 768)
+        global::Vit.Kernels.Linear.ForwardResidual<D768, D768>(At(Inference.X), At(Inference.AttnOut), p + Params.Blocks1AttnProjWeight, p + Params.Blocks1AttnProjBias, rows);
         // blocks.1.norm2: x (B, 197, 768) → (B, 197, 768)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks1Norm2Weight, p + Params.Blocks1Norm2Bias, rows, Epsilon);
-        // blocks.1.mlp.fc1: (B, 197, 768) → (B, 197, 3072)
-        global::Vit.Kernels.Linear.Forward<D768, D3072>(At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks1MlpFc1Weight, p + Params.Blocks1MlpFc1Bias, rows);
-        // blocks.1.mlp.act: GELU (erf), in place (B, 197, 3072)
-        global::Vit.Kernels.Gelu.Forward(At(Inference.Hidden), At(Inference.Hidden), (long)rows * MlpDim);
-        // blocks.1.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Inference.Branch), At(Inference.Hidden), p + Params.Blocks1MlpFc2Weight, p + Params.Blocks1MlpFc2Bias, rows);
-        // blocks.1: x = x + mlp(norm2(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.1.mlp.fc1 + mlp.act: (B, 197, 768) → GELU (erf) (B, 197, 3072), the GELU applied in place as the GEMM's epilogue
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Inference.Hidden), At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks1MlpFc1Weight, p + Params.Blocks1MlpFc1Bias, rows);
+        // blocks.1.mlp.fc2, fused with the residual add: x = x + fc2(act) (B, 197, 768)
+        global::Vit.Kernels.Linear.ForwardResidual<D3072, D768>(At(Inference.X), At(Inference.Hidden), p + Params.Blocks1MlpFc2Weight, p + Params.Blocks1MlpFc2Bias, rows);
 
         // blocks.2.norm1: x (B, 197, 768) → (B, 197, 768)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks2Norm1Weight, p + Params.Blocks2Norm1Bias, rows, Epsilon);
@@ -74,20 +62,14 @@ partial class VitB16
         global::Vit.Kernels.Linear.Forward<D768, D2304>(At(Inference.Qkv), At(Inference.Normed), p + Params.Blocks2AttnQkvWeight, p + Params.Blocks2AttnQkvBias, rows);
         // blocks.2.attn: softmax(q·kᵀ/√64) (B, 12, 197, 197) · v → heads merged (B, 197, 768)
         global::Vit.Kernels.Attention.Forward<D197, D12, D64>(At(Inference.AttnOut), At(Inference.Probs), None, At(Inference.Qkv), batch);
-        // blocks.2.attn.proj: (B, 197, 768) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D768, D768>(At(Inference.Branch), At(Inference.AttnOut), p + Params.Blocks2AttnProjWeight, p + Params.Blocks2AttnProjBias, rows);
-        // blocks.2: x = x + attn(norm1(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.2.attn.proj, fused with the residual add: x = x + proj(heads merged) (B, 197, 768)
+        global::Vit.Kernels.Linear.ForwardResidual<D768, D768>(At(Inference.X), At(Inference.AttnOut), p + Params.Blocks2AttnProjWeight, p + Params.Blocks2AttnProjBias, rows);
         // blocks.2.norm2: x (B, 197, 768) → (B, 197, 768)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks2Norm2Weight, p + Params.Blocks2Norm2Bias, rows, Epsilon);
-        // blocks.2.mlp.fc1: (B, 197, 768) → (B, 197, 3072)
-        global::Vit.Kernels.Linear.Forward<D768, D3072>(At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks2MlpFc1Weight, p + Params.Blocks2MlpFc1Bias, rows);
-        // blocks.2.mlp.act: GELU (erf), in place (B, 197, 3072)
-        global::Vit.Kernels.Gelu.Forward(At(Inference.Hidden), At(Inference.Hidden), (long)rows * MlpDim);
-        // blocks.2.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Inference.Branch), At(Inference.Hidden), p + Params.Blocks2MlpFc2Weight, p + Params.Blocks2MlpFc2Bias, rows);
-        // blocks.2: x = x + mlp(norm2(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.2.mlp.fc1 + mlp.act: (B, 197, 768) → GELU (erf) (B, 197, 3072), the GELU applied in place as the GEMM's epilogue
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Inference.Hidden), At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks2MlpFc1Weight, p + Params.Blocks2MlpFc1Bias, rows);
+        // blocks.2.mlp.fc2, fused with the residual add: x = x + fc2(act) (B, 197, 768)
+        global::Vit.Kernels.Linear.ForwardResidual<D3072, D768>(At(Inference.X), At(Inference.Hidden), p + Params.Blocks2MlpFc2Weight, p + Params.Blocks2MlpFc2Bias, rows);
 
         // blocks.3.norm1: x (B, 197, 768) → (B, 197, 768)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks3Norm1Weight, p + Params.Blocks3Norm1Bias, rows, Epsilon);
@@ -95,20 +77,14 @@ partial class VitB16
         global::Vit.Kernels.Linear.Forward<D768, D2304>(At(Inference.Qkv), At(Inference.Normed), p + Params.Blocks3AttnQkvWeight, p + Params.Blocks3AttnQkvBias, rows);
         // blocks.3.attn: softmax(q·kᵀ/√64) (B, 12, 197, 197) · v → heads merged (B, 197, 768)
         global::Vit.Kernels.Attention.Forward<D197, D12, D64>(At(Inference.AttnOut), At(Inference.Probs), None, At(Inference.Qkv), batch);
-        // blocks.3.attn.proj: (B, 197, 768) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D768, D768>(At(Inference.Branch), At(Inference.AttnOut), p + Params.Blocks3AttnProjWeight, p + Params.Blocks3AttnProjBias, rows);
-        // blocks.3: x = x + attn(norm1(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.3.attn.proj, fused with the residual add: x = x + proj(heads merged) (B, 197, 768)
+        global::Vit.Kernels.Linear.ForwardResidual<D768, D768>(At(Inference.X), At(Inference.AttnOut), p + Params.Blocks3AttnProjWeight, p + Params.Blocks3AttnProjBias, rows);
         // blocks.3.norm2: x (B, 197, 768) → (B, 197, 768)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks3Norm2Weight, p + Params.Blocks3Norm2Bias, rows, Epsilon);
-        // blocks.3.mlp.fc1: (B, 197, 768) → (B, 197, 3072)
-        global::Vit.Kernels.Linear.Forward<D768, D3072>(At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks3MlpFc1Weight, p + Params.Blocks3MlpFc1Bias, rows);
-        // blocks.3.mlp.act: GELU (erf), in place (B, 197, 3072)
-        global::Vit.Kernels.Gelu.Forward(At(Inference.Hidden), At(Inference.Hidden), (long)rows * MlpDim);
-        // blocks.3.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Inference.Branch), At(Inference.Hidden), p + Params.Blocks3MlpFc2Weight, p + Params.Blocks3MlpFc2Bias, rows);
-        // blocks.3: x = x + mlp(norm2(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.3.mlp.fc1 + mlp.act: (B, 197, 768) → GELU (erf) (B, 197, 3072), the GELU applied in place as the GEMM's epilogue
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Inference.Hidden), At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks3MlpFc1Weight, p + Params.Blocks3MlpFc1Bias, rows);
+        // blocks.3.mlp.fc2, fused with the residual add: x = x + fc2(act) (B, 197, 768)
+        global::Vit.Kernels.Linear.ForwardResidual<D3072, D768>(At(Inference.X), At(Inference.Hidden), p + Params.Blocks3MlpFc2Weight, p + Params.Blocks3MlpFc2Bias, rows);
 
         // blocks.4.norm1: x (B, 197, 768) → (B, 197, 768)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks4Norm1Weight, p + Params.Blocks4Norm1Bias, rows, Epsilon);
@@ -116,20 +92,14 @@ partial class VitB16
         global::Vit.Kernels.Linear.Forward<D768, D2304>(At(Inference.Qkv), At(Inference.Normed), p + Params.Blocks4AttnQkvWeight, p + Params.Blocks4AttnQkvBias, rows);
         // blocks.4.attn: softmax(q·kᵀ/√64) (B, 12, 197, 197) · v → heads merged (B, 197, 768)
         global::Vit.Kernels.Attention.Forward<D197, D12, D64>(At(Inference.AttnOut), At(Inference.Probs), None, At(Inference.Qkv), batch);
-        // blocks.4.attn.proj: (B, 197, 768) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D768, D768>(At(Inference.Branch), At(Inference.AttnOut), p + Params.Blocks4AttnProjWeight, p + Params.Blocks4AttnProjBias, rows);
-        // blocks.4: x = x + attn(norm1(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.4.attn.proj, fused with the residual add: x = x + proj(heads merged) (B, 197, 768)
+        global::Vit.Kernels.Linear.ForwardResidual<D768, D768>(At(Inference.X), At(Inference.AttnOut), p + Params.Blocks4AttnProjWeight, p + Params.Blocks4AttnProjBias, rows);
         // blocks.4.norm2: x (B, 197, 768) → (B, 197, 768)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks4Norm2Weight, p + Params.Blocks4Norm2Bias, rows, Epsilon);
-        // blocks.4.mlp.fc1: (B, 197, 768) → (B, 197, 3072)
-        global::Vit.Kernels.Linear.Forward<D768, D3072>(At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks4MlpFc1Weight, p + Params.Blocks4MlpFc1Bias, rows);
-        // blocks.4.mlp.act: GELU (erf), in place (B, 197, 3072)
-        global::Vit.Kernels.Gelu.Forward(At(Inference.Hidden), At(Inference.Hidden), (long)rows * MlpDim);
-        // blocks.4.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Inference.Branch), At(Inference.Hidden), p + Params.Blocks4MlpFc2Weight, p + Params.Blocks4MlpFc2Bias, rows);
-        // blocks.4: x = x + mlp(norm2(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.4.mlp.fc1 + mlp.act: (B, 197, 768) → GELU (erf) (B, 197, 3072), the GELU applied in place as the GEMM's epilogue
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Inference.Hidden), At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks4MlpFc1Weight, p + Params.Blocks4MlpFc1Bias, rows);
+        // blocks.4.mlp.fc2, fused with the residual add: x = x + fc2(act) (B, 197, 768)
+        global::Vit.Kernels.Linear.ForwardResidual<D3072, D768>(At(Inference.X), At(Inference.Hidden), p + Params.Blocks4MlpFc2Weight, p + Params.Blocks4MlpFc2Bias, rows);
 
         // blocks.5.norm1: x (B, 197, 768) → (B, 197, 768)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks5Norm1Weight, p + Params.Blocks5Norm1Bias, rows, Epsilon);
@@ -137,20 +107,14 @@ partial class VitB16
         global::Vit.Kernels.Linear.Forward<D768, D2304>(At(Inference.Qkv), At(Inference.Normed), p + Params.Blocks5AttnQkvWeight, p + Params.Blocks5AttnQkvBias, rows);
         // blocks.5.attn: softmax(q·kᵀ/√64) (B, 12, 197, 197) · v → heads merged (B, 197, 768)
         global::Vit.Kernels.Attention.Forward<D197, D12, D64>(At(Inference.AttnOut), At(Inference.Probs), None, At(Inference.Qkv), batch);
-        // blocks.5.attn.proj: (B, 197, 768) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D768, D768>(At(Inference.Branch), At(Inference.AttnOut), p + Params.Blocks5AttnProjWeight, p + Params.Blocks5AttnProjBias, rows);
-        // blocks.5: x = x + attn(norm1(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.5.attn.proj, fused with the residual add: x = x + proj(heads merged) (B, 197, 768)
+        global::Vit.Kernels.Linear.ForwardResidual<D768, D768>(At(Inference.X), At(Inference.AttnOut), p + Params.Blocks5AttnProjWeight, p + Params.Blocks5AttnProjBias, rows);
         // blocks.5.norm2: x (B, 197, 768) → (B, 197, 768)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks5Norm2Weight, p + Params.Blocks5Norm2Bias, rows, Epsilon);
-        // blocks.5.mlp.fc1: (B, 197, 768) → (B, 197, 3072)
-        global::Vit.Kernels.Linear.Forward<D768, D3072>(At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks5MlpFc1Weight, p + Params.Blocks5MlpFc1Bias, rows);
-        // blocks.5.mlp.act: GELU (erf), in place (B, 197, 3072)
-        global::Vit.Kernels.Gelu.Forward(At(Inference.Hidden), At(Inference.Hidden), (long)rows * MlpDim);
-        // blocks.5.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Inference.Branch), At(Inference.Hidden), p + Params.Blocks5MlpFc2Weight, p + Params.Blocks5MlpFc2Bias, rows);
-        // blocks.5: x = x + mlp(norm2(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.5.mlp.fc1 + mlp.act: (B, 197, 768) → GELU (erf) (B, 197, 3072), the GELU applied in place as the GEMM's epilogue
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Inference.Hidden), At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks5MlpFc1Weight, p + Params.Blocks5MlpFc1Bias, rows);
+        // blocks.5.mlp.fc2, fused with the residual add: x = x + fc2(act) (B, 197, 768)
+        global::Vit.Kernels.Linear.ForwardResidual<D3072, D768>(At(Inference.X), At(Inference.Hidden), p + Params.Blocks5MlpFc2Weight, p + Params.Blocks5MlpFc2Bias, rows);
 
         // blocks.6.norm1: x (B, 197, 768) → (B, 197, 768)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks6Norm1Weight, p + Params.Blocks6Norm1Bias, rows, Epsilon);
@@ -158,20 +122,14 @@ partial class VitB16
         global::Vit.Kernels.Linear.Forward<D768, D2304>(At(Inference.Qkv), At(Inference.Normed), p + Params.Blocks6AttnQkvWeight, p + Params.Blocks6AttnQkvBias, rows);
         // blocks.6.attn: softmax(q·kᵀ/√64) (B, 12, 197, 197) · v → heads merged (B, 197, 768)
         global::Vit.Kernels.Attention.Forward<D197, D12, D64>(At(Inference.AttnOut), At(Inference.Probs), None, At(Inference.Qkv), batch);
-        // blocks.6.attn.proj: (B, 197, 768) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D768, D768>(At(Inference.Branch), At(Inference.AttnOut), p + Params.Blocks6AttnProjWeight, p + Params.Blocks6AttnProjBias, rows);
-        // blocks.6: x = x + attn(norm1(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.6.attn.proj, fused with the residual add: x = x + proj(heads merged) (B, 197, 768)
+        global::Vit.Kernels.Linear.ForwardResidual<D768, D768>(At(Inference.X), At(Inference.AttnOut), p + Params.Blocks6AttnProjWeight, p + Params.Blocks6AttnProjBias, rows);
         // blocks.6.norm2: x (B, 197, 768) → (B, 197, 768)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks6Norm2Weight, p + Params.Blocks6Norm2Bias, rows, Epsilon);
-        // blocks.6.mlp.fc1: (B, 197, 768) → (B, 197, 3072)
-        global::Vit.Kernels.Linear.Forward<D768, D3072>(At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks6MlpFc1Weight, p + Params.Blocks6MlpFc1Bias, rows);
-        // blocks.6.mlp.act: GELU (erf), in place (B, 197, 3072)
-        global::Vit.Kernels.Gelu.Forward(At(Inference.Hidden), At(Inference.Hidden), (long)rows * MlpDim);
-        // blocks.6.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Inference.Branch), At(Inference.Hidden), p + Params.Blocks6MlpFc2Weight, p + Params.Blocks6MlpFc2Bias, rows);
-        // blocks.6: x = x + mlp(norm2(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.6.mlp.fc1 + mlp.act: (B, 197, 768) → GELU (erf) (B, 197, 3072), the GELU applied in place as the GEMM's epilogue
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Inference.Hidden), At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks6MlpFc1Weight, p + Params.Blocks6MlpFc1Bias, rows);
+        // blocks.6.mlp.fc2, fused with the residual add: x = x + fc2(act) (B, 197, 768)
+        global::Vit.Kernels.Linear.ForwardResidual<D3072, D768>(At(Inference.X), At(Inference.Hidden), p + Params.Blocks6MlpFc2Weight, p + Params.Blocks6MlpFc2Bias, rows);
 
         // blocks.7.norm1: x (B, 197, 768) → (B, 197, 768)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks7Norm1Weight, p + Params.Blocks7Norm1Bias, rows, Epsilon);
@@ -179,20 +137,14 @@ partial class VitB16
         global::Vit.Kernels.Linear.Forward<D768, D2304>(At(Inference.Qkv), At(Inference.Normed), p + Params.Blocks7AttnQkvWeight, p + Params.Blocks7AttnQkvBias, rows);
         // blocks.7.attn: softmax(q·kᵀ/√64) (B, 12, 197, 197) · v → heads merged (B, 197, 768)
         global::Vit.Kernels.Attention.Forward<D197, D12, D64>(At(Inference.AttnOut), At(Inference.Probs), None, At(Inference.Qkv), batch);
-        // blocks.7.attn.proj: (B, 197, 768) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D768, D768>(At(Inference.Branch), At(Inference.AttnOut), p + Params.Blocks7AttnProjWeight, p + Params.Blocks7AttnProjBias, rows);
-        // blocks.7: x = x + attn(norm1(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.7.attn.proj, fused with the residual add: x = x + proj(heads merged) (B, 197, 768)
+        global::Vit.Kernels.Linear.ForwardResidual<D768, D768>(At(Inference.X), At(Inference.AttnOut), p + Params.Blocks7AttnProjWeight, p + Params.Blocks7AttnProjBias, rows);
         // blocks.7.norm2: x (B, 197, 768) → (B, 197, 768)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks7Norm2Weight, p + Params.Blocks7Norm2Bias, rows, Epsilon);
-        // blocks.7.mlp.fc1: (B, 197, 768) → (B, 197, 3072)
-        global::Vit.Kernels.Linear.Forward<D768, D3072>(At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks7MlpFc1Weight, p + Params.Blocks7MlpFc1Bias, rows);
-        // blocks.7.mlp.act: GELU (erf), in place (B, 197, 3072)
-        global::Vit.Kernels.Gelu.Forward(At(Inference.Hidden), At(Inference.Hidden), (long)rows * MlpDim);
-        // blocks.7.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Inference.Branch), At(Inference.Hidden), p + Params.Blocks7MlpFc2Weight, p + Params.Blocks7MlpFc2Bias, rows);
-        // blocks.7: x = x + mlp(norm2(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.7.mlp.fc1 + mlp.act: (B, 197, 768) → GELU (erf) (B, 197, 3072), the GELU applied in place as the GEMM's epilogue
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Inference.Hidden), At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks7MlpFc1Weight, p + Params.Blocks7MlpFc1Bias, rows);
+        // blocks.7.mlp.fc2, fused with the residual add: x = x + fc2(act) (B, 197, 768)
+        global::Vit.Kernels.Linear.ForwardResidual<D3072, D768>(At(Inference.X), At(Inference.Hidden), p + Params.Blocks7MlpFc2Weight, p + Params.Blocks7MlpFc2Bias, rows);
 
         // blocks.8.norm1: x (B, 197, 768) → (B, 197, 768)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks8Norm1Weight, p + Params.Blocks8Norm1Bias, rows, Epsilon);
@@ -200,20 +152,14 @@ partial class VitB16
         global::Vit.Kernels.Linear.Forward<D768, D2304>(At(Inference.Qkv), At(Inference.Normed), p + Params.Blocks8AttnQkvWeight, p + Params.Blocks8AttnQkvBias, rows);
         // blocks.8.attn: softmax(q·kᵀ/√64) (B, 12, 197, 197) · v → heads merged (B, 197, 768)
         global::Vit.Kernels.Attention.Forward<D197, D12, D64>(At(Inference.AttnOut), At(Inference.Probs), None, At(Inference.Qkv), batch);
-        // blocks.8.attn.proj: (B, 197, 768) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D768, D768>(At(Inference.Branch), At(Inference.AttnOut), p + Params.Blocks8AttnProjWeight, p + Params.Blocks8AttnProjBias, rows);
-        // blocks.8: x = x + attn(norm1(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.8.attn.proj, fused with the residual add: x = x + proj(heads merged) (B, 197, 768)
+        global::Vit.Kernels.Linear.ForwardResidual<D768, D768>(At(Inference.X), At(Inference.AttnOut), p + Params.Blocks8AttnProjWeight, p + Params.Blocks8AttnProjBias, rows);
         // blocks.8.norm2: x (B, 197, 768) → (B, 197, 768)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks8Norm2Weight, p + Params.Blocks8Norm2Bias, rows, Epsilon);
-        // blocks.8.mlp.fc1: (B, 197, 768) → (B, 197, 3072)
-        global::Vit.Kernels.Linear.Forward<D768, D3072>(At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks8MlpFc1Weight, p + Params.Blocks8MlpFc1Bias, rows);
-        // blocks.8.mlp.act: GELU (erf), in place (B, 197, 3072)
-        global::Vit.Kernels.Gelu.Forward(At(Inference.Hidden), At(Inference.Hidden), (long)rows * MlpDim);
-        // blocks.8.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Inference.Branch), At(Inference.Hidden), p + Params.Blocks8MlpFc2Weight, p + Params.Blocks8MlpFc2Bias, rows);
-        // blocks.8: x = x + mlp(norm2(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.8.mlp.fc1 + mlp.act: (B, 197, 768) → GELU (erf) (B, 197, 3072), the GELU applied in place as the GEMM's epilogue
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Inference.Hidden), At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks8MlpFc1Weight, p + Params.Blocks8MlpFc1Bias, rows);
+        // blocks.8.mlp.fc2, fused with the residual add: x = x + fc2(act) (B, 197, 768)
+        global::Vit.Kernels.Linear.ForwardResidual<D3072, D768>(At(Inference.X), At(Inference.Hidden), p + Params.Blocks8MlpFc2Weight, p + Params.Blocks8MlpFc2Bias, rows);
 
         // blocks.9.norm1: x (B, 197, 768) → (B, 197, 768)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks9Norm1Weight, p + Params.Blocks9Norm1Bias, rows, Epsilon);
@@ -221,20 +167,14 @@ partial class VitB16
         global::Vit.Kernels.Linear.Forward<D768, D2304>(At(Inference.Qkv), At(Inference.Normed), p + Params.Blocks9AttnQkvWeight, p + Params.Blocks9AttnQkvBias, rows);
         // blocks.9.attn: softmax(q·kᵀ/√64) (B, 12, 197, 197) · v → heads merged (B, 197, 768)
         global::Vit.Kernels.Attention.Forward<D197, D12, D64>(At(Inference.AttnOut), At(Inference.Probs), None, At(Inference.Qkv), batch);
-        // blocks.9.attn.proj: (B, 197, 768) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D768, D768>(At(Inference.Branch), At(Inference.AttnOut), p + Params.Blocks9AttnProjWeight, p + Params.Blocks9AttnProjBias, rows);
-        // blocks.9: x = x + attn(norm1(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.9.attn.proj, fused with the residual add: x = x + proj(heads merged) (B, 197, 768)
+        global::Vit.Kernels.Linear.ForwardResidual<D768, D768>(At(Inference.X), At(Inference.AttnOut), p + Params.Blocks9AttnProjWeight, p + Params.Blocks9AttnProjBias, rows);
         // blocks.9.norm2: x (B, 197, 768) → (B, 197, 768)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks9Norm2Weight, p + Params.Blocks9Norm2Bias, rows, Epsilon);
-        // blocks.9.mlp.fc1: (B, 197, 768) → (B, 197, 3072)
-        global::Vit.Kernels.Linear.Forward<D768, D3072>(At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks9MlpFc1Weight, p + Params.Blocks9MlpFc1Bias, rows);
-        // blocks.9.mlp.act: GELU (erf), in place (B, 197, 3072)
-        global::Vit.Kernels.Gelu.Forward(At(Inference.Hidden), At(Inference.Hidden), (long)rows * MlpDim);
-        // blocks.9.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Inference.Branch), At(Inference.Hidden), p + Params.Blocks9MlpFc2Weight, p + Params.Blocks9MlpFc2Bias, rows);
-        // blocks.9: x = x + mlp(norm2(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.9.mlp.fc1 + mlp.act: (B, 197, 768) → GELU (erf) (B, 197, 3072), the GELU applied in place as the GEMM's epilogue
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Inference.Hidden), At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks9MlpFc1Weight, p + Params.Blocks9MlpFc1Bias, rows);
+        // blocks.9.mlp.fc2, fused with the residual add: x = x + fc2(act) (B, 197, 768)
+        global::Vit.Kernels.Linear.ForwardResidual<D3072, D768>(At(Inference.X), At(Inference.Hidden), p + Params.Blocks9MlpFc2Weight, p + Params.Blocks9MlpFc2Bias, rows);
 
         // blocks.10.norm1: x (B, 197, 768) → (B, 197, 768)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks10Norm1Weight, p + Params.Blocks10Norm1Bias, rows, Epsilon);
@@ -242,20 +182,14 @@ partial class VitB16
         global::Vit.Kernels.Linear.Forward<D768, D2304>(At(Inference.Qkv), At(Inference.Normed), p + Params.Blocks10AttnQkvWeight, p + Params.Blocks10AttnQkvBias, rows);
         // blocks.10.attn: softmax(q·kᵀ/√64) (B, 12, 197, 197) · v → heads merged (B, 197, 768)
         global::Vit.Kernels.Attention.Forward<D197, D12, D64>(At(Inference.AttnOut), At(Inference.Probs), None, At(Inference.Qkv), batch);
-        // blocks.10.attn.proj: (B, 197, 768) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D768, D768>(At(Inference.Branch), At(Inference.AttnOut), p + Params.Blocks10AttnProjWeight, p + Params.Blocks10AttnProjBias, rows);
-        // blocks.10: x = x + attn(norm1(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.10.attn.proj, fused with the residual add: x = x + proj(heads merged) (B, 197, 768)
+        global::Vit.Kernels.Linear.ForwardResidual<D768, D768>(At(Inference.X), At(Inference.AttnOut), p + Params.Blocks10AttnProjWeight, p + Params.Blocks10AttnProjBias, rows);
         // blocks.10.norm2: x (B, 197, 768) → (B, 197, 768)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks10Norm2Weight, p + Params.Blocks10Norm2Bias, rows, Epsilon);
-        // blocks.10.mlp.fc1: (B, 197, 768) → (B, 197, 3072)
-        global::Vit.Kernels.Linear.Forward<D768, D3072>(At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks10MlpFc1Weight, p + Params.Blocks10MlpFc1Bias, rows);
-        // blocks.10.mlp.act: GELU (erf), in place (B, 197, 3072)
-        global::Vit.Kernels.Gelu.Forward(At(Inference.Hidden), At(Inference.Hidden), (long)rows * MlpDim);
-        // blocks.10.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Inference.Branch), At(Inference.Hidden), p + Params.Blocks10MlpFc2Weight, p + Params.Blocks10MlpFc2Bias, rows);
-        // blocks.10: x = x + mlp(norm2(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.10.mlp.fc1 + mlp.act: (B, 197, 768) → GELU (erf) (B, 197, 3072), the GELU applied in place as the GEMM's epilogue
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Inference.Hidden), At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks10MlpFc1Weight, p + Params.Blocks10MlpFc1Bias, rows);
+        // blocks.10.mlp.fc2, fused with the residual add: x = x + fc2(act) (B, 197, 768)
+        global::Vit.Kernels.Linear.ForwardResidual<D3072, D768>(At(Inference.X), At(Inference.Hidden), p + Params.Blocks10MlpFc2Weight, p + Params.Blocks10MlpFc2Bias, rows);
 
         // blocks.11.norm1: x (B, 197, 768) → (B, 197, 768)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks11Norm1Weight, p + Params.Blocks11Norm1Bias, rows, Epsilon);
@@ -263,20 +197,14 @@ partial class VitB16
         global::Vit.Kernels.Linear.Forward<D768, D2304>(At(Inference.Qkv), At(Inference.Normed), p + Params.Blocks11AttnQkvWeight, p + Params.Blocks11AttnQkvBias, rows);
         // blocks.11.attn: softmax(q·kᵀ/√64) (B, 12, 197, 197) · v → heads merged (B, 197, 768)
         global::Vit.Kernels.Attention.Forward<D197, D12, D64>(At(Inference.AttnOut), At(Inference.Probs), None, At(Inference.Qkv), batch);
-        // blocks.11.attn.proj: (B, 197, 768) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D768, D768>(At(Inference.Branch), At(Inference.AttnOut), p + Params.Blocks11AttnProjWeight, p + Params.Blocks11AttnProjBias, rows);
-        // blocks.11: x = x + attn(norm1(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.11.attn.proj, fused with the residual add: x = x + proj(heads merged) (B, 197, 768)
+        global::Vit.Kernels.Linear.ForwardResidual<D768, D768>(At(Inference.X), At(Inference.AttnOut), p + Params.Blocks11AttnProjWeight, p + Params.Blocks11AttnProjBias, rows);
         // blocks.11.norm2: x (B, 197, 768) → (B, 197, 768)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Inference.Normed), None, None, At(Inference.X), p + Params.Blocks11Norm2Weight, p + Params.Blocks11Norm2Bias, rows, Epsilon);
-        // blocks.11.mlp.fc1: (B, 197, 768) → (B, 197, 3072)
-        global::Vit.Kernels.Linear.Forward<D768, D3072>(At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks11MlpFc1Weight, p + Params.Blocks11MlpFc1Bias, rows);
-        // blocks.11.mlp.act: GELU (erf), in place (B, 197, 3072)
-        global::Vit.Kernels.Gelu.Forward(At(Inference.Hidden), At(Inference.Hidden), (long)rows * MlpDim);
-        // blocks.11.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Inference.Branch), At(Inference.Hidden), p + Params.Blocks11MlpFc2Weight, p + Params.Blocks11MlpFc2Bias, rows);
-        // blocks.11: x = x + mlp(norm2(x))
-        global::Vit.Kernels.Residual.Forward(At(Inference.X), At(Inference.X), At(Inference.Branch), None, batch, Tokens * Dim);
+        // blocks.11.mlp.fc1 + mlp.act: (B, 197, 768) → GELU (erf) (B, 197, 3072), the GELU applied in place as the GEMM's epilogue
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Inference.Hidden), At(Inference.Hidden), At(Inference.Normed), p + Params.Blocks11MlpFc1Weight, p + Params.Blocks11MlpFc1Bias, rows);
+        // blocks.11.mlp.fc2, fused with the residual add: x = x + fc2(act) (B, 197, 768)
+        global::Vit.Kernels.Linear.ForwardResidual<D3072, D768>(At(Inference.X), At(Inference.Hidden), p + Params.Blocks11MlpFc2Weight, p + Params.Blocks11MlpFc2Bias, rows);
 
         // pool: the class token x[:, 0] (B, 768) (timm applies norm to every token, then takes x[:, 0]; LayerNorm is per token, so this is the same)
         global::Vit.Kernels.TokenPooling.Forward<D197, D768>(At(Inference.Pooled), At(Inference.X), batch);
@@ -315,10 +243,8 @@ partial class VitB16
         global::Vit.Kernels.Residual.Forward(At(Training.Block0Residual1), At(Training.Embedded), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.0.norm2: x (B, 197, 768) → (B, 197, 768), keeping mean and 1/std (B, 197)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Block0Norm2), At(Training.Block0Norm2Mean), At(Training.Block0Norm2Rstd), At(Training.Block0Residual1), p + Params.Blocks0Norm2Weight, p + Params.Blocks0Norm2Bias, rows, Epsilon);
-        // blocks.0.mlp.fc1: (B, 197, 768) → (B, 197, 3072)
-        global::Vit.Kernels.Linear.Forward<D768, D3072>(At(Training.Block0Fc1), At(Training.Block0Norm2), p + Params.Blocks0MlpFc1Weight, p + Params.Blocks0MlpFc1Bias, rows);
-        // blocks.0.mlp.act: GELU (erf) (B, 197, 3072); fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Gelu.Forward(At(Training.Block0Gelu), At(Training.Block0Fc1), (long)rows * MlpDim);
+        // blocks.0.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block0Gelu), At(Training.Block0Fc1), At(Training.Block0Norm2), p + Params.Blocks0MlpFc1Weight, p + Params.Blocks0MlpFc1Bias, rows);
         // blocks.0.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
         global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block0Gelu), p + Params.Blocks0MlpFc2Weight, p + Params.Blocks0MlpFc2Bias, rows);
         // blocks.0: x = x + mlp(norm2(x))
@@ -336,10 +262,8 @@ partial class VitB16
         global::Vit.Kernels.Residual.Forward(At(Training.Block1Residual1), At(Training.Block0Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.1.norm2: x (B, 197, 768) → (B, 197, 768), keeping mean and 1/std (B, 197)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Block1Norm2), At(Training.Block1Norm2Mean), At(Training.Block1Norm2Rstd), At(Training.Block1Residual1), p + Params.Blocks1Norm2Weight, p + Params.Blocks1Norm2Bias, rows, Epsilon);
-        // blocks.1.mlp.fc1: (B, 197, 768) → (B, 197, 3072)
-        global::Vit.Kernels.Linear.Forward<D768, D3072>(At(Training.Block1Fc1), At(Training.Block1Norm2), p + Params.Blocks1MlpFc1Weight, p + Params.Blocks1MlpFc1Bias, rows);
-        // blocks.1.mlp.act: GELU (erf) (B, 197, 3072); fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Gelu.Forward(At(Training.Block1Gelu), At(Training.Block1Fc1), (long)rows * MlpDim);
+        // blocks.1.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block1Gelu), At(Training.Block1Fc1), At(Training.Block1Norm2), p + Params.Blocks1MlpFc1Weight, p + Params.Blocks1MlpFc1Bias, rows);
         // blocks.1.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
         global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block1Gelu), p + Params.Blocks1MlpFc2Weight, p + Params.Blocks1MlpFc2Bias, rows);
         // blocks.1: x = x + mlp(norm2(x))
@@ -357,10 +281,8 @@ partial class VitB16
         global::Vit.Kernels.Residual.Forward(At(Training.Block2Residual1), At(Training.Block1Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.2.norm2: x (B, 197, 768) → (B, 197, 768), keeping mean and 1/std (B, 197)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Block2Norm2), At(Training.Block2Norm2Mean), At(Training.Block2Norm2Rstd), At(Training.Block2Residual1), p + Params.Blocks2Norm2Weight, p + Params.Blocks2Norm2Bias, rows, Epsilon);
-        // blocks.2.mlp.fc1: (B, 197, 768) → (B, 197, 3072)
-        global::Vit.Kernels.Linear.Forward<D768, D3072>(At(Training.Block2Fc1), At(Training.Block2Norm2), p + Params.Blocks2MlpFc1Weight, p + Params.Blocks2MlpFc1Bias, rows);
-        // blocks.2.mlp.act: GELU (erf) (B, 197, 3072); fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Gelu.Forward(At(Training.Block2Gelu), At(Training.Block2Fc1), (long)rows * MlpDim);
+        // blocks.2.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block2Gelu), At(Training.Block2Fc1), At(Training.Block2Norm2), p + Params.Blocks2MlpFc1Weight, p + Params.Blocks2MlpFc1Bias, rows);
         // blocks.2.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
         global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block2Gelu), p + Params.Blocks2MlpFc2Weight, p + Params.Blocks2MlpFc2Bias, rows);
         // blocks.2: x = x + mlp(norm2(x))
@@ -378,10 +300,8 @@ partial class VitB16
         global::Vit.Kernels.Residual.Forward(At(Training.Block3Residual1), At(Training.Block2Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.3.norm2: x (B, 197, 768) → (B, 197, 768), keeping mean and 1/std (B, 197)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Block3Norm2), At(Training.Block3Norm2Mean), At(Training.Block3Norm2Rstd), At(Training.Block3Residual1), p + Params.Blocks3Norm2Weight, p + Params.Blocks3Norm2Bias, rows, Epsilon);
-        // blocks.3.mlp.fc1: (B, 197, 768) → (B, 197, 3072)
-        global::Vit.Kernels.Linear.Forward<D768, D3072>(At(Training.Block3Fc1), At(Training.Block3Norm2), p + Params.Blocks3MlpFc1Weight, p + Params.Blocks3MlpFc1Bias, rows);
-        // blocks.3.mlp.act: GELU (erf) (B, 197, 3072); fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Gelu.Forward(At(Training.Block3Gelu), At(Training.Block3Fc1), (long)rows * MlpDim);
+        // blocks.3.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block3Gelu), At(Training.Block3Fc1), At(Training.Block3Norm2), p + Params.Blocks3MlpFc1Weight, p + Params.Blocks3MlpFc1Bias, rows);
         // blocks.3.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
         global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block3Gelu), p + Params.Blocks3MlpFc2Weight, p + Params.Blocks3MlpFc2Bias, rows);
         // blocks.3: x = x + mlp(norm2(x))
@@ -399,10 +319,8 @@ partial class VitB16
         global::Vit.Kernels.Residual.Forward(At(Training.Block4Residual1), At(Training.Block3Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.4.norm2: x (B, 197, 768) → (B, 197, 768), keeping mean and 1/std (B, 197)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Block4Norm2), At(Training.Block4Norm2Mean), At(Training.Block4Norm2Rstd), At(Training.Block4Residual1), p + Params.Blocks4Norm2Weight, p + Params.Blocks4Norm2Bias, rows, Epsilon);
-        // blocks.4.mlp.fc1: (B, 197, 768) → (B, 197, 3072)
-        global::Vit.Kernels.Linear.Forward<D768, D3072>(At(Training.Block4Fc1), At(Training.Block4Norm2), p + Params.Blocks4MlpFc1Weight, p + Params.Blocks4MlpFc1Bias, rows);
-        // blocks.4.mlp.act: GELU (erf) (B, 197, 3072); fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Gelu.Forward(At(Training.Block4Gelu), At(Training.Block4Fc1), (long)rows * MlpDim);
+        // blocks.4.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block4Gelu), At(Training.Block4Fc1), At(Training.Block4Norm2), p + Params.Blocks4MlpFc1Weight, p + Params.Blocks4MlpFc1Bias, rows);
         // blocks.4.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
         global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block4Gelu), p + Params.Blocks4MlpFc2Weight, p + Params.Blocks4MlpFc2Bias, rows);
         // blocks.4: x = x + mlp(norm2(x))
@@ -420,10 +338,8 @@ partial class VitB16
         global::Vit.Kernels.Residual.Forward(At(Training.Block5Residual1), At(Training.Block4Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.5.norm2: x (B, 197, 768) → (B, 197, 768), keeping mean and 1/std (B, 197)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Block5Norm2), At(Training.Block5Norm2Mean), At(Training.Block5Norm2Rstd), At(Training.Block5Residual1), p + Params.Blocks5Norm2Weight, p + Params.Blocks5Norm2Bias, rows, Epsilon);
-        // blocks.5.mlp.fc1: (B, 197, 768) → (B, 197, 3072)
-        global::Vit.Kernels.Linear.Forward<D768, D3072>(At(Training.Block5Fc1), At(Training.Block5Norm2), p + Params.Blocks5MlpFc1Weight, p + Params.Blocks5MlpFc1Bias, rows);
-        // blocks.5.mlp.act: GELU (erf) (B, 197, 3072); fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Gelu.Forward(At(Training.Block5Gelu), At(Training.Block5Fc1), (long)rows * MlpDim);
+        // blocks.5.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block5Gelu), At(Training.Block5Fc1), At(Training.Block5Norm2), p + Params.Blocks5MlpFc1Weight, p + Params.Blocks5MlpFc1Bias, rows);
         // blocks.5.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
         global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block5Gelu), p + Params.Blocks5MlpFc2Weight, p + Params.Blocks5MlpFc2Bias, rows);
         // blocks.5: x = x + mlp(norm2(x))
@@ -441,10 +357,8 @@ partial class VitB16
         global::Vit.Kernels.Residual.Forward(At(Training.Block6Residual1), At(Training.Block5Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.6.norm2: x (B, 197, 768) → (B, 197, 768), keeping mean and 1/std (B, 197)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Block6Norm2), At(Training.Block6Norm2Mean), At(Training.Block6Norm2Rstd), At(Training.Block6Residual1), p + Params.Blocks6Norm2Weight, p + Params.Blocks6Norm2Bias, rows, Epsilon);
-        // blocks.6.mlp.fc1: (B, 197, 768) → (B, 197, 3072)
-        global::Vit.Kernels.Linear.Forward<D768, D3072>(At(Training.Block6Fc1), At(Training.Block6Norm2), p + Params.Blocks6MlpFc1Weight, p + Params.Blocks6MlpFc1Bias, rows);
-        // blocks.6.mlp.act: GELU (erf) (B, 197, 3072); fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Gelu.Forward(At(Training.Block6Gelu), At(Training.Block6Fc1), (long)rows * MlpDim);
+        // blocks.6.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block6Gelu), At(Training.Block6Fc1), At(Training.Block6Norm2), p + Params.Blocks6MlpFc1Weight, p + Params.Blocks6MlpFc1Bias, rows);
         // blocks.6.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
         global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block6Gelu), p + Params.Blocks6MlpFc2Weight, p + Params.Blocks6MlpFc2Bias, rows);
         // blocks.6: x = x + mlp(norm2(x))
@@ -462,10 +376,8 @@ partial class VitB16
         global::Vit.Kernels.Residual.Forward(At(Training.Block7Residual1), At(Training.Block6Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.7.norm2: x (B, 197, 768) → (B, 197, 768), keeping mean and 1/std (B, 197)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Block7Norm2), At(Training.Block7Norm2Mean), At(Training.Block7Norm2Rstd), At(Training.Block7Residual1), p + Params.Blocks7Norm2Weight, p + Params.Blocks7Norm2Bias, rows, Epsilon);
-        // blocks.7.mlp.fc1: (B, 197, 768) → (B, 197, 3072)
-        global::Vit.Kernels.Linear.Forward<D768, D3072>(At(Training.Block7Fc1), At(Training.Block7Norm2), p + Params.Blocks7MlpFc1Weight, p + Params.Blocks7MlpFc1Bias, rows);
-        // blocks.7.mlp.act: GELU (erf) (B, 197, 3072); fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Gelu.Forward(At(Training.Block7Gelu), At(Training.Block7Fc1), (long)rows * MlpDim);
+        // blocks.7.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block7Gelu), At(Training.Block7Fc1), At(Training.Block7Norm2), p + Params.Blocks7MlpFc1Weight, p + Params.Blocks7MlpFc1Bias, rows);
         // blocks.7.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
         global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block7Gelu), p + Params.Blocks7MlpFc2Weight, p + Params.Blocks7MlpFc2Bias, rows);
         // blocks.7: x = x + mlp(norm2(x))
@@ -483,10 +395,8 @@ partial class VitB16
         global::Vit.Kernels.Residual.Forward(At(Training.Block8Residual1), At(Training.Block7Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.8.norm2: x (B, 197, 768) → (B, 197, 768), keeping mean and 1/std (B, 197)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Block8Norm2), At(Training.Block8Norm2Mean), At(Training.Block8Norm2Rstd), At(Training.Block8Residual1), p + Params.Blocks8Norm2Weight, p + Params.Blocks8Norm2Bias, rows, Epsilon);
-        // blocks.8.mlp.fc1: (B, 197, 768) → (B, 197, 3072)
-        global::Vit.Kernels.Linear.Forward<D768, D3072>(At(Training.Block8Fc1), At(Training.Block8Norm2), p + Params.Blocks8MlpFc1Weight, p + Params.Blocks8MlpFc1Bias, rows);
-        // blocks.8.mlp.act: GELU (erf) (B, 197, 3072); fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Gelu.Forward(At(Training.Block8Gelu), At(Training.Block8Fc1), (long)rows * MlpDim);
+        // blocks.8.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block8Gelu), At(Training.Block8Fc1), At(Training.Block8Norm2), p + Params.Blocks8MlpFc1Weight, p + Params.Blocks8MlpFc1Bias, rows);
         // blocks.8.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
         global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block8Gelu), p + Params.Blocks8MlpFc2Weight, p + Params.Blocks8MlpFc2Bias, rows);
         // blocks.8: x = x + mlp(norm2(x))
@@ -504,10 +414,8 @@ partial class VitB16
         global::Vit.Kernels.Residual.Forward(At(Training.Block9Residual1), At(Training.Block8Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.9.norm2: x (B, 197, 768) → (B, 197, 768), keeping mean and 1/std (B, 197)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Block9Norm2), At(Training.Block9Norm2Mean), At(Training.Block9Norm2Rstd), At(Training.Block9Residual1), p + Params.Blocks9Norm2Weight, p + Params.Blocks9Norm2Bias, rows, Epsilon);
-        // blocks.9.mlp.fc1: (B, 197, 768) → (B, 197, 3072)
-        global::Vit.Kernels.Linear.Forward<D768, D3072>(At(Training.Block9Fc1), At(Training.Block9Norm2), p + Params.Blocks9MlpFc1Weight, p + Params.Blocks9MlpFc1Bias, rows);
-        // blocks.9.mlp.act: GELU (erf) (B, 197, 3072); fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Gelu.Forward(At(Training.Block9Gelu), At(Training.Block9Fc1), (long)rows * MlpDim);
+        // blocks.9.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block9Gelu), At(Training.Block9Fc1), At(Training.Block9Norm2), p + Params.Blocks9MlpFc1Weight, p + Params.Blocks9MlpFc1Bias, rows);
         // blocks.9.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
         global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block9Gelu), p + Params.Blocks9MlpFc2Weight, p + Params.Blocks9MlpFc2Bias, rows);
         // blocks.9: x = x + mlp(norm2(x))
@@ -525,10 +433,8 @@ partial class VitB16
         global::Vit.Kernels.Residual.Forward(At(Training.Block10Residual1), At(Training.Block9Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.10.norm2: x (B, 197, 768) → (B, 197, 768), keeping mean and 1/std (B, 197)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Block10Norm2), At(Training.Block10Norm2Mean), At(Training.Block10Norm2Rstd), At(Training.Block10Residual1), p + Params.Blocks10Norm2Weight, p + Params.Blocks10Norm2Bias, rows, Epsilon);
-        // blocks.10.mlp.fc1: (B, 197, 768) → (B, 197, 3072)
-        global::Vit.Kernels.Linear.Forward<D768, D3072>(At(Training.Block10Fc1), At(Training.Block10Norm2), p + Params.Blocks10MlpFc1Weight, p + Params.Blocks10MlpFc1Bias, rows);
-        // blocks.10.mlp.act: GELU (erf) (B, 197, 3072); fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Gelu.Forward(At(Training.Block10Gelu), At(Training.Block10Fc1), (long)rows * MlpDim);
+        // blocks.10.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block10Gelu), At(Training.Block10Fc1), At(Training.Block10Norm2), p + Params.Blocks10MlpFc1Weight, p + Params.Blocks10MlpFc1Bias, rows);
         // blocks.10.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
         global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block10Gelu), p + Params.Blocks10MlpFc2Weight, p + Params.Blocks10MlpFc2Bias, rows);
         // blocks.10: x = x + mlp(norm2(x))
@@ -546,10 +452,8 @@ partial class VitB16
         global::Vit.Kernels.Residual.Forward(At(Training.Block11Residual1), At(Training.Block10Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.11.norm2: x (B, 197, 768) → (B, 197, 768), keeping mean and 1/std (B, 197)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Block11Norm2), At(Training.Block11Norm2Mean), At(Training.Block11Norm2Rstd), At(Training.Block11Residual1), p + Params.Blocks11Norm2Weight, p + Params.Blocks11Norm2Bias, rows, Epsilon);
-        // blocks.11.mlp.fc1: (B, 197, 768) → (B, 197, 3072)
-        global::Vit.Kernels.Linear.Forward<D768, D3072>(At(Training.Block11Fc1), At(Training.Block11Norm2), p + Params.Blocks11MlpFc1Weight, p + Params.Blocks11MlpFc1Bias, rows);
-        // blocks.11.mlp.act: GELU (erf) (B, 197, 3072); fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Gelu.Forward(At(Training.Block11Gelu), At(Training.Block11Fc1), (long)rows * MlpDim);
+        // blocks.11.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block11Gelu), At(Training.Block11Fc1), At(Training.Block11Norm2), p + Params.Blocks11MlpFc1Weight, p + Params.Blocks11MlpFc1Bias, rows);
         // blocks.11.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
         global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block11Gelu), p + Params.Blocks11MlpFc2Weight, p + Params.Blocks11MlpFc2Bias, rows);
         // blocks.11: x = x + mlp(norm2(x))

@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Vit.Memory;
 
 namespace Vit.Kernels;
@@ -93,15 +94,68 @@ public static unsafe class Attention
         }
     }
 
-    /// <summary>row = softmax(row·scale), in place.</summary>
+    /// <summary>row = softmax(row·scale), in place: three vector passes (max; exp and sum; scale).</summary>
     private static void Softmax(Span<float> row, float scale)
     {
-        float max = TensorPrimitives.Max<float>(row);
-        // exp(scale·(s − max)): the largest term is exactly 1.
-        TensorPrimitives.Subtract(row, max, row);
+        int n = row.Length, i = 0;
+        fixed (float* r = row)
+        {
+            float max = float.NegativeInfinity, sum = 0;
+            if (Simd.Level == SimdLevel.Avx512 && n >= 16)
+            {
+                var vmax = Vector512.Create(float.NegativeInfinity);
+                for (; i + 16 <= n; i += 16) vmax = Vector512.Max(vmax, Vector512.Load(r + i));
+                vmax = Vector512.Max(vmax, Vector512.Load(r + n - 16)); // the tail, overlapping: max is idempotent
+                for (int lane = 0; lane < 16; lane++) max = MathF.Max(max, vmax.GetElement(lane));
+                // exp(scale·(s − max)): the largest term is exactly 1.
+                var vs = Vector512.Create(scale);
+                var vm = Vector512.Create(max * scale);
+                var acc = Vector512<float>.Zero;
+                for (i = 0; i + 16 <= n; i += 16)
+                {
+                    var e = Vector512.Exp(Vector512.FusedMultiplyAdd(Vector512.Load(r + i), vs, -vm));
+                    e.Store(r + i);
+                    acc += e;
+                }
+                sum = Vector512.Sum(acc);
+                for (; i < n; i++) { r[i] = MathF.Exp(r[i] * scale - max * scale); sum += r[i]; }
+                var inv = Vector512.Create(1f / sum);
+                for (i = 0; i + 16 <= n; i += 16) (Vector512.Load(r + i) * inv).Store(r + i);
+                for (; i < n; i++) r[i] *= 1f / sum;
+                return;
+            }
+        }
+        float m = TensorPrimitives.Max<float>(row);
+        TensorPrimitives.Subtract(row, m, row);
         TensorPrimitives.Multiply(row, scale, row);
         TensorPrimitives.Exp(row, row);
         TensorPrimitives.Multiply(row, 1f / TensorPrimitives.Sum<float>(row), row);
+    }
+
+    /// <summary>ds = p ⊙ (dp − Σ p⊙dp)·scale, in place over <paramref name="dp"/>: two vector passes.</summary>
+    private static void SoftmaxBackward(float* p, float* dp, int n, float scale)
+    {
+        int i = 0;
+        float c = 0;
+        if (Simd.Level == SimdLevel.Avx512)
+        {
+            var acc = Vector512<float>.Zero;
+            for (; i + 16 <= n; i += 16) acc = Vector512.FusedMultiplyAdd(Vector512.Load(p + i), Vector512.Load(dp + i), acc);
+            c = Vector512.Sum(acc);
+            for (; i < n; i++) c += p[i] * dp[i];
+            var vc = Vector512.Create(c);
+            var vs = Vector512.Create(scale);
+            for (i = 0; i + 16 <= n; i += 16)
+                (Vector512.Load(p + i) * (Vector512.Load(dp + i) - vc) * vs).Store(dp + i);
+            for (; i < n; i++) dp[i] = p[i] * (dp[i] - c) * scale;
+            return;
+        }
+        var pi = new ReadOnlySpan<float>(p, n);
+        var dpi = new Span<float>(dp, n);
+        c = TensorPrimitives.Dot(pi, dpi);
+        TensorPrimitives.Subtract(dpi, c, dpi);
+        TensorPrimitives.Multiply(dpi, pi, dpi);
+        TensorPrimitives.Multiply(dpi, scale, dpi);
     }
 
     // Per (image, head), four serial GEMMs and the softmax backward between them:
@@ -133,16 +187,8 @@ public static unsafe class Attention
             // dP (t × t) = do · vᵀ: B[e, j] = v[j·qkvRow + e].
             Gemm.MultiplySerial(dp, t, dout, d, 1, v, 1, qkvRow, t, t, hd, null, accumulate: false);
             if (m != null) TensorPrimitives.Multiply(new ReadOnlySpan<float>(dp, t * t), new ReadOnlySpan<float>(m, t * t), new Span<float>(dp, t * t));
-            for (int i = 0; i < t; i++)
-            {
-                // Softmax backward, in place and pre-scaled: ds_ij = p_ij·(dp_ij − Σ_k p_ik·dp_ik)·scale.
-                var pi = new ReadOnlySpan<float>(p + (long)i * t, t);
-                var dpi = new Span<float>(dp + (long)i * t, t);
-                float c = TensorPrimitives.Dot(pi, dpi);
-                TensorPrimitives.Subtract(dpi, c, dpi);
-                TensorPrimitives.Multiply(dpi, pi, dpi);
-                TensorPrimitives.Multiply(dpi, scale, dpi);
-            }
+            // Softmax backward, in place and pre-scaled: ds_ij = p_ij·(dp_ij − Σ_k p_ik·dp_ik)·scale.
+            for (int i = 0; i < t; i++) SoftmaxBackward(p + (long)i * t, dp + (long)i * t, t, scale);
             // dq (t × hd) = dS · k; dk (t × hd) = dSᵀ · q.
             Gemm.MultiplySerial(dq, qkvRow, dp, t, 1, k, qkvRow, 1, t, hd, t, null, accumulate: false);
             Gemm.MultiplySerial(dk, qkvRow, dp, 1, t, q, qkvRow, 1, t, hd, t, null, accumulate: false);

@@ -136,6 +136,14 @@ public static unsafe class Gelu
     {
         ref Args a = ref *(Args*)context;
         long i = (long)begin * Chunk, stop = Math.Min((long)end * Chunk, a.Count);
+        ForwardRange(a.Out + i, a.In + i, stop - i);
+    }
+
+    /// <summary>y = gelu(x) for <paramref name="count"/> elements on the calling thread (a GEMM epilogue calls it on hot tiles).</summary>
+    internal static void ForwardRange(float* output, float* input, long count)
+    {
+        long i = 0, stop = count;
+        var a = new Args { Out = output, In = input };
         var level = Simd.Level;
         if (level == SimdLevel.Avx512)
         {

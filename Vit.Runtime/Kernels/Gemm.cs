@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Vit.Kernels;
 
@@ -11,10 +12,16 @@ namespace Vit.Kernels;
 /// </summary>
 /// <remarks>
 /// <para>Blocked as in BLIS: B is packed once per call into panels of NR columns (64-byte aligned
-/// scratch, reused between calls), then each task (a block of rows × a block of panels) runs a
-/// register-blocked micro-kernel over K in blocks of at most 320: 6 × 32 with AVX-512, 6 × 16 with
-/// AVX2, 6 × 8 with <see cref="Vector128"/>. A is read in place when its rows are contiguous and
-/// packed into 6-row micro-panels otherwise (the transposed operand of the weight gradient).</para>
+/// scratch, reused between calls; a weight read as <c>wᵀ</c> goes through an 8 × 8 register
+/// transpose), except that a B with contiguous rows at most 4 KiB apart is read in place. Each
+/// task (a block of rows × a block of panels) then runs a register-blocked micro-kernel over K in
+/// blocks of at most 256, so a B panel stays in L1: 6 × 32 with AVX-512, 6 × 16 with AVX2,
+/// 6 × 8 with <see cref="Vector128"/>; a narrow last panel uses the narrower kernels. A is read
+/// in place when its rows are contiguous and packed into 6-row micro-panels otherwise (the
+/// transposed operand of the weight gradient).</para>
+/// <para>Epilogues: the bias initializes (or is added to) the accumulators, accumulation into C
+/// gives the fused residual add, and <see cref="MultiplyGelu"/> applies GELU to each task's
+/// block while it is in cache.</para>
 /// <para>Tasks are split statically over <see cref="WorkerPool.Shared"/>; the task count is made a
 /// multiple of the thread count where the shape allows, so small products split evenly too.
 /// Scratch is native, grows once per thread and is never returned, so steady-state calls
@@ -25,17 +32,22 @@ public static unsafe class Gemm
     /// <summary>Rows of C per micro-kernel call.</summary>
     public const int MR = 6;
 
-    private const int KcMax = 320;
+    private const int KcMax = 256;
     private const int McTarget = 144;
+
+    // A B with contiguous rows is read in place when its rows are at most 4 KiB apart: the
+    // kernel then touches at most one page per row of the K block. Wider strides miss the TLB
+    // on every row, so those are packed like the rest.
+    private const long InPlaceMaxRowStride = 1024;
     private const int NcMax = 1024;
 
     private struct Args
     {
-        public float* C, A, B, Bias, PackedB;
+        public float* C, A, B, Bias, PackedB, GeluOut;
         public long Ldc, ARow, ACol, BRow, BCol;
         public int M, N, K, Nr, Kc, KBlocks, RowBlocks, ColBlocks, PanelsPerBlock, Panels;
         public SimdLevel Level;
-        public bool Accumulate, PackA;
+        public bool Accumulate, PackA, BInPlace;
     }
 
     // Native scratch, one set per thread: packed B of the calls this thread issues (parallel and
@@ -63,7 +75,7 @@ public static unsafe class Gemm
     /// <param name="m">Rows of C.</param>
     /// <param name="n">Columns of C.</param>
     /// <param name="k">The inner dimension.</param>
-    /// <param name="bias">Added to every row, (n); null for none. Not allowed with <paramref name="accumulate"/>.</param>
+    /// <param name="bias">Added to every row, (n); null for none.</param>
     /// <param name="accumulate">Add into C instead of overwriting it.</param>
     public static void Multiply(float* c, long ldc, float* a, long aRow, long aCol, float* b, long bRow, long bCol,
         int m, int n, int k, float* bias, bool accumulate)
@@ -72,6 +84,43 @@ public static unsafe class Gemm
         if (k <= 0) { Degenerate(c, ldc, m, n, bias, accumulate); return; }
         var pool = WorkerPool.Shared;
         var args = Plan(c, ldc, a, aRow, aCol, b, bRow, bCol, m, n, k, bias, accumulate, pool.Threads);
+        args.PackedB = Scratch(ref t_packedB, ref t_packedBLength, (long)args.Panels * k * args.Nr);
+        pool.Run(&PackBTasks, &args, args.Panels);
+        pool.Run(&ComputeTasks, &args, args.RowBlocks * args.ColBlocks);
+    }
+
+    /// <summary>
+    /// <see cref="Multiply"/> without accumulation, then the GELU epilogue: <c>geluOut = gelu(C)</c>
+    /// with the same row stride, applied by each task to its block of C while it is hot in cache.
+    /// <paramref name="geluOut"/> may be <paramref name="c"/> itself (inference), or another buffer
+    /// so that C keeps the pre-activation for the backward pass (training).
+    /// </summary>
+    /// <param name="geluOut">The activation output, row stride <paramref name="ldc"/>.</param>
+    /// <param name="c">C, row-major with row stride <paramref name="ldc"/>.</param>
+    /// <param name="ldc">Row stride of C in floats.</param>
+    /// <param name="a">A: element (i, p) at <c>a[i·aRow + p·aCol]</c>.</param>
+    /// <param name="aRow">Stride between rows of A.</param>
+    /// <param name="aCol">Stride between columns of A.</param>
+    /// <param name="b">B: element (p, j) at <c>b[p·bRow + j·bCol]</c>.</param>
+    /// <param name="bRow">Stride between rows of B.</param>
+    /// <param name="bCol">Stride between columns of B.</param>
+    /// <param name="m">Rows of C.</param>
+    /// <param name="n">Columns of C.</param>
+    /// <param name="k">The inner dimension.</param>
+    /// <param name="bias">Added to every row, (n); null for none.</param>
+    public static void MultiplyGelu(float* geluOut, float* c, long ldc, float* a, long aRow, long aCol, float* b, long bRow, long bCol,
+        int m, int n, int k, float* bias)
+    {
+        if (m <= 0 || n <= 0) return;
+        if (k <= 0)
+        {
+            Degenerate(c, ldc, m, n, bias, false);
+            for (int i = 0; i < m; i++) Gelu.ForwardRange(geluOut + i * ldc, c + i * ldc, n);
+            return;
+        }
+        var pool = WorkerPool.Shared;
+        var args = Plan(c, ldc, a, aRow, aCol, b, bRow, bCol, m, n, k, bias, false, pool.Threads);
+        args.GeluOut = geluOut;
         args.PackedB = Scratch(ref t_packedB, ref t_packedBLength, (long)args.Panels * k * args.Nr);
         pool.Run(&PackBTasks, &args, args.Panels);
         pool.Run(&ComputeTasks, &args, args.RowBlocks * args.ColBlocks);
@@ -89,7 +138,7 @@ public static unsafe class Gemm
     /// <param name="m">Rows of C.</param>
     /// <param name="n">Columns of C.</param>
     /// <param name="k">The inner dimension.</param>
-    /// <param name="bias">Added to every row, (n); null for none. Not allowed with <paramref name="accumulate"/>.</param>
+    /// <param name="bias">Added to every row, (n); null for none.</param>
     /// <param name="accumulate">Add into C instead of overwriting it.</param>
     public static void MultiplySerial(float* c, long ldc, float* a, long aRow, long aCol, float* b, long bRow, long bCol,
         int m, int n, int k, float* bias, bool accumulate)
@@ -97,6 +146,8 @@ public static unsafe class Gemm
         if (m <= 0 || n <= 0) return;
         if (k <= 0) { Degenerate(c, ldc, m, n, bias, accumulate); return; }
         var args = Plan(c, ldc, a, aRow, aCol, b, bRow, bCol, m, n, k, bias, accumulate, 1);
+        // Small products (attention heads): always pack B, so the kernel never walks a strided B.
+        args.BInPlace = false;
         args.PackedB = Scratch(ref t_serialB, ref t_serialBLength, (long)args.Panels * k * args.Nr);
         PackBTasks(&args, 0, args.Panels);
         ComputeTasks(&args, 0, args.RowBlocks * args.ColBlocks);
@@ -130,19 +181,17 @@ public static unsafe class Gemm
 
     private static void Degenerate(float* c, long ldc, int m, int n, float* bias, bool accumulate)
     {
-        if (accumulate) return;
         for (int i = 0; i < m; i++)
         {
             var row = new Span<float>(c + i * ldc, n);
-            if (bias == null) row.Clear(); else new ReadOnlySpan<float>(bias, n).CopyTo(row);
+            if (!accumulate) row.Clear();
+            if (bias != null) System.Numerics.Tensors.TensorPrimitives.Add(row, new ReadOnlySpan<float>(bias, n), row);
         }
     }
 
     private static Args Plan(float* c, long ldc, float* a, long aRow, long aCol, float* b, long bRow, long bCol,
         int m, int n, int k, float* bias, bool accumulate, int threads)
     {
-        if (accumulate && bias != null)
-            throw new ArgumentException("A bias cannot be added while accumulating into C.", nameof(bias));
         var level = Simd.Level;
         int nr = level switch { SimdLevel.Avx512 => 32, SimdLevel.Avx2 => 16, _ => 8 };
         int kBlocks = (k + KcMax - 1) / KcMax;
@@ -162,7 +211,7 @@ public static unsafe class Gemm
             Ldc = ldc, ARow = aRow, ACol = aCol, BRow = bRow, BCol = bCol,
             M = m, N = n, K = k, Nr = nr, Kc = (k + kBlocks - 1) / kBlocks, KBlocks = kBlocks,
             RowBlocks = rowBlocks, ColBlocks = colBlocks, PanelsPerBlock = (panels + colBlocks - 1) / colBlocks, Panels = panels,
-            Level = level, Accumulate = accumulate, PackA = aCol != 1,
+            Level = level, Accumulate = accumulate, PackA = aCol != 1, BInPlace = bCol == 1 && bRow <= InPlaceMaxRowStride,
         };
     }
 
@@ -186,6 +235,7 @@ public static unsafe class Gemm
         {
             float* dst = a.PackedB + (long)q * k * nr;
             int j0 = q * nr, cols = Math.Min(nr, a.N - j0);
+            if (a.BInPlace && cols == nr) continue;
             if (a.BCol == 1)
             {
                 // Rows of B contiguous (A·B, Aᵀ·B): copy NR floats per row.
@@ -193,30 +243,80 @@ public static unsafe class Gemm
                 {
                     float* src = a.B + p * a.BRow + j0;
                     float* d = dst + (long)p * nr;
-                    if (cols == nr) new ReadOnlySpan<float>(src, nr).CopyTo(new Span<float>(d, nr));
+                    if (cols == nr) CopyRow(src, d, nr);
                     else
                     {
-                        new ReadOnlySpan<float>(src, cols).CopyTo(new Span<float>(d, cols));
-                        new Span<float>(d + cols, nr - cols).Clear();
+                        for (int j = 0; j < cols; j++) d[j] = src[j];
+                        for (int j = cols; j < nr; j++) d[j] = 0f;
                     }
                 }
             }
             else
             {
-                // Columns of B contiguous (A·Bᵀ with B = a weight (out, in)): transpose into the panel.
+                // Columns of B contiguous (A·Bᵀ with B = a weight (out, in)): transpose into the
+                // panel, 64 rows of the panel at a time so the written lines stay in L1.
                 if (cols < nr) new Span<float>(dst, k * nr).Clear();
-                for (int jj = 0; jj < cols; jj++)
+                long bRow = a.BRow;
+                int pDone = 0;
+                if (bRow == 1 && cols == nr && Avx.IsSupported)
                 {
-                    float* src = a.B + (j0 + jj) * a.BCol;
-                    long bRow = a.BRow;
-                    float* d = dst + jj;
-                    if (bRow == 1)
-                        for (int p = 0; p < k; p++) d[(long)p * nr] = src[p];
-                    else
-                        for (int p = 0; p < k; p++) d[(long)p * nr] = src[p * bRow];
+                    // 8 × 8 blocks transposed in registers.
+                    pDone = k / 8 * 8;
+                    for (int p = 0; p < pDone; p += 8)
+                        for (int jj = 0; jj < nr; jj += 8)
+                            Transpose8x8(a.B + (j0 + jj) * a.BCol + p, a.BCol, dst + (long)p * nr + jj, nr);
+                }
+                for (int p0 = pDone; p0 < k; p0 += 64)
+                {
+                    int p1 = Math.Min(k, p0 + 64);
+                    for (int jj = 0; jj < cols; jj++)
+                    {
+                        float* src = a.B + (j0 + jj) * a.BCol;
+                        float* d = dst + jj;
+                        if (bRow == 1)
+                            for (int p = p0; p < p1; p++) d[(long)p * nr] = src[p];
+                        else
+                            for (int p = p0; p < p1; p++) d[(long)p * nr] = src[p * bRow];
+                    }
                 }
             }
         }
+    }
+
+    /// <summary>dst[p·ldd + j] = src[j·lds + p] for an 8 × 8 block (AVX unpack / shuffle / permute).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(float* src, long lds, float* dst, long ldd)
+    {
+        var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + lds);
+        var r2 = Avx.LoadVector256(src + 2 * lds); var r3 = Avx.LoadVector256(src + 3 * lds);
+        var r4 = Avx.LoadVector256(src + 4 * lds); var r5 = Avx.LoadVector256(src + 5 * lds);
+        var r6 = Avx.LoadVector256(src + 6 * lds); var r7 = Avx.LoadVector256(src + 7 * lds);
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(dst + ldd, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(dst + 2 * ldd, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(dst + 3 * ldd, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(dst + 4 * ldd, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(dst + 5 * ldd, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(dst + 6 * ldd, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(dst + 7 * ldd, Avx.Permute2x128(u3, u7, 0x31));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CopyRow(float* src, float* dst, int n)
+    {
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; j + 16 <= n; j += 16) Vector512.Store(Vector512.Load(src + j), dst + j);
+        for (; j + 4 <= n; j += 4) Vector128.Store(Vector128.Load(src + j), dst + j);
+        for (; j < n; j++) dst[j] = src[j];
     }
 
     // Task t = (row block t / ColBlocks, panel block t % ColBlocks).
@@ -225,6 +325,7 @@ public static unsafe class Gemm
         ref Args a = ref *(Args*)context;
         int nr = a.Nr;
         float* tile = stackalloc float[MR * 32 + 16];
+        float* edgeA = stackalloc float[MR * KcMax];
         float* biasTile = stackalloc float[32 + 16];
         tile = (float*)(((nint)tile + 63) & ~(nint)63);
         biasTile = (float*)(((nint)biasTile + 63) & ~(nint)63);
@@ -238,7 +339,7 @@ public static unsafe class Gemm
             {
                 int p0 = pc * a.Kc, kc = Math.Min(a.Kc, a.K - p0);
                 bool load = a.Accumulate || pc > 0;
-                float* bias = load ? null : a.Bias;
+                float* bias = pc == 0 ? a.Bias : null;
                 float* ablock;
                 long aRow, aCol, aPanel;
                 if (a.PackA)
@@ -254,10 +355,18 @@ public static unsafe class Gemm
                     ablock = a.A + i0 * a.ARow + p0 * a.ACol;
                     aRow = a.ARow; aCol = a.ACol; aPanel = MR * a.ARow;
                 }
+                // A partial last micro-panel read in place is gathered once per K block into a
+                // zero-padded MR-row panel, so the kernel never reads past A.
+                int edgeRow = i0 + (i1 - i0) / MR * MR;
+                if (!a.PackA && edgeRow < i1)
+                    GatherRows(edgeA, a.A + edgeRow * a.ARow + p0 * a.ACol, a.ARow, a.ACol, i1 - edgeRow, kc);
                 for (int q = q0; q < q1; q++)
                 {
                     int j0 = q * nr, cols = Math.Min(nr, a.N - j0);
-                    float* bp = a.PackedB + (long)q * a.K * nr + (long)p0 * nr;
+                    // Full panels of a B with contiguous rows are read in place; others come packed.
+                    bool inPlace = a.BInPlace && cols == nr;
+                    float* bp = inPlace ? a.B + p0 * a.BRow + j0 : a.PackedB + (long)q * a.K * nr + (long)p0 * nr;
+                    long ldb = inPlace ? a.BRow : nr;
                     float* bj = bias == null ? null : bias + j0;
                     if (bj != null && cols < nr)
                     {
@@ -272,35 +381,44 @@ public static unsafe class Gemm
                         float* cp = a.C + i * a.Ldc + j0;
                         if (rows == MR && cols == nr)
                         {
-                            Kernel(a.Level, ap, aRow, aCol, bp, kc, cp, a.Ldc, bj, load);
+                            Kernel(a.Level, ap, aRow, aCol, bp, ldb, kc, cp, a.Ldc, bj, load);
                             continue;
                         }
                         // Edge tile: run the full kernel on a stack tile, then copy the valid part.
                         if (load)
                             for (int r = 0; r < rows; r++)
-                                new ReadOnlySpan<float>(cp + r * a.Ldc, cols).CopyTo(new Span<float>(tile + r * nr, cols));
+                                for (int j = 0; j < cols; j++) tile[r * nr + j] = cp[r * a.Ldc + j];
+                        // A narrow last panel runs a narrower kernel on the same packed panel
+                        // (T = 65 scores: 1 column past two full panels), not a full-width one.
+                        var level = Narrowest(a.Level, cols);
                         if (rows == MR || a.PackA)
-                            Kernel(a.Level, ap, aRow, aCol, bp, kc, tile, nr, bj, load);
+                            Kernel(level, ap, aRow, aCol, bp, ldb, kc, tile, nr, bj, load);
                         else
-                            EdgeRows(a.Level, ap, aRow, aCol, rows, bp, kc, tile, nr, bj, load);
+                            Kernel(level, edgeA, 1, MR, bp, ldb, kc, tile, nr, bj, load);
                         for (int r = 0; r < rows; r++)
-                            new ReadOnlySpan<float>(tile + r * nr, cols).CopyTo(new Span<float>(cp + r * a.Ldc, cols));
+                            for (int j = 0; j < cols; j++) cp[r * a.Ldc + j] = tile[r * nr + j];
                     }
                 }
+            }
+            if (a.GeluOut != null)
+            {
+                // Epilogue on this task's block of C, still in L2.
+                int j0 = q0 * nr, width = Math.Min(a.N, q1 * nr) - j0;
+                for (int i = i0; i < i1; i++)
+                    Gelu.ForwardRange(a.GeluOut + i * a.Ldc + j0, a.C + i * a.Ldc + j0, width);
             }
         }
     }
 
-    // The last micro-panel of a block read in place, with fewer than MR rows: gather it into a
-    // zero-padded MR-row panel on the stack, so the kernel never reads past A.
-    private static void EdgeRows(SimdLevel level, float* a, long aRow, long aCol, int rows, float* b, int kc, float* c, long ldc, float* bias, bool load)
+    private static void GatherRows(float* dst, float* a, long aRow, long aCol, int rows, int kc)
     {
-        float* gathered = stackalloc float[MR * KcMax];
         for (int p = 0; p < kc; p++)
             for (int r = 0; r < MR; r++)
-                gathered[p * MR + r] = r < rows ? a[r * aRow + p * aCol] : 0f;
-        Kernel(level, gathered, 1, MR, b, kc, c, ldc, bias, load);
+                dst[p * MR + r] = r < rows ? a[r * aRow + p * aCol] : 0f;
     }
+
+    private static SimdLevel Narrowest(SimdLevel level, int cols)
+        => cols <= 8 ? SimdLevel.Vector128 : cols <= 16 && level == SimdLevel.Avx512 ? SimdLevel.Avx2 : level;
 
     private static int RowStart(int block, int m, int blocks)
         => block >= blocks ? m : (int)((long)block * m / blocks) / MR * MR;
@@ -334,15 +452,16 @@ public static unsafe class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Kernel(SimdLevel level, float* a, long aRow, long aCol, float* b, int kc, float* c, long ldc, float* bias, bool load)
+    private static void Kernel(SimdLevel level, float* a, long aRow, long aCol, float* b, long ldb, int kc, float* c, long ldc, float* bias, bool load)
     {
-        if (level == SimdLevel.Avx512) Kernel512(a, aRow, aCol, b, kc, c, ldc, bias, load);
-        else if (level == SimdLevel.Avx2) Kernel256(a, aRow, aCol, b, kc, c, ldc, bias, load);
-        else Kernel128(a, aRow, aCol, b, kc, c, ldc, bias, load);
+        if (level == SimdLevel.Avx512) Kernel512(a, aRow, aCol, b, ldb, kc, c, ldc, bias, load);
+        else if (level == SimdLevel.Avx2) Kernel256(a, aRow, aCol, b, ldb, kc, c, ldc, bias, load);
+        else Kernel128(a, aRow, aCol, b, ldb, kc, c, ldc, bias, load);
     }
 
     /// <summary>The AVX-512 micro-kernel: a 6 × 32 tile of C in 12 zmm accumulators.</summary>
-    private static void Kernel512(float* a, long aRow, long aCol, float* b, int kc, float* c, long ldc, float* bias, bool load)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel512(float* a, long aRow, long aCol, float* b, long ldb, int kc, float* c, long ldc, float* bias, bool load)
     {
         Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         if (load)
@@ -353,6 +472,12 @@ public static unsafe class Gemm
             c30 = Vector512.Load(c + 3 * ldc); c31 = Vector512.Load(c + 3 * ldc + 16);
             c40 = Vector512.Load(c + 4 * ldc); c41 = Vector512.Load(c + 4 * ldc + 16);
             c50 = Vector512.Load(c + 5 * ldc); c51 = Vector512.Load(c + 5 * ldc + 16);
+            if (bias != null)
+            {
+                var q0 = Vector512.Load(bias); var q1 = Vector512.Load(bias + 16);
+                c00 += q0; c01 += q1; c10 += q0; c11 += q1; c20 += q0; c21 += q1;
+                c30 += q0; c31 += q1; c40 += q0; c41 += q1; c50 += q0; c51 += q1;
+            }
         }
         else if (bias != null)
         {
@@ -365,7 +490,7 @@ public static unsafe class Gemm
         }
         float* a0 = a, a1 = a0 + aRow, a2 = a1 + aRow, a3 = a2 + aRow, a4 = a3 + aRow, a5 = a4 + aRow;
         long o = 0;
-        for (int p = 0; p < kc; p++, o += aCol, b += 32)
+        for (int p = 0; p < kc; p++, o += aCol, b += ldb)
         {
             var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + 16);
             var x = Vector512.Create(a0[o]); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
@@ -384,7 +509,8 @@ public static unsafe class Gemm
     }
 
     /// <summary>The AVX2 micro-kernel: a 6 × 16 tile of C in 12 ymm accumulators.</summary>
-    private static void Kernel256(float* a, long aRow, long aCol, float* b, int kc, float* c, long ldc, float* bias, bool load)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel256(float* a, long aRow, long aCol, float* b, long ldb, int kc, float* c, long ldc, float* bias, bool load)
     {
         Vector256<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         if (load)
@@ -395,6 +521,12 @@ public static unsafe class Gemm
             c30 = Vector256.Load(c + 3 * ldc); c31 = Vector256.Load(c + 3 * ldc + 8);
             c40 = Vector256.Load(c + 4 * ldc); c41 = Vector256.Load(c + 4 * ldc + 8);
             c50 = Vector256.Load(c + 5 * ldc); c51 = Vector256.Load(c + 5 * ldc + 8);
+            if (bias != null)
+            {
+                var q0 = Vector256.Load(bias); var q1 = Vector256.Load(bias + 8);
+                c00 += q0; c01 += q1; c10 += q0; c11 += q1; c20 += q0; c21 += q1;
+                c30 += q0; c31 += q1; c40 += q0; c41 += q1; c50 += q0; c51 += q1;
+            }
         }
         else if (bias != null)
         {
@@ -407,7 +539,7 @@ public static unsafe class Gemm
         }
         float* a0 = a, a1 = a0 + aRow, a2 = a1 + aRow, a3 = a2 + aRow, a4 = a3 + aRow, a5 = a4 + aRow;
         long o = 0;
-        for (int p = 0; p < kc; p++, o += aCol, b += 16)
+        for (int p = 0; p < kc; p++, o += aCol, b += ldb)
         {
             var b0 = Vector256.Load(b); var b1 = Vector256.Load(b + 8);
             var x = Vector256.Create(a0[o]); c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
@@ -426,7 +558,8 @@ public static unsafe class Gemm
     }
 
     /// <summary>The portable micro-kernel: a 6 × 8 tile of C in 12 128-bit accumulators.</summary>
-    private static void Kernel128(float* a, long aRow, long aCol, float* b, int kc, float* c, long ldc, float* bias, bool load)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel128(float* a, long aRow, long aCol, float* b, long ldb, int kc, float* c, long ldc, float* bias, bool load)
     {
         Vector128<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         if (load)
@@ -437,6 +570,12 @@ public static unsafe class Gemm
             c30 = Vector128.Load(c + 3 * ldc); c31 = Vector128.Load(c + 3 * ldc + 4);
             c40 = Vector128.Load(c + 4 * ldc); c41 = Vector128.Load(c + 4 * ldc + 4);
             c50 = Vector128.Load(c + 5 * ldc); c51 = Vector128.Load(c + 5 * ldc + 4);
+            if (bias != null)
+            {
+                var q0 = Vector128.Load(bias); var q1 = Vector128.Load(bias + 4);
+                c00 += q0; c01 += q1; c10 += q0; c11 += q1; c20 += q0; c21 += q1;
+                c30 += q0; c31 += q1; c40 += q0; c41 += q1; c50 += q0; c51 += q1;
+            }
         }
         else if (bias != null)
         {
@@ -449,7 +588,7 @@ public static unsafe class Gemm
         }
         float* a0 = a, a1 = a0 + aRow, a2 = a1 + aRow, a3 = a2 + aRow, a4 = a3 + aRow, a5 = a4 + aRow;
         long o = 0;
-        for (int p = 0; p < kc; p++, o += aCol, b += 8)
+        for (int p = 0; p < kc; p++, o += aCol, b += ldb)
         {
             var b0 = Vector128.Load(b); var b1 = Vector128.Load(b + 4);
             var x = Vector128.Create(a0[o]); c00 = Vector128.FusedMultiplyAdd(x, b0, c00); c01 = Vector128.FusedMultiplyAdd(x, b1, c01);

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 using Vit.Memory;
 
 namespace Vit.Kernels;
@@ -73,23 +74,45 @@ public static unsafe class LayerNorm
     {
         ref Args a = ref *(Args*)context;
         int d = a.Dim;
-        var w = new ReadOnlySpan<float>(a.Weight, d);
-        Span<float> g = d <= 4096 ? stackalloc float[d] : new float[d];
+        float* w = a.Weight;
         for (int r = begin; r < end; r++)
         {
-            var x = new ReadOnlySpan<float>(a.X + (long)r * d, d);
-            var dy = new ReadOnlySpan<float>(a.Dy + (long)r * d, d);
-            var dx = new Span<float>(a.Dx + (long)r * d, d);
+            float* x = a.X + (long)r * d, dy = a.Dy + (long)r * d, dx = a.Dx + (long)r * d;
             float m = a.Mean[r], s = a.Rstd[r];
-            // g = w·dy; with x̂ = (x − m)·s: dx += s·(g − mean(g) − x̂·mean(g·x̂)).
-            TensorPrimitives.Multiply(w, dy, g);
-            float meanG = TensorPrimitives.Sum<float>(g) / d;
-            float meanGx = (TensorPrimitives.Dot(g, x) / d - m * meanG) * s; // mean(g·x̂)
-            TensorPrimitives.MultiplyAdd<float>(g, s, dx, dx);
+            // g = w·dy; with x̂ = (x − m)·s: dx += s·(g − mean(g) − x̂·mean(g·x̂)) = s·g + c1·x + c0.
+            // Two passes over the row: the sums Σg and Σg·x, then the update.
+            float sumG = 0, sumGx = 0;
+            int i = 0;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                Vector512<float> ag = default, agx = default;
+                for (; i + 16 <= d; i += 16)
+                {
+                    var g = Vector512.Load(w + i) * Vector512.Load(dy + i);
+                    ag += g;
+                    agx = Vector512.FusedMultiplyAdd(g, Vector512.Load(x + i), agx);
+                }
+                sumG = Vector512.Sum(ag);
+                sumGx = Vector512.Sum(agx);
+            }
+            for (; i < d; i++) { float g = w[i] * dy[i]; sumG += g; sumGx += g * x[i]; }
+            float meanG = sumG / d;
+            float meanGx = (sumGx / d - m * meanG) * s; // mean(g·x̂)
             float c1 = -s * s * meanGx;
             float c0 = -s * meanG - c1 * m;
-            TensorPrimitives.MultiplyAdd(x, c1, dx, dx);
-            TensorPrimitives.Add(dx, c0, dx);
+            i = 0;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                var vs = Vector512.Create(s);
+                var v1 = Vector512.Create(c1);
+                var v0 = Vector512.Create(c0);
+                for (; i + 16 <= d; i += 16)
+                {
+                    var t = Vector512.FusedMultiplyAdd(Vector512.Load(x + i), v1, Vector512.Load(dx + i) + v0);
+                    Vector512.FusedMultiplyAdd(Vector512.Load(w + i) * Vector512.Load(dy + i), vs, t).Store(dx + i);
+                }
+            }
+            for (; i < d; i++) dx[i] += s * w[i] * dy[i] + c1 * x[i] + c0;
         }
     }
 
@@ -104,10 +127,23 @@ public static unsafe class LayerNorm
         {
             var x = new ReadOnlySpan<float>(a.X + (long)r * d + c0, n);
             var dy = new ReadOnlySpan<float>(a.Dy + (long)r * d + c0, n);
-            TensorPrimitives.Add(db, dy, db);
-            // dw += dy·(x − m)·s = dy·x·s − dy·(m·s)
+            // db += dy; dw += dy·(x − m)·s = dy·(x·s − m·s)
             float s = a.Rstd[r], ms = a.Mean[r] * s;
-            for (int i = 0; i < n; i++) dw[i] += dy[i] * (x[i] * s - ms);
+            int i = 0;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                var vs = Vector512.Create(s);
+                var vms = Vector512.Create(ms);
+                float* pw = a.Dweight + c0, pb = a.Dbias + c0, px = a.X + (long)r * d + c0, pdy = a.Dy + (long)r * d + c0;
+                for (; i + 16 <= n; i += 16)
+                {
+                    var g = Vector512.Load(pdy + i);
+                    var xh = Vector512.FusedMultiplyAdd(Vector512.Load(px + i), vs, -vms);
+                    Vector512.FusedMultiplyAdd(g, xh, Vector512.Load(pw + i)).Store(pw + i);
+                    (Vector512.Load(pb + i) + g).Store(pb + i);
+                }
+            }
+            for (; i < n; i++) { db[i] += dy[i]; dw[i] += dy[i] * (x[i] * s - ms); }
         }
     }
 

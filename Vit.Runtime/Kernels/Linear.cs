@@ -24,6 +24,34 @@ public static unsafe class Linear
         where TIn : struct, IDim where TOut : struct, IDim
         => Forward(y.Pointer, x.Pointer, w.Pointer, b.Pointer, rows, TIn.Value, TOut.Value);
 
+    /// <summary>
+    /// Forward with the GELU epilogue: <c>preActivation = x·wᵀ + b</c>, <c>activation = gelu(preActivation)</c>,
+    /// the activation computed on each block of the product while it is still in cache.
+    /// </summary>
+    /// <param name="activation">Output, (rows, TOut); may be <paramref name="preActivation"/> itself (inference).</param>
+    /// <param name="preActivation">The product before GELU, (rows, TOut), kept for the GELU gradient in training.</param>
+    /// <param name="x">Input, (rows, TIn).</param>
+    /// <param name="w">Weight, (TOut, TIn).</param>
+    /// <param name="b">Bias, (TOut), or <see cref="TensorPtr.Null"/> for none.</param>
+    /// <param name="rows">The number of rows.</param>
+    public static void ForwardGelu<TIn, TOut>(TensorPtr activation, TensorPtr preActivation, TensorPtr x, TensorPtr w, TensorPtr b, int rows)
+        where TIn : struct, IDim where TOut : struct, IDim
+        => Gemm.MultiplyGelu(activation.Pointer, preActivation.Pointer, TOut.Value, x.Pointer, TIn.Value, 1, w.Pointer, 1, TIn.Value,
+            rows, TOut.Value, TIn.Value, b.Pointer);
+
+    /// <summary>
+    /// Forward with the residual add fused: <c>y += x·wᵀ + b</c>, so a block's branch output never
+    /// goes through memory on its own (inference: <c>x = x + proj(…)</c>, <c>x = x + fc2(…)</c>).
+    /// </summary>
+    /// <param name="y">The residual stream, (rows, TOut), updated in place.</param>
+    /// <param name="x">Input, (rows, TIn).</param>
+    /// <param name="w">Weight, (TOut, TIn).</param>
+    /// <param name="b">Bias, (TOut), or <see cref="TensorPtr.Null"/> for none.</param>
+    /// <param name="rows">The number of rows.</param>
+    public static void ForwardResidual<TIn, TOut>(TensorPtr y, TensorPtr x, TensorPtr w, TensorPtr b, int rows)
+        where TIn : struct, IDim where TOut : struct, IDim
+        => Gemm.Multiply(y.Pointer, TOut.Value, x.Pointer, TIn.Value, 1, w.Pointer, 1, TIn.Value, rows, TOut.Value, TIn.Value, b.Pointer, accumulate: true);
+
     /// <summary>Backward: <c>dx = dy·w</c> (overwrite), <c>dw += dyᵀ·x</c>, <c>db += Σ_rows dy</c>.</summary>
     /// <param name="dx">Input gradient, (rows, TIn), overwritten; <see cref="TensorPtr.Null"/> to skip.</param>
     /// <param name="dw">Weight gradient, (TOut, TIn), accumulated.</param>

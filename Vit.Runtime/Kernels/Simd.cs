@@ -16,8 +16,9 @@ public enum SimdLevel
 }
 
 /// <summary>
-/// Which vector width the hand-written kernels (<see cref="Gemm"/>, <see cref="Attention"/>) use:
-/// the widest the hardware accelerates, unless a test forces a narrower one.
+/// Which vector width the hand-written kernels (<see cref="Gemm"/>, <see cref="Attention"/>,
+/// <see cref="Gelu"/>) use: the widest the hardware accelerates, unless the <c>VIT_SIMD</c>
+/// environment variable (<c>avx2</c>, <c>vector128</c>) caps it or a test forces one.
 /// </summary>
 public static class Simd
 {
@@ -27,7 +28,21 @@ public static class Simd
         : Vector256.IsHardwareAccelerated ? SimdLevel.Avx2
         : SimdLevel.Vector128;
 
-    private static SimdLevel s_level = Detected;
+    private static SimdLevel s_level = FromEnvironment() ?? Detected;
+
+    // VIT_SIMD=avx2 (or vector128) caps the width, for example to compare with a library that
+    // only uses AVX2 here; it never raises it above what the hardware accelerates.
+    private static SimdLevel? FromEnvironment()
+    {
+        SimdLevel? requested = Environment.GetEnvironmentVariable("VIT_SIMD")?.ToLowerInvariant() switch
+        {
+            "avx512" => SimdLevel.Avx512,
+            "avx2" => SimdLevel.Avx2,
+            "vector128" => SimdLevel.Vector128,
+            _ => null,
+        };
+        return requested is { } r && r < Detected ? r : null;
+    }
 
     /// <summary>The level the kernels use now.</summary>
     public static SimdLevel Level => s_level;
