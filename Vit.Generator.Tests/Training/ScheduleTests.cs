@@ -37,4 +37,17 @@ public class ScheduleTests
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => new LearningRateSchedule(1, 0, 10, 1.5));
         Assert.Contains("lrf must be in [0, 1], found 1.5", e.Message);
     }
+
+    [Fact]
+    public void TheRecipeRoundTripsThroughItsJson()
+    {
+        var adam = new TrainOptions { Epochs = 15, Batch = 32, Accumulate = 2, LearningRate = 3e-4, WarmupEpochs = 0.5, FinalLearningRateFraction = 0.1,
+            LabelSmoothing = 0, Augment = false, Freeze = true, Seed = 12345678901234567890UL, Optimizer = new OptimizerOptions { WeightDecay = 0.1, ClipNorm = 0, Beta2 = 0.98 } };
+        Assert.Equal(adam, TrainOptionsJson.Parse(adam.ToJson(), "test"));
+        var sgd = adam with { Optimizer = new OptimizerOptions { Kind = OptimizerKind.Sgd, Momentum = 0.8, Nesterov = false } };
+        Assert.Equal(sgd, TrainOptionsJson.Parse(sgd.ToJson(), "test"));
+        var e = Assert.Throws<InvalidDataException>(() => TrainOptionsJson.Parse("{\"optimizer\": \"lamb\"}", "ckpt"));
+        Assert.Contains("unknown optimizer 'lamb'", e.Message);
+        Assert.Throws<InvalidDataException>(() => TrainOptionsJson.Parse("{\"epochs\": \"ten\"}", "ckpt"));
+    }
 }
