@@ -81,26 +81,7 @@ public sealed class SafeTensorsWriter
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         byte[] header = BuildHeader(); // validates before anything touches the disk
-        string fullPath = System.IO.Path.GetFullPath(path);
-        string folder = System.IO.Path.GetDirectoryName(fullPath)!;
-        string temp = System.IO.Path.Combine(folder,
-            $".{System.IO.Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 16))
-            {
-                WriteTo(stream, header);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, fullPath, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(temp); }
-            catch (IOException) { } // best effort: the original exception is the one that matters
-            catch (UnauthorizedAccessException) { }
-            throw;
-        }
+        AtomicFile.Write(path, stream => WriteTo(stream, header));
     }
 
     /// <summary>Writes the file to <paramref name="destination"/> (not atomic; the caller owns the stream).</summary>

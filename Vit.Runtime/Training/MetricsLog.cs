@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Vit.IO;
 
 namespace Vit.Training;
 
@@ -54,26 +55,5 @@ public static class MetricsLog
                 m.TestAccuracy.ToString("R", c), m.LearningRate.ToString("R", c), m.ImagesPerSecond.ToString("F2", c),
                 m.Seconds.ToString("F2", c), m.Step.ToString(c))).Append('\n');
         AtomicFile.WriteAllText(path, sb.ToString());
-    }
-}
-
-/// <summary>Whole-file writes through a temporary file in the same folder and a rename.</summary>
-public static class AtomicFile
-{
-    /// <summary>Replaces <paramref name="path"/> with <paramref name="text"/> (UTF-8); the old file stays intact if anything fails.</summary>
-    public static void WriteAllText(string path, string text)
-    {
-        string full = Path.GetFullPath(path);
-        string temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
-        try
-        {
-            File.WriteAllText(temp, text, new UTF8Encoding(false));
-            File.Move(temp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            throw;
-        }
     }
 }

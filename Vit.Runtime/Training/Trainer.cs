@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Vit.Data;
+using Vit.IO;
 
 namespace Vit.Training;
 
@@ -230,8 +231,8 @@ public sealed class Trainer : IDisposable
     private void WriteEpochFiles(string outFolder)
     {
         SaveCheckpoint(outFolder);
-        var weights = Vit.IO.WeightFile.Metadata(_model.Config, Metadata());
-        Vit.IO.WeightFile.Save(Path.Combine(outFolder, WeightsFile), _model.Memory.Table, _model.Memory.Parameters.Start, weights);
+        var weights = WeightFile.Metadata(_model.Config, Metadata());
+        WeightFile.Save(Path.Combine(outFolder, WeightsFile), _model.Memory.Table, _model.Memory.Parameters.Start, weights);
         MetricsLog.Write(Path.Combine(outFolder, MetricsFile), _history);
         AtomicFile.WriteAllText(Path.Combine(outFolder, PlotFile), SvgPlot.TrainingCurves(_history, $"{_model.Config.Name} on {_train.Source}"));
     }

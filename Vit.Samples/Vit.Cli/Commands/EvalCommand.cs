@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Spectre.Console;
+using Vit.IO;
 using Vit.Training;
 
 namespace Vit.Cli;
