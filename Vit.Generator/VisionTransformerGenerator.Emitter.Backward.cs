@@ -36,6 +36,7 @@ public sealed partial class VisionTransformerGenerator
             else
             {
                 w.Open("public float ForwardBackward(global::System.ReadOnlySpan<float> images, global::System.ReadOnlySpan<int> labels, int batch)");
+                w.Line("if (_cl is not null) return ForwardBackwardOpenCL(images, labels, batch);");
                 w.Line("var a = _memory.BeginTraining(images, labels, batch); // validates, stages the images, sizes the buffers");
                 w.Line("float loss = ForwardTraining(a, labels, batch);");
                 w.Line("Backward(a, labels, batch);");
@@ -45,26 +46,38 @@ public sealed partial class VisionTransformerGenerator
                 w.Line("/// <summary>The softmax probabilities of the last <see cref=\"ForwardBackward\"/> call, (batch, Classes): training accuracy without a second forward pass.</summary>");
                 w.Line("public global::System.ReadOnlySpan<float> TrainingProbabilities => _memory.LastTrainingTensor(Training.Probs, Classes);");
                 w.Line();
-                EmitBackwardPass(w, plan);
+                EmitBackwardPass(w, plan, Target.Cpu);
             }
             w.Close();
             CloseType(w, plan);
             return w.ToString();
         }
 
-        private static void EmitBackwardPass(SourceWriter w, ModelPlan plan)
+        private static void EmitBackwardPass(SourceWriter w, ModelPlan plan, Target target)
         {
+            string K = target.K, Ptr = target.Ptr;
             var s = plan.Spec;
             int T = plan.Tokens, D = s.Dim, M = s.MlpDim, R = s.RepresentationSize;
             bool dropout = s.Dropout > 0, attnDrop = s.AttentionDropout > 0;
             string norm = NormName(s), normConst = NormConstant(s);
-            w.Line("/// <summary>");
-            w.Line("/// The backward pass: the forward steps in reverse, each reading what the forward pass saved.");
-            w.Line("/// Parameter gradients accumulate (+=); activation gradients flow through the scratch tensors.");
-            w.Line("/// </summary>");
-            w.Open($"private void Backward({Ptr} a, global::System.ReadOnlySpan<int> labels, int batch)");
-            w.Line("var p = _memory.Parameters.Start;");
-            w.Line("var g = _memory.Gradients.Start;");
+            if (target.Device)
+            {
+                w.Line("/// <summary>The backward pass on the OpenCL device: the steps of <see cref=\"Backward\"/>, each one kernel launch.</summary>");
+                w.Open($"private void BackwardOpenCL({ClModel} k, {Ptr} a, global::System.ReadOnlySpan<int> labels, int batch)");
+                w.Line("var p = k.Parameters;");
+                w.Line("var g = k.Gradients; // on the device; the host copy is refreshed when it is next read");
+                w.Line($"var None = {DevicePtr}.None;");
+            }
+            else
+            {
+                w.Line("/// <summary>");
+                w.Line("/// The backward pass: the forward steps in reverse, each reading what the forward pass saved.");
+                w.Line("/// Parameter gradients accumulate (+=); activation gradients flow through the scratch tensors.");
+                w.Line("/// </summary>");
+                w.Open($"private void Backward({Ptr} a, global::System.ReadOnlySpan<int> labels, int batch)");
+                w.Line("var p = _memory.Parameters.Start;");
+                w.Line("var g = _memory.Gradients.Start;");
+            }
             w.Line("int rows = batch * Tokens;");
             w.Line($"{Ptr} At(long offset) => a + offset * batch;");
             w.Line();

@@ -20,32 +20,46 @@ public sealed partial class VisionTransformerGenerator
             var w = new SourceWriter();
             OpenType(w, plan, "the inference forward pass and the training forward pass.");
             w.Open(TypeDeclaration(plan, withInterface: false));
-            EmitInference(w, plan);
+            EmitInference(w, plan, Target.Cpu);
             w.Line();
-            if (plan.Spec.Classes > 0) EmitTrainingForward(w, plan);
+            if (plan.Spec.Classes > 0) EmitTrainingForward(w, plan, Target.Cpu);
             w.Close();
             CloseType(w, plan);
             return w.ToString();
         }
 
-        private static void EmitInference(SourceWriter w, ModelPlan plan)
+        private static void EmitInference(SourceWriter w, ModelPlan plan, Target target)
         {
+            string K = target.K, Ptr = target.Ptr;
             var s = plan.Spec;
             int T = plan.Tokens, D = s.Dim, M = s.MlpDim, C = s.Channels, I = s.ImageSize;
-            w.Line("/// <summary>");
-            w.Line($"/// Inference: <paramref name=\"images\"/> (batch, {N(C)}, {N(I)}, {N(I)}) NCHW → <paramref name=\"output\"/> (batch, {N(plan.OutputSize)}). No dropout.");
-            w.Line("/// </summary>");
-            w.Line("/// <param name=\"images\">batch × Channels × ImageSize × ImageSize floats.</param>");
-            w.Line("/// <param name=\"batch\">Images in this call; buffers grow once if it exceeds every earlier batch.</param>");
-            w.Line("/// <param name=\"output\">At least batch × OutputSize floats.</param>");
-            w.Open("public void Forward(global::System.ReadOnlySpan<float> images, int batch, global::System.Span<float> output)");
-            w.Line("var a = _memory.BeginForward(images, batch, output); // validates, stages the images, sizes the buffers");
-            w.Line("var p = _memory.Parameters.Start;");
+            if (target.Device)
+            {
+                w.Line("/// <summary>Inference on the OpenCL device: the steps of <see cref=\"Forward\"/>, each one kernel launch on device buffers.</summary>");
+                w.Open("private void ForwardOpenCL(global::System.ReadOnlySpan<float> images, int batch, global::System.Span<float> output)");
+                w.Line("var k = _cl!;");
+                w.Line("var a = k.BeginForward(images, batch, output); // validates, uploads the images, sizes the device buffers");
+                w.Line("var p = k.Parameters; // on the device (uploaded first if the host copy changed)");
+                w.Line($"var None = {DevicePtr}.None;");
+            }
+            else
+            {
+                w.Line("/// <summary>");
+                w.Line($"/// Inference: <paramref name=\"images\"/> (batch, {N(C)}, {N(I)}, {N(I)}) NCHW → <paramref name=\"output\"/> (batch, {N(plan.OutputSize)}). No dropout.");
+                w.Line("/// </summary>");
+                w.Line("/// <param name=\"images\">batch × Channels × ImageSize × ImageSize floats.</param>");
+                w.Line("/// <param name=\"batch\">Images in this call; buffers grow once if it exceeds every earlier batch.</param>");
+                w.Line("/// <param name=\"output\">At least batch × OutputSize floats.</param>");
+                w.Open("public void Forward(global::System.ReadOnlySpan<float> images, int batch, global::System.Span<float> output)");
+                w.Line("if (_cl is not null) { ForwardOpenCL(images, batch, output); return; }");
+                w.Line("var a = _memory.BeginForward(images, batch, output); // validates, stages the images, sizes the buffers");
+                w.Line("var p = _memory.Parameters.Start;");
+            }
             w.Line("int rows = batch * Tokens;");
             w.Line($"{Ptr} At(long offset) => a + offset * batch;");
             w.Line();
             Step(w, $"patch_embed.proj: images (B, {N(C)}, {N(I)}, {N(I)}) → x[:, 1:] (B, {N(plan.Patches)}, {N(D)}), a stride-{N(s.Patch)} convolution as im2col · weightᵀ",
-                $"{K}PatchEmbedding.Forward<{Dims(C, I, s.Patch, D)}>(At(Inference.X), At(Inference.Patches), _memory.Input, p + Params.PatchEmbedProjWeight, p + Params.PatchEmbedProjBias, batch);");
+                $"{K}PatchEmbedding.Forward<{Dims(C, I, s.Patch, D)}>(At(Inference.X), At(Inference.Patches), {target.Input}, p + Params.PatchEmbedProjWeight, p + Params.PatchEmbedProjBias, batch);");
             Step(w, $"cls_token, pos_embed: x[:, 0] = cls_token; x += pos_embed (B, {N(T)}, {N(D)})",
                 $"{K}PositionEmbedding.Forward<{Dims(T, D)}>(At(Inference.X), p + Params.ClsToken, p + Params.PosEmbed, batch);");
             for (int i = 0; i < s.Depth; i++)
@@ -68,9 +82,11 @@ public sealed partial class VisionTransformerGenerator
                     $"{K}Linear.ForwardResidual<{Dims(M, D)}>(At(Inference.X), At(Inference.Hidden), p + Params.{c}MlpFc2Weight, p + Params.{c}MlpFc2Bias, rows);");
             }
             w.Line();
-            EmitHeadForward(w, plan, training: false);
+            EmitHeadForward(w, plan, training: false, target);
             string result = s.Classes > 0 ? "Logits" : s.RepresentationSize > 0 ? "PreLogits" : "Features";
-            w.Line($"_memory.EndForward(At(Inference.{result}), batch, output);");
+            w.Line(target.Device
+                ? $"k.EndForward(At(Inference.{result}), batch, output); // downloads the outputs"
+                : $"_memory.EndForward(At(Inference.{result}), batch, output);");
             w.Close();
         }
 
@@ -78,8 +94,9 @@ public sealed partial class VisionTransformerGenerator
             s.QkvBias ? $"{pointer} + Params.{block}AttnQkvBias" : $"None /* qkv_bias=False */";
 
         /// <summary>Pooling, the final norm, pre-logits and head, for either pass.</summary>
-        private static void EmitHeadForward(SourceWriter w, ModelPlan plan, bool training)
+        private static void EmitHeadForward(SourceWriter w, ModelPlan plan, bool training, Target target)
         {
+            string K = target.K;
             var s = plan.Spec;
             int T = plan.Tokens, D = s.Dim, R = s.RepresentationSize;
             string layout = training ? "Training" : "Inference";
@@ -109,23 +126,34 @@ public sealed partial class VisionTransformerGenerator
                     $"{K}Linear.Forward<{Dims(plan.FeatureWidth, s.Classes)}>(At({layout}.Logits), At({features}), p + Params.HeadWeight, p + Params.HeadBias, batch);");
         }
 
-        private static void EmitTrainingForward(SourceWriter w, ModelPlan plan)
+        private static void EmitTrainingForward(SourceWriter w, ModelPlan plan, Target target)
         {
+            string K = target.K, Ptr = target.Ptr;
             var s = plan.Spec;
             int T = plan.Tokens, D = s.Dim, M = s.MlpDim, C = s.Channels, I = s.ImageSize;
             bool dropout = s.Dropout > 0, attnDrop = s.AttentionDropout > 0;
-            w.Line("/// <summary>");
-            w.Line("/// The training forward pass: the same steps as <see cref=\"Forward\"/>, with dropout and drop path");
-            w.Line("/// when configured, saving every tensor the backward pass reads in the training buffer.");
-            w.Line("/// </summary>");
-            w.Line("/// <returns>The mean cross-entropy over the batch.</returns>");
-            w.Open($"private float ForwardTraining({Ptr} a, global::System.ReadOnlySpan<int> labels, int batch)");
-            w.Line("var p = _memory.Parameters.Start;");
+            if (target.Device)
+            {
+                w.Line("/// <summary>The training forward pass on the OpenCL device; the loss stays on the device until <c>EndTraining</c>.</summary>");
+                w.Open($"private void ForwardTrainingOpenCL({ClModel} k, {Ptr} a, global::System.ReadOnlySpan<int> labels, int batch)");
+                w.Line("var p = k.Parameters;");
+                w.Line($"var None = {DevicePtr}.None;");
+            }
+            else
+            {
+                w.Line("/// <summary>");
+                w.Line("/// The training forward pass: the same steps as <see cref=\"Forward\"/>, with dropout and drop path");
+                w.Line("/// when configured, saving every tensor the backward pass reads in the training buffer.");
+                w.Line("/// </summary>");
+                w.Line("/// <returns>The mean cross-entropy over the batch.</returns>");
+                w.Open($"private float ForwardTraining({Ptr} a, global::System.ReadOnlySpan<int> labels, int batch)");
+                w.Line("var p = _memory.Parameters.Start;");
+            }
             w.Line("int rows = batch * Tokens;");
             w.Line($"{Ptr} At(long offset) => a + offset * batch;");
             w.Line();
             Step(w, $"patch_embed.proj: images (B, {N(C)}, {N(I)}, {N(I)}) → x[:, 1:] (B, {N(plan.Patches)}, {N(D)}); keeps the im2col patches for the weight gradient",
-                $"{K}PatchEmbedding.Forward<{Dims(C, I, s.Patch, D)}>(At(Training.Embedded), At(Training.Patches), _memory.Input, p + Params.PatchEmbedProjWeight, p + Params.PatchEmbedProjBias, batch);");
+                $"{K}PatchEmbedding.Forward<{Dims(C, I, s.Patch, D)}>(At(Training.Embedded), At(Training.Patches), {target.Input}, p + Params.PatchEmbedProjWeight, p + Params.PatchEmbedProjBias, batch);");
             Step(w, $"cls_token, pos_embed: x[:, 0] = cls_token; x += pos_embed (B, {N(T)}, {N(D)})",
                 $"{K}PositionEmbedding.Forward<{Dims(T, D)}>(At(Training.Embedded), p + Params.ClsToken, p + Params.PosEmbed, batch);");
             if (dropout)
@@ -194,9 +222,9 @@ public sealed partial class VisionTransformerGenerator
                     $"{K}Residual.Forward(At({t}Residual2), At({t}Residual1), At(Training.Branch), {scale2}, batch, Tokens * Dim);");
             }
             w.Line();
-            EmitHeadForward(w, plan, training: true);
+            EmitHeadForward(w, plan, training: true, target);
             Step(w, $"loss: mean softmax cross-entropy over the batch, label smoothing ε = _memory.LabelSmoothing; keeps the probabilities (B, {N(s.Classes)})",
-                $"return {K}SoftmaxCrossEntropy.Forward<{Dim(s.Classes)}>(At(Training.Probs), At(Training.Logits), labels, batch, _memory.LabelSmoothing);");
+                $"{(target.Device ? "" : "return ")}{K}SoftmaxCrossEntropy.Forward<{Dim(s.Classes)}>(At(Training.Probs), At(Training.Logits), labels, batch, _memory.LabelSmoothing);");
             w.Close();
         }
     }

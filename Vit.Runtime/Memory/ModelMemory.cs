@@ -19,6 +19,7 @@ public sealed class ModelMemory : IDisposable
     private readonly NativeBuffer _inference = new(0);
     private readonly NativeBuffer _training = new(0);
     private float _labelSmoothing;
+    private DeviceMemory? _device;
 
     /// <summary>Creates the memory for a model with room for <paramref name="maxBatch"/> images.</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxBatch"/> is not positive.</exception>
@@ -42,11 +43,48 @@ public sealed class ModelMemory : IDisposable
     /// <summary>The largest batch the activation buffers are sized for; grows when a larger batch arrives.</summary>
     public int Capacity { get; private set; }
 
-    /// <summary>The flat parameter buffer (timm order, 64-byte aligned offsets).</summary>
-    public NativeBuffer Parameters => _parameters;
+    /// <summary>
+    /// The flat parameter buffer (timm order, 64-byte aligned offsets). On a device backend this is
+    /// the host copy: reading it downloads the device's values first, and the device uploads the
+    /// buffer again before its next use.
+    /// </summary>
+    public NativeBuffer Parameters
+    {
+        get
+        {
+            _device?.SyncToHost(ModelBuffer.Parameters);
+            return _parameters;
+        }
+    }
 
-    /// <summary>The flat gradient buffer, same layout as <see cref="Parameters"/> (allocated on first use).</summary>
-    public NativeBuffer Gradients => _gradients ??= new NativeBuffer(Layout.ParameterFloats);
+    /// <summary>
+    /// The flat gradient buffer, same layout as <see cref="Parameters"/> (allocated on first use). On
+    /// a device backend, the host copy (see <see cref="Parameters"/>).
+    /// </summary>
+    public NativeBuffer Gradients
+    {
+        get
+        {
+            _device?.SyncToHost(ModelBuffer.Gradients);
+            return HostGradients;
+        }
+    }
+
+    /// <summary>The host parameter buffer as it is, without synchronizing (for the device side).</summary>
+    internal NativeBuffer HostParameters => _parameters;
+
+    /// <summary>The host gradient buffer as it is, without synchronizing (for the device side).</summary>
+    internal NativeBuffer HostGradients => _gradients ??= new NativeBuffer(Layout.ParameterFloats);
+
+    /// <summary>The device side of this memory when the model runs on a device backend; null on the CPU.</summary>
+    public DeviceMemory? Device => _device;
+
+    /// <summary>Connects the device side (once, by the model's constructor).</summary>
+    internal void AttachDevice(DeviceMemory device)
+    {
+        if (_device is not null) throw new InvalidOperationException($"{Layout.Config.Name} already has a device.");
+        _device = device;
+    }
 
     /// <summary>
     /// Label smoothing ε of the training loss, in [0, 1): the target is (1 − ε)·one_hot + ε/classes.
@@ -72,7 +110,9 @@ public sealed class ModelMemory : IDisposable
     /// <paramref name="offsetPerImage"/> (a <c>Training</c> offset of the generated model).
     /// </summary>
     public ReadOnlySpan<float> LastTrainingTensor(long offsetPerImage, int width) =>
-        LastTrainingBatch == 0 ? default : (_training.Start + offsetPerImage * LastTrainingBatch).AsSpan(LastTrainingBatch * width);
+        LastTrainingBatch == 0 ? default
+        : _device is not null ? _device.LastTrainingTensor(offsetPerImage, width, LastTrainingBatch)
+        : (_training.Start + offsetPerImage * LastTrainingBatch).AsSpan(LastTrainingBatch * width);
 
     /// <summary>Staged input images of the current call: (batch, C, H, W).</summary>
     public TensorPtr Input => _input.Start;
@@ -81,7 +121,7 @@ public sealed class ModelMemory : IDisposable
     public Span<float> Parameter(string timmName)
     {
         var p = Table.Find(timmName);
-        return _parameters.Slice(p.Offset, checked((int)p.Length));
+        return Parameters.Slice(p.Offset, checked((int)p.Length));
     }
 
     /// <summary>The gradient of one parameter.</summary>
@@ -92,7 +132,11 @@ public sealed class ModelMemory : IDisposable
     }
 
     /// <summary>Sets every gradient to zero.</summary>
-    public void ZeroGradients() => Gradients.Clear();
+    public void ZeroGradients()
+    {
+        if (_device is not null) _device.ZeroGradients();
+        else Gradients.Clear();
+    }
 
     /// <summary>
     /// Validates a <c>Forward</c> call, grows buffers if the batch is the largest yet, copies the
@@ -100,13 +144,7 @@ public sealed class ModelMemory : IDisposable
     /// </summary>
     public TensorPtr BeginForward(ReadOnlySpan<float> images, int batch, Span<float> output)
     {
-        CheckImages(images, batch);
-        long needed = (long)batch * Layout.OutputSize;
-        if (output.Length < needed)
-            throw new ArgumentException(
-                $"{Layout.Config.Name}.Forward: expected an output of batch × OutputSize = {batch} × {Layout.OutputSize} = {needed} floats, found {output.Length}.",
-                nameof(output));
-        Grow(batch);
+        CheckForward(images, batch, output.Length);
         _inference.EnsureLength(Layout.InferenceFloatsPerImage * Capacity);
         Stage(images);
         return _inference.Start;
@@ -125,13 +163,7 @@ public sealed class ModelMemory : IDisposable
     /// </summary>
     public TensorPtr BeginTraining(ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int batch)
     {
-        CheckImages(images, batch);
-        if (Layout.Config.Classes == 0)
-            throw new InvalidOperationException(
-                $"{Layout.Config.Name} has no classification head (Classes = 0), so it has no cross-entropy loss to train; set Classes in [VisionTransformer].");
-        if (labels.Length != batch)
-            throw new ArgumentException($"{Layout.Config.Name}.ForwardBackward: expected {batch} labels (one per image), found {labels.Length}.", nameof(labels));
-        Grow(batch);
+        CheckTraining(images, labels, batch);
         _training.EnsureLength(Layout.TrainingFloatsPerImage * Capacity);
         LastTrainingBatch = batch;
         _ = Gradients;
@@ -140,10 +172,40 @@ public sealed class ModelMemory : IDisposable
     }
 
     /// <summary>Loads every parameter from a safetensors file with timm names.</summary>
-    public void LoadWeights(string path) => WeightFile.Load(path, Table, _parameters.Start);
+    public void LoadWeights(string path) => WeightFile.Load(path, Table, Parameters.Start);
 
     /// <summary>Saves every parameter to a safetensors file with timm names and the config as metadata (atomic).</summary>
-    public void SaveWeights(string path) => WeightFile.Save(path, Table, _parameters.Start, Layout.Config.ToMetadata());
+    public void SaveWeights(string path) => WeightFile.Save(path, Table, Parameters.Start, Layout.Config.ToMetadata());
+
+    /// <summary>
+    /// Checks a <c>ForwardBackward</c> call (images, a head, one label per image), grows the batch
+    /// capacity and records the batch; <see cref="BeginTraining"/> and device backends call it.
+    /// </summary>
+    internal void CheckTraining(ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int batch)
+    {
+        CheckImages(images, batch);
+        if (Layout.Config.Classes == 0)
+            throw new InvalidOperationException(
+                $"{Layout.Config.Name} has no classification head (Classes = 0), so it has no cross-entropy loss to train; set Classes in [VisionTransformer].");
+        if (labels.Length != batch)
+            throw new ArgumentException($"{Layout.Config.Name}.ForwardBackward: expected {batch} labels (one per image), found {labels.Length}.", nameof(labels));
+        Grow(batch);
+    }
+
+    /// <summary>Checks a <c>Forward</c> call's images and output and grows the batch capacity (for device backends).</summary>
+    internal void CheckForward(ReadOnlySpan<float> images, int batch, int outputLength)
+    {
+        CheckImages(images, batch);
+        long needed = (long)batch * Layout.OutputSize;
+        if (outputLength < needed)
+            throw new ArgumentException(
+                $"{Layout.Config.Name}.Forward: expected an output of batch × OutputSize = {batch} × {Layout.OutputSize} = {needed} floats, found {outputLength}.",
+                "output");
+        Grow(batch);
+    }
+
+    /// <summary>Records the batch of a training step run on the device (for <see cref="LastTrainingTensor"/>).</summary>
+    internal void SetLastTrainingBatch(int batch) => LastTrainingBatch = batch;
 
     private void CheckImages(ReadOnlySpan<float> images, int batch)
     {

@@ -57,6 +57,10 @@ public sealed unsafe class AdamW : Optimizer
         }
     }
 
+    /// <inheritdoc/>
+    protected override void UpdateOnDevice(DeviceOptimizerState state, float learningRate, float decayFactor, float gradientScale) =>
+        state.AdamW(learningRate, decayFactor, (float)Options.Beta1, (float)Options.Beta2, (float)Options.Epsilon, _stepSize, _invSqrtBias2, gradientScale);
+
     /// <summary>
     /// Double-precision reference of one AdamW step on plain arrays (for tests), with
     /// <paramref name="t"/> the 1-based step number.

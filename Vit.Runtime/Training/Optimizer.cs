@@ -68,6 +68,8 @@ public abstract unsafe class Optimizer : IDisposable
 {
     private readonly ParameterInfo[] _trained;
     private readonly NativeBuffer[] _state;
+    private DeviceOptimizerState? _deviceState;
+    private bool _hostStateNewer;
 
     /// <summary>Sets up the optimizer for <paramref name="memory"/>'s parameters.</summary>
     /// <param name="memory">The model's memory.</param>
@@ -107,8 +109,20 @@ public abstract unsafe class Optimizer : IDisposable
     /// <summary>PyTorch's names of the state buffers (<c>exp_avg</c>, <c>exp_avg_sq</c>; <c>momentum_buffer</c>).</summary>
     public IReadOnlyList<string> StateNames { get; }
 
-    /// <summary>A state buffer, laid out like the parameters.</summary>
-    public NativeBuffer State(int index) => _state[index];
+    /// <summary>
+    /// A state buffer, laid out like the parameters. When the model runs on a device, the state lives
+    /// there: this downloads it first, and the next step uploads it again (checkpoints read and
+    /// restore it through here).
+    /// </summary>
+    public NativeBuffer State(int index)
+    {
+        if (_deviceState is not null && !_hostStateNewer)
+        {
+            for (int i = 0; i < _state.Length; i++) _deviceState.Download(i, _state[i]);
+            _hostStateNewer = true;
+        }
+        return _state[index];
+    }
 
     /// <summary>Trains only the classifier: <c>head.*</c> and the optional <c>pre_logits.*</c> (the seeds' <c>--freeze-layers</c>).</summary>
     public static bool HeadOnly(ParameterInfo p) =>
@@ -129,6 +143,7 @@ public abstract unsafe class Optimizer : IDisposable
     /// </summary>
     public double GradientNorm(float gradientScale = 1)
     {
+        if (Memory.Device is not null) return Math.Sqrt(DeviceState().GradientSumOfSquares()) * gradientScale;
         float* g = Memory.Gradients.Start.Pointer;
         double sum = 0;
         foreach (var p in _trained) sum += SumOfSquares(g + p.Offset, p.Length);
@@ -154,6 +169,12 @@ public abstract unsafe class Optimizer : IDisposable
             scale *= Options.ClipNorm / (norm + 1e-6); // torch.nn.utils.clip_grad_norm_
         Steps++;
         BeginStep();
+        if (Memory.Device is not null)
+        {
+            float decayFactor = (float)(1 - learningRate * Options.WeightDecay);
+            UpdateOnDevice(DeviceState(), (float)learningRate, decayFactor, (float)scale);
+            return norm;
+        }
         float* param = Memory.Parameters.Start.Pointer, grad = Memory.Gradients.Start.Pointer;
         foreach (var p in _trained)
         {
@@ -177,6 +198,28 @@ public abstract unsafe class Optimizer : IDisposable
     /// <param name="decay">The decoupled decay factor (1 − lr·λ), or 1 when the parameter is not decayed.</param>
     /// <param name="gradientScale">Multiply each gradient by this first (accumulation and clipping).</param>
     protected abstract void Update(float* param, float* grad, long offset, long length, float learningRate, float decay, float gradientScale);
+
+    /// <summary>
+    /// The update of every trained parameter on the device, in one launch: the same rule as
+    /// <see cref="Update"/>, with <paramref name="decayFactor"/> (1 − lr·λ) applied to the decayed ones.
+    /// </summary>
+    protected abstract void UpdateOnDevice(DeviceOptimizerState state, float learningRate, float decayFactor, float gradientScale);
+
+    // The device state, created on first use and uploaded again when the host copy was touched.
+    private DeviceOptimizerState DeviceState()
+    {
+        if (_deviceState is null)
+        {
+            _deviceState = Memory.Device!.CreateOptimizerState(_trained, _state.Length);
+            _hostStateNewer = true; // the host state may already hold restored values
+        }
+        if (_hostStateNewer)
+        {
+            for (int i = 0; i < _state.Length; i++) _deviceState.Upload(i, _state[i]);
+            _hostStateNewer = false;
+        }
+        return _deviceState;
+    }
 
     /// <summary>Pointer to element <paramref name="offset"/> of state buffer <paramref name="index"/>.</summary>
     protected float* StatePointer(int index, long offset) => _state[index].Start.Pointer + offset;
@@ -207,6 +250,7 @@ public abstract unsafe class Optimizer : IDisposable
     public void Dispose()
     {
         foreach (var s in _state) s.Dispose();
+        _deviceState?.Dispose();
         GC.SuppressFinalize(this);
     }
 }

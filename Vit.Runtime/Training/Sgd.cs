@@ -44,6 +44,10 @@ public sealed unsafe class Sgd : Optimizer
         }
     }
 
+    /// <inheritdoc/>
+    protected override void UpdateOnDevice(DeviceOptimizerState state, float learningRate, float decayFactor, float gradientScale) =>
+        state.Sgd(learningRate, decayFactor, (float)Options.Momentum, Options.Nesterov, gradientScale);
+
     /// <summary>Double-precision reference of one SGD step on plain arrays (for tests).</summary>
     public static void Reference(double[] p, double[] g, double[] buffer, double lr, double weightDecay, double momentum, bool nesterov)
     {

@@ -1,0 +1,398 @@
+using Vit.Kernels;
+using Vit.Numerics;
+
+namespace Vit.Backends.OpenCL;
+
+// The steps the generated OpenCL launch sequence calls. Each mirrors the CPU kernel of the same
+// name in Vit.Kernels (same arguments, same meaning of every tensor, same accumulate/overwrite
+// rules) and enqueues the vit.cl kernels that compute it. Sizes that the program was not built
+// with (the GEMM's) come from the dimension type arguments.
+public sealed partial class ClModel
+{
+    /// <summary>The base of the step groups: the model whose kernels they launch.</summary>
+    public abstract class Steps
+    {
+        private protected Steps(ClModel model) => Model = model;
+
+        private protected ClModel Model { get; }
+    }
+
+    /// <summary>LayerNorm over the model's width (see <see cref="Vit.Kernels.LayerNorm"/>).</summary>
+    public sealed class LayerNormSteps : Steps
+    {
+        internal LayerNormSteps(ClModel model) : base(model) { }
+
+        /// <summary>y = (x − mean)·rstd·weight + bias per row; mean and rstd saved unless None.</summary>
+        public void Forward<TDim>(DevicePtr y, DevicePtr mean, DevicePtr rstd, DevicePtr x, DevicePtr weight, DevicePtr bias, int rows, float eps)
+            where TDim : struct, IDim
+        {
+            var k = Model.LayerNormForwardKernel;
+            int i = 0;
+            SetTensor(k, ref i, y); SetTensor(k, ref i, mean); SetTensor(k, ref i, rstd); SetTensor(k, ref i, x);
+            SetTensor(k, ref i, weight); SetTensor(k, ref i, bias);
+            k.SetArg(i++, rows); k.SetArg(i, eps);
+            Model.Launch(k, (long)rows * LayerNormLocal, LayerNormLocal);
+        }
+
+        /// <summary>dx += ∂L/∂x (accumulated), dweight += Σ dy·x̂, dbias += Σ dy.</summary>
+        public void Backward<TDim>(DevicePtr dx, DevicePtr dweight, DevicePtr dbias, DevicePtr dy, DevicePtr x, DevicePtr mean, DevicePtr rstd, DevicePtr weight, int rows)
+            where TDim : struct, IDim
+        {
+            var k = Model.LayerNormInputKernel;
+            int i = 0;
+            SetTensor(k, ref i, dx); SetTensor(k, ref i, dy); SetTensor(k, ref i, x); SetTensor(k, ref i, mean);
+            SetTensor(k, ref i, rstd); SetTensor(k, ref i, weight);
+            k.SetArg(i, rows);
+            Model.Launch(k, (long)rows * LayerNormLocal, LayerNormLocal);
+
+            k = Model.LayerNormParamsKernel;
+            i = 0;
+            SetTensor(k, ref i, dweight); SetTensor(k, ref i, dbias); SetTensor(k, ref i, dy); SetTensor(k, ref i, x);
+            SetTensor(k, ref i, mean); SetTensor(k, ref i, rstd);
+            k.SetArg(i, rows);
+            Model.Launch(k, TDim.Value);
+        }
+    }
+
+    /// <summary>Linear layers as the tiled GEMM (see <see cref="Vit.Kernels.Linear"/>).</summary>
+    public sealed class LinearSteps : Steps
+    {
+        internal LinearSteps(ClModel model) : base(model) { }
+
+        /// <summary>y = x·wᵀ + b.</summary>
+        public void Forward<TIn, TOut>(DevicePtr y, DevicePtr x, DevicePtr w, DevicePtr b, int rows)
+            where TIn : struct, IDim where TOut : struct, IDim
+            => Model.Gemm(y, TOut.Value, x, TIn.Value, 1, w, 1, TIn.Value, b, DevicePtr.None, rows, TOut.Value, TIn.Value, accumulate: false);
+
+        /// <summary>preActivation = x·wᵀ + b and activation = gelu(preActivation), in one GEMM epilogue.</summary>
+        public void ForwardGelu<TIn, TOut>(DevicePtr activation, DevicePtr preActivation, DevicePtr x, DevicePtr w, DevicePtr b, int rows)
+            where TIn : struct, IDim where TOut : struct, IDim
+            => Model.Gemm(preActivation, TOut.Value, x, TIn.Value, 1, w, 1, TIn.Value, b, activation, rows, TOut.Value, TIn.Value, accumulate: false);
+
+        /// <summary>y += x·wᵀ + b (the residual add fused).</summary>
+        public void ForwardResidual<TIn, TOut>(DevicePtr y, DevicePtr x, DevicePtr w, DevicePtr b, int rows)
+            where TIn : struct, IDim where TOut : struct, IDim
+            => Model.Gemm(y, TOut.Value, x, TIn.Value, 1, w, 1, TIn.Value, b, DevicePtr.None, rows, TOut.Value, TIn.Value, accumulate: true);
+
+        /// <summary>dx = dy·w (overwrite, unless None), dw += dyᵀ·x, db += Σ_rows dy (unless None).</summary>
+        public void Backward<TIn, TOut>(DevicePtr dx, DevicePtr dw, DevicePtr db, DevicePtr dy, DevicePtr x, DevicePtr w, int rows)
+            where TIn : struct, IDim where TOut : struct, IDim
+            => Model.LinearBackward(dx, dw, db, dy, x, w, rows, TIn.Value, TOut.Value);
+    }
+
+    /// <summary>Multi-head self-attention (see <see cref="Vit.Kernels.Attention"/>).</summary>
+    public sealed class AttentionSteps : Steps
+    {
+        internal AttentionSteps(ClModel model) : base(model) { }
+
+        /// <summary>probs = softmax(q·kᵀ·scale) (pre-dropout), output = (probs ⊙ mask)·v.</summary>
+        public void Forward<TTokens, THeads, THeadDim>(DevicePtr output, DevicePtr probs, DevicePtr dropoutMask, DevicePtr qkv, int batch)
+            where TTokens : struct, IDim where THeads : struct, IDim where THeadDim : struct, IDim
+        {
+            var k = Model.AttentionForwardKernel;
+            int i = 0;
+            SetTensor(k, ref i, output); SetTensor(k, ref i, probs); SetTensor(k, ref i, dropoutMask); SetTensor(k, ref i, qkv);
+            k.SetArg(i, batch);
+            Model.Launch(k, (long)batch * THeads.Value * TTokens.Value);
+        }
+
+        /// <summary>dqkv = ∂L/∂qkv (overwrite); dprobs is scratch for the score gradient.</summary>
+        public void Backward<TTokens, THeads, THeadDim>(DevicePtr dqkv, DevicePtr dprobs, DevicePtr doutput, DevicePtr probs, DevicePtr dropoutMask, DevicePtr qkv, int batch)
+            where TTokens : struct, IDim where THeads : struct, IDim where THeadDim : struct, IDim
+        {
+            long rows = (long)batch * THeads.Value * TTokens.Value;
+            // Per query row: the score gradient and dq; then per key row: dk and dv.
+            Launch(Model.AttentionQueryKernel, dqkv, dprobs, doutput, probs, dropoutMask, qkv, batch, rows);
+            Launch(Model.AttentionKeyKernel, dqkv, dprobs, doutput, probs, dropoutMask, qkv, batch, rows);
+        }
+
+        private void Launch(ClKernel k, DevicePtr dqkv, DevicePtr dscores, DevicePtr doutput, DevicePtr probs, DevicePtr mask, DevicePtr qkv, int batch, long rows)
+        {
+            int i = 0;
+            SetTensor(k, ref i, dqkv); SetTensor(k, ref i, dscores); SetTensor(k, ref i, doutput); SetTensor(k, ref i, probs);
+            SetTensor(k, ref i, mask); SetTensor(k, ref i, qkv);
+            k.SetArg(i, batch);
+            Model.Launch(k, rows);
+        }
+    }
+
+    /// <summary>The patch embedding (see <see cref="Vit.Kernels.PatchEmbedding"/>): im2col, the GEMM, and a scatter into rows 1..N.</summary>
+    public sealed class PatchEmbeddingSteps : Steps
+    {
+        internal PatchEmbeddingSteps(ClModel model) : base(model) { }
+
+        /// <summary>patches = im2col(images); tokens[b, 1 + n] = patches[b, n]·weightᵀ + bias.</summary>
+        public void Forward<TChannels, TImage, TPatch, TDim>(DevicePtr tokens, DevicePtr patches, DevicePtr images, DevicePtr weight, DevicePtr bias, int batch)
+            where TChannels : struct, IDim where TImage : struct, IDim where TPatch : struct, IDim where TDim : struct, IDim
+        {
+            int grid = TImage.Value / TPatch.Value, n = grid * grid, kk = TChannels.Value * TPatch.Value * TPatch.Value, d = TDim.Value;
+            var k = Model.Im2ColKernel;
+            int i = 0;
+            SetTensor(k, ref i, patches); SetTensor(k, ref i, images);
+            k.SetArg(i, batch);
+            Model.Launch(k, (long)batch * n * kk);
+            var rows = Model.PatchRows;
+            Model.Gemm(rows, d, patches, kk, 1, weight, 1, kk, bias, DevicePtr.None, batch * n, d, kk, accumulate: false);
+            k = Model.PatchScatterKernel;
+            i = 0;
+            SetTensor(k, ref i, tokens); SetTensor(k, ref i, rows);
+            k.SetArg(i, batch);
+            Model.Launch(k, (long)batch * n * d);
+        }
+
+        /// <summary>dweight += Σ dtokens[b, 1..]ᵀ·patches[b], dbias += Σ dtokens[b, 1..].</summary>
+        public void Backward<TChannels, TImage, TPatch, TDim>(DevicePtr dweight, DevicePtr dbias, DevicePtr dtokens, DevicePtr patches, int batch)
+            where TChannels : struct, IDim where TImage : struct, IDim where TPatch : struct, IDim where TDim : struct, IDim
+        {
+            int grid = TImage.Value / TPatch.Value, n = grid * grid, kk = TChannels.Value * TPatch.Value * TPatch.Value, d = TDim.Value;
+            var rows = Model.PatchRows;
+            var k = Model.PatchGatherKernel;
+            int i = 0;
+            SetTensor(k, ref i, rows); SetTensor(k, ref i, dtokens);
+            k.SetArg(i, batch);
+            Model.Launch(k, (long)batch * n * d);
+            Model.LinearBackward(DevicePtr.None, dweight, dbias, rows, patches, DevicePtr.None, batch * n, kk, d);
+        }
+    }
+
+    /// <summary>Class token and position embeddings (see <see cref="Vit.Kernels.PositionEmbedding"/>).</summary>
+    public sealed class PositionEmbeddingSteps : Steps
+    {
+        internal PositionEmbeddingSteps(ClModel model) : base(model) { }
+
+        /// <summary>tokens[b, 0] = cls_token; tokens[b] += pos_embed.</summary>
+        public void Forward<TTokens, TDim>(DevicePtr tokens, DevicePtr classToken, DevicePtr positions, int batch)
+            where TTokens : struct, IDim where TDim : struct, IDim
+        {
+            var k = Model.PositionForwardKernel;
+            int i = 0;
+            SetTensor(k, ref i, tokens); SetTensor(k, ref i, classToken); SetTensor(k, ref i, positions);
+            k.SetArg(i, batch);
+            Model.Launch(k, (long)batch * TTokens.Value * TDim.Value);
+        }
+
+        /// <summary>dpositions += Σ_b dtokens[b]; dclassToken += Σ_b dtokens[b, 0].</summary>
+        public void Backward<TTokens, TDim>(DevicePtr dclassToken, DevicePtr dpositions, DevicePtr dtokens, int batch)
+            where TTokens : struct, IDim where TDim : struct, IDim
+        {
+            var k = Model.PositionBackwardKernel;
+            int i = 0;
+            SetTensor(k, ref i, dclassToken); SetTensor(k, ref i, dpositions); SetTensor(k, ref i, dtokens);
+            k.SetArg(i, batch);
+            Model.Launch(k, (long)TTokens.Value * TDim.Value);
+        }
+    }
+
+    /// <summary>Token or mean pooling (see <see cref="Vit.Kernels.TokenPooling"/>, <see cref="Vit.Kernels.MeanPooling"/>).</summary>
+    public sealed class PoolingSteps : Steps
+    {
+        private readonly int _mean;
+
+        internal PoolingSteps(ClModel model, bool mean) : base(model) => _mean = mean ? 1 : 0;
+
+        /// <summary>pooled[b] = tokens[b, 0], or the mean of tokens[b, 1:].</summary>
+        public void Forward<TTokens, TDim>(DevicePtr pooled, DevicePtr tokens, int batch)
+            where TTokens : struct, IDim where TDim : struct, IDim
+        {
+            var k = Model.PoolForwardKernel;
+            int i = 0;
+            SetTensor(k, ref i, pooled); SetTensor(k, ref i, tokens);
+            k.SetArg(i++, batch); k.SetArg(i, _mean);
+            Model.Launch(k, (long)batch * TDim.Value);
+        }
+
+        /// <summary>dtokens (overwritten) from dpooled.</summary>
+        public void Backward<TTokens, TDim>(DevicePtr dtokens, DevicePtr dpooled, int batch)
+            where TTokens : struct, IDim where TDim : struct, IDim
+        {
+            var k = Model.PoolBackwardKernel;
+            int i = 0;
+            SetTensor(k, ref i, dtokens); SetTensor(k, ref i, dpooled);
+            k.SetArg(i++, batch); k.SetArg(i, _mean);
+            Model.Launch(k, (long)batch * TTokens.Value * TDim.Value);
+        }
+    }
+
+    /// <summary>Residual adds with optional per-image drop-path scales (see <see cref="Vit.Kernels.Residual"/>).</summary>
+    public sealed class ResidualSteps : Steps
+    {
+        internal ResidualSteps(ClModel model) : base(model) { }
+
+        /// <summary>output = input + branch·scale[image].</summary>
+        public void Forward(DevicePtr output, DevicePtr input, DevicePtr branch, DevicePtr sampleScale, int batch, long perImage)
+        {
+            var k = Model.ResidualForwardKernel;
+            int i = 0;
+            SetTensor(k, ref i, output); SetTensor(k, ref i, input); SetTensor(k, ref i, branch); SetTensor(k, ref i, sampleScale);
+            k.SetArg(i++, perImage); k.SetArg(i, batch * perImage);
+            Model.Launch(k, batch * perImage);
+        }
+
+        /// <summary>dbranch = doutput·scale[image] (a copy without scales; nothing when they are the same tensor).</summary>
+        public void Backward(DevicePtr dbranch, DevicePtr doutput, DevicePtr sampleScale, int batch, long perImage)
+        {
+            if (sampleScale.IsNull && dbranch == doutput) return;
+            var k = Model.ResidualBackwardKernel;
+            int i = 0;
+            SetTensor(k, ref i, dbranch); SetTensor(k, ref i, doutput); SetTensor(k, ref i, sampleScale);
+            k.SetArg(i++, perImage); k.SetArg(i, batch * perImage);
+            Model.Launch(k, batch * perImage);
+        }
+    }
+
+    /// <summary>Dropout (see <see cref="Vit.Kernels.Dropout"/>).</summary>
+    public sealed unsafe class DropoutSteps : Steps
+    {
+        internal DropoutSteps(ClModel model) : base(model) { }
+
+        /// <summary>
+        /// Draws the mask on the host from <paramref name="rng"/>, exactly as the CPU does (so both
+        /// backends drop the same values), and uploads it.
+        /// </summary>
+        public void FillMask(DevicePtr mask, long count, float rate, ref Rng rng)
+        {
+            var host = Model.Staging(count);
+            Vit.Kernels.Dropout.FillMask(host, count, rate, ref rng);
+            Model.Context.Write(mask.Buffer!, mask.Offset * sizeof(float), host.Pointer, count * sizeof(float), blocking: true);
+        }
+
+        /// <summary>x *= mask.</summary>
+        public void Apply(DevicePtr x, DevicePtr mask, long count)
+        {
+            var k = Model.MaskKernel;
+            int i = 0;
+            SetTensor(k, ref i, x); SetTensor(k, ref i, mask);
+            k.SetArg(i, count);
+            Model.Launch(k, count);
+        }
+    }
+
+    /// <summary>Drop path (see <see cref="Vit.Kernels.DropPath"/>).</summary>
+    public sealed unsafe class DropPathSteps : Steps
+    {
+        internal DropPathSteps(ClModel model) : base(model) { }
+
+        /// <summary>Draws the per-image scales on the host from <paramref name="rng"/> (as the CPU does) and uploads them.</summary>
+        public void FillScales(DevicePtr scale, int batch, float rate, ref Rng rng)
+        {
+            var host = Model.Staging(batch);
+            Vit.Kernels.DropPath.FillScales(host, batch, rate, ref rng);
+            Model.Context.Write(scale.Buffer!, scale.Offset * sizeof(float), host.Pointer, (long)batch * sizeof(float), blocking: true);
+        }
+    }
+
+    /// <summary>GELU backward (see <see cref="Vit.Kernels.Gelu"/>).</summary>
+    public sealed class GeluSteps : Steps
+    {
+        internal GeluSteps(ClModel model) : base(model) { }
+
+        /// <summary>dx = dy·gelu'(x); dx may be dy.</summary>
+        public void Backward(DevicePtr dx, DevicePtr dy, DevicePtr x, long count)
+        {
+            var k = Model.GeluBackwardKernel;
+            int i = 0;
+            SetTensor(k, ref i, dx); SetTensor(k, ref i, dy); SetTensor(k, ref i, x);
+            k.SetArg(i, count);
+            Model.Launch(k, count);
+        }
+    }
+
+    /// <summary>tanh (see <see cref="Vit.Kernels.Tanh"/>).</summary>
+    public sealed class TanhSteps : Steps
+    {
+        internal TanhSteps(ClModel model) : base(model) { }
+
+        /// <summary>y = tanh(x).</summary>
+        public void Forward(DevicePtr y, DevicePtr x, long count)
+        {
+            var k = Model.TanhForwardKernel;
+            int i = 0;
+            SetTensor(k, ref i, y); SetTensor(k, ref i, x);
+            k.SetArg(i, count);
+            Model.Launch(k, count);
+        }
+
+        /// <summary>dx = dy·(1 − y²).</summary>
+        public void Backward(DevicePtr dx, DevicePtr dy, DevicePtr y, long count)
+        {
+            var k = Model.TanhBackwardKernel;
+            int i = 0;
+            SetTensor(k, ref i, dx); SetTensor(k, ref i, dy); SetTensor(k, ref i, y);
+            k.SetArg(i, count);
+            Model.Launch(k, count);
+        }
+    }
+
+    /// <summary>Fills (see <see cref="Vit.Kernels.Fill"/>).</summary>
+    public sealed class FillSteps : Steps
+    {
+        internal FillSteps(ClModel model) : base(model) { }
+
+        /// <summary>x[0..count) = 0.</summary>
+        public void Zero(DevicePtr x, long count) =>
+            Model.Context.Fill(x.Buffer!, x.Offset * sizeof(float), count * sizeof(float), 0f);
+    }
+
+    /// <summary>Softmax cross-entropy (see <see cref="Vit.Kernels.SoftmaxCrossEntropy"/>); labels were uploaded by <see cref="BeginTraining"/>.</summary>
+    public sealed class LossSteps : Steps
+    {
+        internal LossSteps(ClModel model) : base(model) { }
+
+        /// <summary>probs = softmax(logits) and the per-image losses (read back by <see cref="EndTraining"/>).</summary>
+        public void Forward<TClasses>(DevicePtr probs, DevicePtr logits, ReadOnlySpan<int> labels, int batch, float labelSmoothing)
+            where TClasses : struct, IDim
+        {
+            var k = Model.LossForwardKernel;
+            int i = 0;
+            SetTensor(k, ref i, probs); SetTensor(k, ref i, Model.Losses); SetTensor(k, ref i, logits);
+            k.SetArg(i++, Model.Labels); k.SetArg(i++, batch); k.SetArg(i, labelSmoothing);
+            Model.Launch(k, batch);
+        }
+
+        /// <summary>dlogits = (probs − target) / B.</summary>
+        public void Backward<TClasses>(DevicePtr dlogits, DevicePtr probs, ReadOnlySpan<int> labels, int batch, float labelSmoothing)
+            where TClasses : struct, IDim
+        {
+            var k = Model.LossBackwardKernel;
+            int i = 0;
+            SetTensor(k, ref i, dlogits); SetTensor(k, ref i, probs);
+            k.SetArg(i++, Model.Labels); k.SetArg(i++, batch); k.SetArg(i, labelSmoothing);
+            Model.Launch(k, (long)batch * TClasses.Value);
+        }
+    }
+
+    /// <summary>
+    /// C (m×n, row stride ldc) = op(A)·op(B) [+ bias] [+ C], with A(i, k) = a[i·sai + k·sak] and
+    /// B(k, j) = b[k·sbk + j·sbj]; <paramref name="act"/> (unless None) also receives gelu(C).
+    /// </summary>
+    internal void Gemm(DevicePtr c, long ldc, DevicePtr a, long sai, long sak, DevicePtr b, long sbk, long sbj,
+        DevicePtr bias, DevicePtr act, int m, int n, int k, bool accumulate)
+    {
+        if (m <= 0 || n <= 0) return;
+        var kernel = GemmKernel;
+        int i = 0;
+        SetTensor(kernel, ref i, c); kernel.SetArg(i++, ldc);
+        SetTensor(kernel, ref i, a); kernel.SetArg(i++, sai); kernel.SetArg(i++, sak);
+        SetTensor(kernel, ref i, b); kernel.SetArg(i++, sbk); kernel.SetArg(i++, sbj);
+        SetTensor(kernel, ref i, bias); SetTensor(kernel, ref i, act);
+        kernel.SetArg(i++, m); kernel.SetArg(i++, n); kernel.SetArg(i++, k); kernel.SetArg(i, accumulate ? 1 : 0);
+        long groupsX = (n + GemmTile - 1) / GemmTile, groupsY = (m + GemmTile - 1) / GemmTile;
+        Context.Launch2D(kernel, groupsX * GemmLocal, groupsY * GemmLocal, GemmLocal, GemmLocal);
+    }
+
+    /// <summary>dx = dy·w (unless None), dw += dyᵀ·x, db += Σ_rows dy (unless None), as <see cref="Vit.Kernels.Linear"/>.</summary>
+    internal void LinearBackward(DevicePtr dx, DevicePtr dw, DevicePtr db, DevicePtr dy, DevicePtr x, DevicePtr w, int rows, int nIn, int nOut)
+    {
+        if (rows <= 0) return;
+        if (!dx.IsNull) Gemm(dx, nIn, dy, nOut, 1, w, nIn, 1, DevicePtr.None, DevicePtr.None, rows, nIn, nOut, accumulate: false);
+        Gemm(dw, nIn, dy, 1, nOut, x, nIn, 1, DevicePtr.None, DevicePtr.None, nOut, nIn, rows, accumulate: true);
+        if (!db.IsNull)
+        {
+            var k = ColumnSumsKernel;
+            int i = 0;
+            SetTensor(k, ref i, db); SetTensor(k, ref i, dy);
+            k.SetArg(i++, rows); k.SetArg(i, nOut);
+            Launch(k, nOut);
+        }
+    }
+}
