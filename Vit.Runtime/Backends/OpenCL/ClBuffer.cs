@@ -1,0 +1,33 @@
+namespace Vit.Backends.OpenCL;
+
+/// <summary>
+/// A read-write buffer in device memory, made by <see cref="ClContext.CreateBuffer"/>. Disposing
+/// releases it (the driver frees it once no queued command uses it); disposing twice is safe.
+/// </summary>
+public sealed class ClBuffer : IDisposable
+{
+    private readonly ClMemHandle _handle;
+
+    internal ClBuffer(ClMemHandle handle, long bytes)
+    {
+        _handle = handle;
+        Bytes = bytes;
+    }
+
+    /// <summary>The size asked for, in bytes (the device allocates at least 4 even when this is 0).</summary>
+    public long Bytes { get; }
+
+    /// <summary>The <c>cl_mem</c>.</summary>
+    /// <exception cref="ObjectDisposedException">The buffer was disposed.</exception>
+    internal nint Handle
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+            return _handle.Value;
+        }
+    }
+
+    /// <summary>Releases the device memory.</summary>
+    public void Dispose() => _handle.Dispose();
+}
