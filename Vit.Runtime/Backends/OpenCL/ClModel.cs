@@ -39,13 +39,13 @@ public sealed unsafe partial class ClModel : DeviceMemory
     private readonly NativeBuffer _staging = new(0);
     private bool _disposed;
 
-    internal readonly ClKernel GemmKernel, ColumnSumsKernel, LayerNormForwardKernel, LayerNormInputKernel, LayerNormParamsKernel,
+    internal readonly KernelRing GemmKernel, ColumnSumsKernel, LayerNormForwardKernel, LayerNormInputKernel, LayerNormParamsKernel,
         AttentionForwardKernel, AttentionQueryKernel, AttentionKeyKernel, GeluBackwardKernel, TanhForwardKernel, TanhBackwardKernel,
-        MaskKernel, ResidualForwardKernel, ResidualBackwardKernel, Im2ColKernel, PatchScatterKernel, PatchGatherKernel,
+        MaskKernel, FillKernel, ResidualForwardKernel, ResidualBackwardKernel, Im2ColKernel, PatchScatterKernel, PatchGatherKernel,
         PositionForwardKernel, PositionBackwardKernel, PoolForwardKernel, PoolBackwardKernel, LossForwardKernel, LossBackwardKernel,
         SumSquaresKernel, AdamWKernel, SgdKernel;
 
-    private readonly ClKernel[] _kernels;
+    private readonly KernelRing[] _kernels;
 
     /// <summary>
     /// Puts the model whose memory is <paramref name="memory"/> on <paramref name="backend"/>'s
@@ -64,32 +64,33 @@ public sealed unsafe partial class ClModel : DeviceMemory
         var program = backend.Program(_layout.Config);
         _kernels =
         [
-            GemmKernel = program.CreateKernel("gemm"),
-            ColumnSumsKernel = program.CreateKernel("column_sums_add"),
-            LayerNormForwardKernel = program.CreateKernel("layernorm_forward"),
-            LayerNormInputKernel = program.CreateKernel("layernorm_backward_input"),
-            LayerNormParamsKernel = program.CreateKernel("layernorm_backward_params"),
-            AttentionForwardKernel = program.CreateKernel("attention_forward"),
-            AttentionQueryKernel = program.CreateKernel("attention_backward_query"),
-            AttentionKeyKernel = program.CreateKernel("attention_backward_key"),
-            GeluBackwardKernel = program.CreateKernel("gelu_backward"),
-            TanhForwardKernel = program.CreateKernel("tanh_forward"),
-            TanhBackwardKernel = program.CreateKernel("tanh_backward"),
-            MaskKernel = program.CreateKernel("multiply_mask"),
-            ResidualForwardKernel = program.CreateKernel("residual_forward"),
-            ResidualBackwardKernel = program.CreateKernel("residual_backward"),
-            Im2ColKernel = program.CreateKernel("im2col"),
-            PatchScatterKernel = program.CreateKernel("patch_scatter"),
-            PatchGatherKernel = program.CreateKernel("patch_gather"),
-            PositionForwardKernel = program.CreateKernel("position_forward"),
-            PositionBackwardKernel = program.CreateKernel("position_backward"),
-            PoolForwardKernel = program.CreateKernel("pool_forward"),
-            PoolBackwardKernel = program.CreateKernel("pool_backward"),
-            LossForwardKernel = program.CreateKernel("softmax_xent_forward"),
-            LossBackwardKernel = program.CreateKernel("softmax_xent_backward"),
-            SumSquaresKernel = program.CreateKernel("sum_squares"),
-            AdamWKernel = program.CreateKernel("adamw_update"),
-            SgdKernel = program.CreateKernel("sgd_update"),
+            GemmKernel = new KernelRing(program, "gemm"),
+            ColumnSumsKernel = new KernelRing(program, "column_sums_add"),
+            LayerNormForwardKernel = new KernelRing(program, "layernorm_forward"),
+            LayerNormInputKernel = new KernelRing(program, "layernorm_backward_input"),
+            LayerNormParamsKernel = new KernelRing(program, "layernorm_backward_params"),
+            AttentionForwardKernel = new KernelRing(program, "attention_forward"),
+            AttentionQueryKernel = new KernelRing(program, "attention_backward_query"),
+            AttentionKeyKernel = new KernelRing(program, "attention_backward_key"),
+            GeluBackwardKernel = new KernelRing(program, "gelu_backward"),
+            TanhForwardKernel = new KernelRing(program, "tanh_forward"),
+            TanhBackwardKernel = new KernelRing(program, "tanh_backward"),
+            MaskKernel = new KernelRing(program, "multiply_mask"),
+            FillKernel = new KernelRing(program, "fill"),
+            ResidualForwardKernel = new KernelRing(program, "residual_forward"),
+            ResidualBackwardKernel = new KernelRing(program, "residual_backward"),
+            Im2ColKernel = new KernelRing(program, "im2col"),
+            PatchScatterKernel = new KernelRing(program, "patch_scatter"),
+            PatchGatherKernel = new KernelRing(program, "patch_gather"),
+            PositionForwardKernel = new KernelRing(program, "position_forward"),
+            PositionBackwardKernel = new KernelRing(program, "position_backward"),
+            PoolForwardKernel = new KernelRing(program, "pool_forward"),
+            PoolBackwardKernel = new KernelRing(program, "pool_backward"),
+            LossForwardKernel = new KernelRing(program, "softmax_xent_forward"),
+            LossBackwardKernel = new KernelRing(program, "softmax_xent_backward"),
+            SumSquaresKernel = new KernelRing(program, "sum_squares"),
+            AdamWKernel = new KernelRing(program, "adamw_update"),
+            SgdKernel = new KernelRing(program, "sgd_update"),
         ];
         foreach (var (kernel, needed) in new[] { (GemmKernel, GemmLocal * GemmLocal), (LayerNormForwardKernel, LayerNormLocal), (SumSquaresKernel, OptimizerLocal), (AdamWKernel, OptimizerLocal) })
             if (kernel.MaxWorkGroupSize < needed)
@@ -99,7 +100,6 @@ public sealed unsafe partial class ClModel : DeviceMemory
         long bytes = _layout.ParameterFloats * sizeof(float);
         _parameters = Context.CreateBuffer(bytes);
         _gradients = Context.CreateBuffer(bytes);
-        Context.Fill(_gradients, 0, bytes, 0f);
         LayerNorm = new LayerNormSteps(this);
         Linear = new LinearSteps(this);
         Attention = new AttentionSteps(this);
@@ -115,6 +115,7 @@ public sealed unsafe partial class ClModel : DeviceMemory
         Fill = new FillSteps(this);
         SoftmaxCrossEntropy = new LossSteps(this);
         EnsureCapacity(memory.Capacity);
+        Zero(new DevicePtr(_gradients, 0), _layout.ParameterFloats);
         memory.AttachDevice(this);
     }
 
@@ -134,6 +135,23 @@ public sealed unsafe partial class ClModel : DeviceMemory
 
     /// <summary>How many times a device buffer was (re)allocated for a larger batch; constant in a steady state.</summary>
     public int Allocations { get; private set; }
+
+    /// <summary>Kernel objects created so far (see <see cref="KernelRing"/>); constant in a steady state.</summary>
+    public int KernelObjects
+    {
+        get
+        {
+            int n = 0;
+            foreach (var ring in _kernels) n += ring.Count;
+            return n;
+        }
+    }
+
+    /// <summary>The queue has drained (a blocking transfer returned): kernel objects can be reused.</summary>
+    internal void Drained()
+    {
+        foreach (var ring in _kernels) ring.Rewind();
+    }
 
     /// <summary>LayerNorm forward and backward.</summary>
     public LayerNormSteps LayerNorm { get; }
@@ -222,6 +240,7 @@ public sealed unsafe partial class ClModel : DeviceMemory
         long count = (long)batch * _layout.OutputSize;
         fixed (float* o = output)
             Context.Read(result.Buffer!, result.Offset * sizeof(float), o, count * sizeof(float), blocking: true);
+        Drained();
     }
 
     /// <summary>Validates a <c>ForwardBackward</c> call, uploads images and labels, and returns the training activation buffer.</summary>
@@ -239,6 +258,7 @@ public sealed unsafe partial class ClModel : DeviceMemory
         UploadImages(images);
         fixed (int* l = labels)
             Context.Write(_labels!, 0, l, (long)batch * sizeof(int), blocking: true);
+        Drained();
         _memory.SetLastTrainingBatch(batch);
         return new DevicePtr(_training, 0);
     }
@@ -249,6 +269,7 @@ public sealed unsafe partial class ClModel : DeviceMemory
         _staging.EnsureLength(batch);
         float* l = _staging.Start.Pointer;
         Context.Read(_losses!, 0, l, (long)batch * sizeof(float), blocking: true);
+        Drained();
         double total = 0;
         for (int b = 0; b < batch; b++) total += l[b];
         return (float)(total / batch);
@@ -263,6 +284,7 @@ public sealed unsafe partial class ClModel : DeviceMemory
         {
             var (device, host) = Pair(buffer);
             Context.Read(device, 0, host.Start.Pointer, device.Bytes, blocking: true);
+            Drained();
         }
         at = Current.Host;
     }
@@ -270,7 +292,7 @@ public sealed unsafe partial class ClModel : DeviceMemory
     /// <inheritdoc/>
     public override void ZeroGradients()
     {
-        Context.Fill(_gradients, 0, _gradients.Bytes, 0f);
+        Zero(new DevicePtr(_gradients, 0), _layout.ParameterFloats);
         _gradientsAt = Current.Device;
     }
 
@@ -280,6 +302,7 @@ public sealed unsafe partial class ClModel : DeviceMemory
         long count = (long)batch * width;
         _staging.EnsureLength(count);
         Context.Read(_training!, offsetPerImage * batch * sizeof(float), _staging.Start.Pointer, count * sizeof(float), blocking: true);
+        Drained();
         return _staging.Start.AsSpan(checked((int)count));
     }
 
@@ -296,6 +319,7 @@ public sealed unsafe partial class ClModel : DeviceMemory
         {
             var (device, host) = Pair(buffer);
             Context.Write(device, 0, host.Start.Pointer, device.Bytes, blocking: true);
+            Drained();
             at = Current.Both;
         }
         if (write) at = Current.Device;
@@ -324,6 +348,7 @@ public sealed unsafe partial class ClModel : DeviceMemory
     {
         fixed (float* i = images)
             Context.Write(_input!, 0, i, (long)images.Length * sizeof(float), blocking: true);
+        Drained();
     }
 
     // Batch-sized buffers other than the activations: images, labels, losses, the patch GEMM's rows.
@@ -345,6 +370,17 @@ public sealed unsafe partial class ClModel : DeviceMemory
         buffer?.Dispose();
         Allocations++;
         return Context.CreateBuffer(bytes);
+    }
+
+    /// <summary>Sets <paramref name="count"/> floats of <paramref name="x"/> to zero (the <c>fill</c> kernel).</summary>
+    internal void Zero(DevicePtr x, long count)
+    {
+        var k = FillKernel.Take();
+        int i = 0;
+        SetTensor(k, ref i, x);
+        k.SetArg(i++, 0f);
+        k.SetArg(i, count);
+        Launch(k, count);
     }
 
     /// <summary>Sets a tensor argument: the buffer (null: a null pointer) and the offset in floats.</summary>

@@ -42,14 +42,14 @@ internal sealed unsafe class ClOptimizerState : DeviceOptimizerState
         for (int i = 0; i < stateBuffers; i++)
         {
             _state[i] = model.Allocate(bytes);
-            model.Context.Fill(_state[i], 0, bytes, 0f);
+            model.Zero(new DevicePtr(_state[i], 0), bytes / sizeof(float));
         }
     }
 
     public override double GradientSumOfSquares()
     {
         _model.Upload(ModelBuffer.Gradients, write: false);
-        var k = _model.SumSquaresKernel;
+        var k = _model.SumSquaresKernel.Take();
         k.SetArg(0, _partials);
         k.SetArg(1, _model.DeviceBuffer(ModelBuffer.Gradients));
         k.SetArg(2, _offsets);
@@ -58,6 +58,7 @@ internal sealed unsafe class ClOptimizerState : DeviceOptimizerState
         _model.Launch(k, (long)_chunks * ClModel.OptimizerLocal, ClModel.OptimizerLocal);
         fixed (float* h = _partialHost)
             _model.Context.Read(_partials, 0, h, (long)_chunks * sizeof(float), blocking: true);
+        _model.Drained();
         double total = 0;
         foreach (float v in _partialHost) total += v;
         return total;
@@ -65,7 +66,7 @@ internal sealed unsafe class ClOptimizerState : DeviceOptimizerState
 
     public override void AdamW(float learningRate, float decayFactor, float beta1, float beta2, float epsilon, float stepSize, float invSqrtBias2, float gradientScale)
     {
-        var k = _model.AdamWKernel;
+        var k = _model.AdamWKernel.Take();
         int i = Common(k, stateBuffers: 2);
         k.SetArg(i++, learningRate);
         k.SetArg(i++, decayFactor);
@@ -80,7 +81,7 @@ internal sealed unsafe class ClOptimizerState : DeviceOptimizerState
 
     public override void Sgd(float learningRate, float decayFactor, float momentum, bool nesterov, float gradientScale)
     {
-        var k = _model.SgdKernel;
+        var k = _model.SgdKernel.Take();
         int i = Common(k, stateBuffers: 1);
         k.SetArg(i++, learningRate);
         k.SetArg(i++, decayFactor);

@@ -26,7 +26,7 @@ public sealed partial class ClModel
         public void Forward<TDim>(DevicePtr y, DevicePtr mean, DevicePtr rstd, DevicePtr x, DevicePtr weight, DevicePtr bias, int rows, float eps)
             where TDim : struct, IDim
         {
-            var k = Model.LayerNormForwardKernel;
+            var k = Model.LayerNormForwardKernel.Take();
             int i = 0;
             SetTensor(k, ref i, y); SetTensor(k, ref i, mean); SetTensor(k, ref i, rstd); SetTensor(k, ref i, x);
             SetTensor(k, ref i, weight); SetTensor(k, ref i, bias);
@@ -38,14 +38,14 @@ public sealed partial class ClModel
         public void Backward<TDim>(DevicePtr dx, DevicePtr dweight, DevicePtr dbias, DevicePtr dy, DevicePtr x, DevicePtr mean, DevicePtr rstd, DevicePtr weight, int rows)
             where TDim : struct, IDim
         {
-            var k = Model.LayerNormInputKernel;
+            var k = Model.LayerNormInputKernel.Take();
             int i = 0;
             SetTensor(k, ref i, dx); SetTensor(k, ref i, dy); SetTensor(k, ref i, x); SetTensor(k, ref i, mean);
             SetTensor(k, ref i, rstd); SetTensor(k, ref i, weight);
             k.SetArg(i, rows);
             Model.Launch(k, (long)rows * LayerNormLocal, LayerNormLocal);
 
-            k = Model.LayerNormParamsKernel;
+            k = Model.LayerNormParamsKernel.Take();
             i = 0;
             SetTensor(k, ref i, dweight); SetTensor(k, ref i, dbias); SetTensor(k, ref i, dy); SetTensor(k, ref i, x);
             SetTensor(k, ref i, mean); SetTensor(k, ref i, rstd);
@@ -89,7 +89,7 @@ public sealed partial class ClModel
         public void Forward<TTokens, THeads, THeadDim>(DevicePtr output, DevicePtr probs, DevicePtr dropoutMask, DevicePtr qkv, int batch)
             where TTokens : struct, IDim where THeads : struct, IDim where THeadDim : struct, IDim
         {
-            var k = Model.AttentionForwardKernel;
+            var k = Model.AttentionForwardKernel.Take();
             int i = 0;
             SetTensor(k, ref i, output); SetTensor(k, ref i, probs); SetTensor(k, ref i, dropoutMask); SetTensor(k, ref i, qkv);
             k.SetArg(i, batch);
@@ -102,8 +102,8 @@ public sealed partial class ClModel
         {
             long rows = (long)batch * THeads.Value * TTokens.Value;
             // Per query row: the score gradient and dq; then per key row: dk and dv.
-            Launch(Model.AttentionQueryKernel, dqkv, dprobs, doutput, probs, dropoutMask, qkv, batch, rows);
-            Launch(Model.AttentionKeyKernel, dqkv, dprobs, doutput, probs, dropoutMask, qkv, batch, rows);
+            Launch(Model.AttentionQueryKernel.Take(), dqkv, dprobs, doutput, probs, dropoutMask, qkv, batch, rows);
+            Launch(Model.AttentionKeyKernel.Take(), dqkv, dprobs, doutput, probs, dropoutMask, qkv, batch, rows);
         }
 
         private void Launch(ClKernel k, DevicePtr dqkv, DevicePtr dscores, DevicePtr doutput, DevicePtr probs, DevicePtr mask, DevicePtr qkv, int batch, long rows)
@@ -126,14 +126,14 @@ public sealed partial class ClModel
             where TChannels : struct, IDim where TImage : struct, IDim where TPatch : struct, IDim where TDim : struct, IDim
         {
             int grid = TImage.Value / TPatch.Value, n = grid * grid, kk = TChannels.Value * TPatch.Value * TPatch.Value, d = TDim.Value;
-            var k = Model.Im2ColKernel;
+            var k = Model.Im2ColKernel.Take();
             int i = 0;
             SetTensor(k, ref i, patches); SetTensor(k, ref i, images);
             k.SetArg(i, batch);
             Model.Launch(k, (long)batch * n * kk);
             var rows = Model.PatchRows;
             Model.Gemm(rows, d, patches, kk, 1, weight, 1, kk, bias, DevicePtr.None, batch * n, d, kk, accumulate: false);
-            k = Model.PatchScatterKernel;
+            k = Model.PatchScatterKernel.Take();
             i = 0;
             SetTensor(k, ref i, tokens); SetTensor(k, ref i, rows);
             k.SetArg(i, batch);
@@ -146,7 +146,7 @@ public sealed partial class ClModel
         {
             int grid = TImage.Value / TPatch.Value, n = grid * grid, kk = TChannels.Value * TPatch.Value * TPatch.Value, d = TDim.Value;
             var rows = Model.PatchRows;
-            var k = Model.PatchGatherKernel;
+            var k = Model.PatchGatherKernel.Take();
             int i = 0;
             SetTensor(k, ref i, rows); SetTensor(k, ref i, dtokens);
             k.SetArg(i, batch);
@@ -164,7 +164,7 @@ public sealed partial class ClModel
         public void Forward<TTokens, TDim>(DevicePtr tokens, DevicePtr classToken, DevicePtr positions, int batch)
             where TTokens : struct, IDim where TDim : struct, IDim
         {
-            var k = Model.PositionForwardKernel;
+            var k = Model.PositionForwardKernel.Take();
             int i = 0;
             SetTensor(k, ref i, tokens); SetTensor(k, ref i, classToken); SetTensor(k, ref i, positions);
             k.SetArg(i, batch);
@@ -175,7 +175,7 @@ public sealed partial class ClModel
         public void Backward<TTokens, TDim>(DevicePtr dclassToken, DevicePtr dpositions, DevicePtr dtokens, int batch)
             where TTokens : struct, IDim where TDim : struct, IDim
         {
-            var k = Model.PositionBackwardKernel;
+            var k = Model.PositionBackwardKernel.Take();
             int i = 0;
             SetTensor(k, ref i, dclassToken); SetTensor(k, ref i, dpositions); SetTensor(k, ref i, dtokens);
             k.SetArg(i, batch);
@@ -194,7 +194,7 @@ public sealed partial class ClModel
         public void Forward<TTokens, TDim>(DevicePtr pooled, DevicePtr tokens, int batch)
             where TTokens : struct, IDim where TDim : struct, IDim
         {
-            var k = Model.PoolForwardKernel;
+            var k = Model.PoolForwardKernel.Take();
             int i = 0;
             SetTensor(k, ref i, pooled); SetTensor(k, ref i, tokens);
             k.SetArg(i++, batch); k.SetArg(i, _mean);
@@ -205,7 +205,7 @@ public sealed partial class ClModel
         public void Backward<TTokens, TDim>(DevicePtr dtokens, DevicePtr dpooled, int batch)
             where TTokens : struct, IDim where TDim : struct, IDim
         {
-            var k = Model.PoolBackwardKernel;
+            var k = Model.PoolBackwardKernel.Take();
             int i = 0;
             SetTensor(k, ref i, dtokens); SetTensor(k, ref i, dpooled);
             k.SetArg(i++, batch); k.SetArg(i, _mean);
@@ -221,7 +221,7 @@ public sealed partial class ClModel
         /// <summary>output = input + branch·scale[image].</summary>
         public void Forward(DevicePtr output, DevicePtr input, DevicePtr branch, DevicePtr sampleScale, int batch, long perImage)
         {
-            var k = Model.ResidualForwardKernel;
+            var k = Model.ResidualForwardKernel.Take();
             int i = 0;
             SetTensor(k, ref i, output); SetTensor(k, ref i, input); SetTensor(k, ref i, branch); SetTensor(k, ref i, sampleScale);
             k.SetArg(i++, perImage); k.SetArg(i, batch * perImage);
@@ -232,7 +232,7 @@ public sealed partial class ClModel
         public void Backward(DevicePtr dbranch, DevicePtr doutput, DevicePtr sampleScale, int batch, long perImage)
         {
             if (sampleScale.IsNull && dbranch == doutput) return;
-            var k = Model.ResidualBackwardKernel;
+            var k = Model.ResidualBackwardKernel.Take();
             int i = 0;
             SetTensor(k, ref i, dbranch); SetTensor(k, ref i, doutput); SetTensor(k, ref i, sampleScale);
             k.SetArg(i++, perImage); k.SetArg(i, batch * perImage);
@@ -254,12 +254,13 @@ public sealed partial class ClModel
             var host = Model.Staging(count);
             Vit.Kernels.Dropout.FillMask(host, count, rate, ref rng);
             Model.Context.Write(mask.Buffer!, mask.Offset * sizeof(float), host.Pointer, count * sizeof(float), blocking: true);
+            Model.Drained();
         }
 
         /// <summary>x *= mask.</summary>
         public void Apply(DevicePtr x, DevicePtr mask, long count)
         {
-            var k = Model.MaskKernel;
+            var k = Model.MaskKernel.Take();
             int i = 0;
             SetTensor(k, ref i, x); SetTensor(k, ref i, mask);
             k.SetArg(i, count);
@@ -278,6 +279,7 @@ public sealed partial class ClModel
             var host = Model.Staging(batch);
             Vit.Kernels.DropPath.FillScales(host, batch, rate, ref rng);
             Model.Context.Write(scale.Buffer!, scale.Offset * sizeof(float), host.Pointer, (long)batch * sizeof(float), blocking: true);
+            Model.Drained();
         }
     }
 
@@ -289,7 +291,7 @@ public sealed partial class ClModel
         /// <summary>dx = dy·gelu'(x); dx may be dy.</summary>
         public void Backward(DevicePtr dx, DevicePtr dy, DevicePtr x, long count)
         {
-            var k = Model.GeluBackwardKernel;
+            var k = Model.GeluBackwardKernel.Take();
             int i = 0;
             SetTensor(k, ref i, dx); SetTensor(k, ref i, dy); SetTensor(k, ref i, x);
             k.SetArg(i, count);
@@ -305,7 +307,7 @@ public sealed partial class ClModel
         /// <summary>y = tanh(x).</summary>
         public void Forward(DevicePtr y, DevicePtr x, long count)
         {
-            var k = Model.TanhForwardKernel;
+            var k = Model.TanhForwardKernel.Take();
             int i = 0;
             SetTensor(k, ref i, y); SetTensor(k, ref i, x);
             k.SetArg(i, count);
@@ -315,7 +317,7 @@ public sealed partial class ClModel
         /// <summary>dx = dy·(1 − y²).</summary>
         public void Backward(DevicePtr dx, DevicePtr dy, DevicePtr y, long count)
         {
-            var k = Model.TanhBackwardKernel;
+            var k = Model.TanhBackwardKernel.Take();
             int i = 0;
             SetTensor(k, ref i, dx); SetTensor(k, ref i, dy); SetTensor(k, ref i, y);
             k.SetArg(i, count);
@@ -329,8 +331,7 @@ public sealed partial class ClModel
         internal FillSteps(ClModel model) : base(model) { }
 
         /// <summary>x[0..count) = 0.</summary>
-        public void Zero(DevicePtr x, long count) =>
-            Model.Context.Fill(x.Buffer!, x.Offset * sizeof(float), count * sizeof(float), 0f);
+        public void Zero(DevicePtr x, long count) => Model.Zero(x, count);
     }
 
     /// <summary>Softmax cross-entropy (see <see cref="Vit.Kernels.SoftmaxCrossEntropy"/>); labels were uploaded by <see cref="BeginTraining"/>.</summary>
@@ -342,7 +343,7 @@ public sealed partial class ClModel
         public void Forward<TClasses>(DevicePtr probs, DevicePtr logits, ReadOnlySpan<int> labels, int batch, float labelSmoothing)
             where TClasses : struct, IDim
         {
-            var k = Model.LossForwardKernel;
+            var k = Model.LossForwardKernel.Take();
             int i = 0;
             SetTensor(k, ref i, probs); SetTensor(k, ref i, Model.Losses); SetTensor(k, ref i, logits);
             k.SetArg(i++, Model.Labels); k.SetArg(i++, batch); k.SetArg(i, labelSmoothing);
@@ -353,7 +354,7 @@ public sealed partial class ClModel
         public void Backward<TClasses>(DevicePtr dlogits, DevicePtr probs, ReadOnlySpan<int> labels, int batch, float labelSmoothing)
             where TClasses : struct, IDim
         {
-            var k = Model.LossBackwardKernel;
+            var k = Model.LossBackwardKernel.Take();
             int i = 0;
             SetTensor(k, ref i, dlogits); SetTensor(k, ref i, probs);
             k.SetArg(i++, Model.Labels); k.SetArg(i++, batch); k.SetArg(i, labelSmoothing);
@@ -369,7 +370,7 @@ public sealed partial class ClModel
         DevicePtr bias, DevicePtr act, int m, int n, int k, bool accumulate)
     {
         if (m <= 0 || n <= 0) return;
-        var kernel = GemmKernel;
+        var kernel = GemmKernel.Take();
         int i = 0;
         SetTensor(kernel, ref i, c); kernel.SetArg(i++, ldc);
         SetTensor(kernel, ref i, a); kernel.SetArg(i++, sai); kernel.SetArg(i++, sak);
@@ -388,7 +389,7 @@ public sealed partial class ClModel
         Gemm(dw, nIn, dy, 1, nOut, x, nIn, 1, DevicePtr.None, DevicePtr.None, nOut, nIn, rows, accumulate: true);
         if (!db.IsNull)
         {
-            var k = ColumnSumsKernel;
+            var k = ColumnSumsKernel.Take();
             int i = 0;
             SetTensor(k, ref i, db); SetTensor(k, ref i, dy);
             k.SetArg(i++, rows); k.SetArg(i, nOut);

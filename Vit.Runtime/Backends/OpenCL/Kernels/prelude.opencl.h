@@ -5,7 +5,9 @@
 // for NVRTC. Rules for vit.cl: no OpenCL built-ins or CUDA intrinsics directly (use these macros
 // and the CUDA spellings of the math functions: expf, logf, sqrtf, erff, tanhf, fmaxf), no vector
 // types, no atomics, no images, no double; local memory only as fixed-size arrays declared with
-// LOCAL at kernel scope (LOCAL_PTR in a helper's parameter list), helpers declared DEVICE; tensors passed as (pointer, element offset) pairs.
+// LOCAL at kernel scope (LOCAL_PTR in a helper's parameter list); helpers declared DEVICE;
+// tensors passed as (pointer, element offset) pairs; no return before a barrier, not even a
+// uniform one (PoCL 3.1's default work-group compiler corrupted the host heap on such kernels).
 
 #define KERNEL __kernel
 #define GLOBAL __global

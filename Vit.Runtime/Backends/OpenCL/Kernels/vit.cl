@@ -131,9 +131,8 @@ DEVICE float group_sum(LOCAL_PTR float* scratch, float v, int lid)
 KERNEL void layernorm_forward(TENSOR(y), TENSOR(mean), TENSOR(rstd), CTENSOR(x), CTENSOR(w), CTENSOR(bias), int rows, float eps)
 {
     LOCAL float scratch[LN_LOCAL];
-    vit_long r = GROUP_ID(0);
+    vit_long r = GROUP_ID(0); // one work-group per row: the host launches exactly rows groups
     int lid = LOCAL_ID(0);
-    if (r >= rows) return; // uniform per work-group
     GLOBAL const float* xr = AT(x) + r * DIM;
     GLOBAL float* yr = AT(y) + r * DIM;
     float s = 0.0f;
@@ -156,9 +155,8 @@ KERNEL void layernorm_forward(TENSOR(y), TENSOR(mean), TENSOR(rstd), CTENSOR(x),
 KERNEL void layernorm_backward_input(TENSOR(dx), CTENSOR(dy), CTENSOR(x), CTENSOR(mean), CTENSOR(rstd), CTENSOR(w), int rows)
 {
     LOCAL float scratch[LN_LOCAL];
-    vit_long r = GROUP_ID(0);
+    vit_long r = GROUP_ID(0); // exactly rows groups
     int lid = LOCAL_ID(0);
-    if (r >= rows) return;
     GLOBAL const float* xr = AT(x) + r * DIM;
     GLOBAL const float* gr = AT(dy) + r * DIM;
     GLOBAL const float* wt = AT(w);
@@ -341,6 +339,14 @@ KERNEL void tanh_backward(TENSOR(dx), CTENSOR(dy), CTENSOR(y), vit_long count)
     AT(dx)[i] = AT(dy)[i] * (1.0f - v * v);
 }
 
+// x[0..count) = value (zero fills; a kernel rather than clEnqueueFillBuffer, which corrupted the
+// host heap under PoCL 3.1's CPU driver here).
+KERNEL void fill(TENSOR(x), float value, vit_long count)
+{
+    vit_long i = GLOBAL_ID(0);
+    if (i < count) AT(x)[i] = value;
+}
+
 // x *= mask (dropout forward and backward; the mask holds 0 or 1/(1 − p)).
 KERNEL void multiply_mask(TENSOR(x), CTENSOR(mask), vit_long count)
 {
@@ -510,9 +516,8 @@ KERNEL void softmax_xent_backward(TENSOR(dlogits), CTENSOR(probs), GLOBAL const 
 KERNEL void sum_squares(GLOBAL float* partial, GLOBAL const float* grad, GLOBAL const vit_long* offsets, GLOBAL const int* lengths, int chunks)
 {
     LOCAL float scratch[OPT_LOCAL];
-    vit_long chunk = GROUP_ID(0);
+    vit_long chunk = GROUP_ID(0); // exactly one group per chunk
     int lid = LOCAL_ID(0);
-    if (chunk >= chunks) return;
     GLOBAL const float* g = grad + offsets[chunk];
     int n = lengths[chunk];
     float s = 0.0f;
