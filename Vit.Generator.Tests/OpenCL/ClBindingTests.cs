@@ -4,7 +4,7 @@ using Xunit;
 namespace Vit.Tests.OpenCL;
 
 /// <summary>
-/// One OpenCL context for the whole test class, on the device <see cref="ClDevices.Select"/>
+/// One OpenCL context for the whole test class, on the device <see cref="ClDevices.Select(string?)"/>
 /// picks by default. When the machine has no OpenCL loader or no platform, <see cref="SkipReason"/>
 /// says so and every test is skipped rather than failed.
 /// </summary>
@@ -145,6 +145,20 @@ public sealed unsafe class ClBindingTests(ClFixture fixture) : IClassFixture<ClF
         var first = fixture.Devices[0];
         string part = first.Name.Length > 4 ? first.Name[1..^1].ToUpperInvariant() : first.Name;
         Assert.Contains(part, ClDevices.Select(part).Name, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(first.PlatformName, ClDevices.Select(first.PlatformName.ToLowerInvariant()).PlatformName);
+    }
+
+    [SkippableFact]
+    public void Select_null_follows_the_environment_variable_when_it_is_set()
+    {
+        _ = Context;
+        var last = fixture.Devices[^1];
+        Assert.Equal(last.Id, ClDevices.Select(null, last.Id).Id);
+        Assert.Equal(ClDevices.Select(null, null).Id, ClDevices.Select(null, " ").Id);
+        Assert.Equal("0:0", ClDevices.Select("0:0", last.Id).Id); // a name given wins over the variable
+        var e = Assert.Throws<ArgumentException>(() => ClDevices.Select(null, "no-such-device-xyz"));
+        Assert.Contains(ClDevices.EnvironmentVariable, e.Message);
+        Assert.Contains("no-such-device-xyz", e.Message);
     }
 
     [SkippableFact]

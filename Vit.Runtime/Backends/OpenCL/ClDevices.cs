@@ -41,7 +41,7 @@ public sealed record ClDeviceInfo(int PlatformIndex, int DeviceIndex, string Pla
     string Name, string Vendor, ClDeviceType Type, string Version, string DriverVersion, int ComputeUnits,
     long GlobalMemoryBytes, long LocalMemoryBytes, long MaxAllocationBytes, int MaxWorkGroupSize, bool Available)
 {
-    /// <summary>"<c>platform:device</c>", for example "0:1": what <c>--device</c> and <see cref="ClDevices.Select"/> accept besides a name.</summary>
+    /// <summary>"<c>platform:device</c>", for example "0:1": what <c>--device</c> and <see cref="ClDevices.Select(string?)"/> accept besides a name.</summary>
     public string Id => $"{PlatformIndex}:{DeviceIndex}";
 
     /// <summary>The <c>cl_platform_id</c>.</summary>
@@ -69,7 +69,7 @@ public sealed record ClDeviceInfo(int PlatformIndex, int DeviceIndex, string Pla
 /// </summary>
 public static unsafe class ClDevices
 {
-    /// <summary>The environment variable <see cref="Select"/> reads when no device is named: an Id ("0:1") or part of a name.</summary>
+    /// <summary>The environment variable <see cref="Select(string?)"/> reads when no device is named: an Id ("0:1") or part of a name.</summary>
     public const string EnvironmentVariable = "VIT_OPENCL_DEVICE";
 
     /// <summary>
@@ -95,12 +95,15 @@ public static unsafe class ClDevices
     /// The device to run on. With <paramref name="name"/> null: the device named by
     /// <c>VIT_OPENCL_DEVICE</c> when it is set, else the first available GPU, else the first
     /// available device. Otherwise <paramref name="name"/> is an Id ("0:1"), or a
-    /// case-insensitive part of a device name (or, failing that, of a platform name); the first
-    /// available match wins.
+    /// case-insensitive part of a device name (failing that, of a platform name, then of a
+    /// platform version or device vendor, so "pocl" works); the first available match wins.
     /// </summary>
     /// <exception cref="ClUnavailableException">No OpenCL loader, or no platform.</exception>
     /// <exception cref="ArgumentException">No device matches; the message lists every device found.</exception>
-    public static ClDeviceInfo Select(string? name)
+    public static ClDeviceInfo Select(string? name) => Select(name, Environment.GetEnvironmentVariable(EnvironmentVariable));
+
+    /// <summary><see cref="Select(string?)"/> with the environment variable's value passed in (tests set it without touching the process environment).</summary>
+    internal static ClDeviceInfo Select(string? name, string? fromEnvironment)
     {
         var devices = List();
         if (devices.Count == 0)
@@ -108,7 +111,6 @@ public static unsafe class ClDevices
         string source = "--device";
         if (string.IsNullOrWhiteSpace(name))
         {
-            string? fromEnvironment = Environment.GetEnvironmentVariable(EnvironmentVariable);
             if (string.IsNullOrWhiteSpace(fromEnvironment))
             {
                 return devices.FirstOrDefault(d => d.Available && d.Type == ClDeviceType.Gpu)
@@ -130,7 +132,10 @@ public static unsafe class ClDevices
             ?? throw new ArgumentException($"The OpenCL device matching {source} '{name}' is not available: {matches[0].Describe()}. Devices found:{Listing(devices)}", nameof(name));
     }
 
-    /// <summary>The devices <paramref name="name"/> designates: an exact Id, else an exact name, else name parts, else platform-name parts.</summary>
+    /// <summary>
+    /// The devices <paramref name="name"/> designates: an exact Id, else an exact device name, else
+    /// part of a device name, else part of a platform name, else part of a platform version or vendor.
+    /// </summary>
     private static List<ClDeviceInfo> Match(IReadOnlyList<ClDeviceInfo> devices, string name)
     {
         var byId = devices.Where(d => d.Id == name).ToList();
@@ -139,7 +144,11 @@ public static unsafe class ClDevices
         if (exact.Count > 0) return exact;
         var inName = devices.Where(d => d.Name.Contains(name, StringComparison.OrdinalIgnoreCase)).ToList();
         if (inName.Count > 0) return inName;
-        return devices.Where(d => d.PlatformName.Contains(name, StringComparison.OrdinalIgnoreCase)).ToList();
+        var inPlatform = devices.Where(d => d.PlatformName.Contains(name, StringComparison.OrdinalIgnoreCase)).ToList();
+        if (inPlatform.Count > 0) return inPlatform;
+        // Last resort, so that "pocl" finds "Portable Computing Language" (its version says "PoCL") and "amd" an AMD CPU.
+        return devices.Where(d => d.PlatformVersion.Contains(name, StringComparison.OrdinalIgnoreCase)
+            || d.Vendor.Contains(name, StringComparison.OrdinalIgnoreCase)).ToList();
     }
 
     /// <summary>One indented line per device, each starting on a new line.</summary>
