@@ -158,6 +158,7 @@ public sealed unsafe class ClBindingTests(ClFixture fixture) : IClassFixture<ClF
         Assert.Equal("0:0", ClDevices.Select("0:0", last.Id).Id); // a name given wins over the variable
         var e = Assert.Throws<ArgumentException>(() => ClDevices.Select(null, "no-such-device-xyz"));
         Assert.Contains(ClDevices.EnvironmentVariable, e.Message);
+        Assert.Contains(last.Describe(), e.Message);
         Assert.Contains("no-such-device-xyz", e.Message);
     }
 
@@ -266,6 +267,39 @@ public sealed unsafe class ClBindingTests(ClFixture fixture) : IClassFixture<ClF
 
         var e = Assert.Throws<ArgumentException>(() => Context.Launch1D(kernel, n, local));
         Assert.Contains("axpy", e.Message);
+    }
+
+    [SkippableFact]
+    public void Setting_arguments_and_launching_allocate_no_managed_memory()
+    {
+        const int n = 256;
+        using var program = Build();
+        using var kernel = program.CreateKernel("axpy");
+        using var y = Context.CreateBuffer(n * sizeof(float));
+        using var x = Context.CreateBuffer(n * sizeof(float));
+        Context.Fill(x, 0, x.Bytes, 1f);
+        Context.Fill(y, 0, y.Bytes, 0f);
+        void Step()
+        {
+            kernel.SetArg(0, y);
+            kernel.SetArg(1, x);
+            kernel.SetArg(2, 0.5f);
+            kernel.SetArg(3, n);
+            Context.Launch1D(kernel, n, 64);
+            nuint* global = stackalloc nuint[] { n };
+            nuint* local = stackalloc nuint[] { 32 };
+            Context.Launch(kernel, new ReadOnlySpan<nuint>(global, 1), new ReadOnlySpan<nuint>(local, 1));
+        }
+        Step(); // warm-up: first calls resolve the native entry points
+        Context.Finish();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10; i++) Step();
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Context.Finish();
+        Assert.Equal(0, allocated);
+        float first;
+        Context.Read(y, 0, &first, sizeof(float));
+        Assert.Equal(11f, first); // 22 launches of += 0.5
     }
 
     [SkippableFact]

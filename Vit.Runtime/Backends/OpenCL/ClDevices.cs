@@ -108,28 +108,27 @@ public static unsafe class ClDevices
         var devices = List();
         if (devices.Count == 0)
             throw new ClUnavailableException($"No OpenCL platform found. {ClUnavailableException.InstallHint}.");
-        string source = "--device";
+        string source = "";
         if (string.IsNullOrWhiteSpace(name))
         {
             if (string.IsNullOrWhiteSpace(fromEnvironment))
             {
                 return devices.FirstOrDefault(d => d.Available && d.Type == ClDeviceType.Gpu)
                     ?? devices.FirstOrDefault(d => d.Available)
-                    ?? throw new ArgumentException($"No OpenCL device is available. Devices found:{Listing(devices)}", nameof(name));
+                    ?? throw new ArgumentException($"No OpenCL device is available. Devices found:{Listing(devices)}");
             }
             name = fromEnvironment;
-            source = EnvironmentVariable;
+            source = EnvironmentVariable + " ";
         }
         name = name.Trim();
         var matches = Match(devices, name);
         if (matches.Count == 0)
         {
             throw new ArgumentException(
-                $"No OpenCL device matches {source} '{name}' (expected an Id such as 0:0 or part of a device or platform name). Devices found:{Listing(devices)}",
-                nameof(name));
+                $"No OpenCL device matches {source}'{name}' (expected an Id such as 0:0 or part of a device or platform name). Devices found:{Listing(devices)}");
         }
         return matches.FirstOrDefault(d => d.Available)
-            ?? throw new ArgumentException($"The OpenCL device matching {source} '{name}' is not available: {matches[0].Describe()}. Devices found:{Listing(devices)}", nameof(name));
+            ?? throw new ArgumentException($"The OpenCL device matching {source}'{name}' is not available: {matches[0].Describe()}. Devices found:{Listing(devices)}");
     }
 
     /// <summary>
