@@ -141,8 +141,9 @@ public sealed unsafe class ClBindingTests(ClFixture fixture) : IClassFixture<ClF
     public void Select_by_id_and_by_part_of_the_name()
     {
         _ = Context;
-        Assert.Equal("0:0", ClDevices.Select("0:0").Id);
         var first = fixture.Devices[0];
+        Assert.Equal(first.Id, ClDevices.Select(first.Id).Id);
+        if (first.Id == "0:0") Assert.Equal(first.Name, ClDevices.Select("0:0").Name); // platform 0 has a device (always, unless it has none)
         string part = first.Name.Length > 4 ? first.Name[1..^1].ToUpperInvariant() : first.Name;
         Assert.Contains(part, ClDevices.Select(part).Name, StringComparison.OrdinalIgnoreCase);
         Assert.Equal(first.PlatformName, ClDevices.Select(first.PlatformName.ToLowerInvariant()).PlatformName);
@@ -155,7 +156,7 @@ public sealed unsafe class ClBindingTests(ClFixture fixture) : IClassFixture<ClF
         var last = fixture.Devices[^1];
         Assert.Equal(last.Id, ClDevices.Select(null, last.Id).Id);
         Assert.Equal(ClDevices.Select(null, null).Id, ClDevices.Select(null, " ").Id);
-        Assert.Equal("0:0", ClDevices.Select("0:0", last.Id).Id); // a name given wins over the variable
+        Assert.Equal(fixture.Devices[0].Id, ClDevices.Select(fixture.Devices[0].Id, last.Id).Id); // a name given wins over the variable
         var e = Assert.Throws<ArgumentException>(() => ClDevices.Select(null, "no-such-device-xyz"));
         Assert.Contains(ClDevices.EnvironmentVariable, e.Message);
         Assert.Contains(last.Describe(), e.Message);

@@ -86,8 +86,9 @@ public static unsafe class ClDevices
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
+            // The runtime's message lists every path it probed, over many lines: kept as the inner exception only.
             throw new ClUnavailableException(
-                $"OpenCL is not available: the ICD loader {ClNative.Library} could not be loaded ({e.Message}). {ClUnavailableException.InstallHint}.", e);
+                $"OpenCL is not available: the ICD loader {ClNative.Library} could not be loaded. {ClUnavailableException.InstallHint}.", e);
         }
     }
 
