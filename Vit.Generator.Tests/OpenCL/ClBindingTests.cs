@@ -4,7 +4,7 @@ using Xunit;
 namespace Vit.Tests.OpenCL;
 
 /// <summary>
-/// One OpenCL context for the whole test class, on the device <see cref="ClDevices.Select"/>
+/// One OpenCL context for the whole test class, on the device <see cref="ClDevices.Select(string?)"/>
 /// picks by default. When the machine has no OpenCL loader or no platform, <see cref="SkipReason"/>
 /// says so and every test is skipped rather than failed.
 /// </summary>
@@ -141,10 +141,26 @@ public sealed unsafe class ClBindingTests(ClFixture fixture) : IClassFixture<ClF
     public void Select_by_id_and_by_part_of_the_name()
     {
         _ = Context;
-        Assert.Equal("0:0", ClDevices.Select("0:0").Id);
         var first = fixture.Devices[0];
+        Assert.Equal(first.Id, ClDevices.Select(first.Id).Id);
+        if (first.Id == "0:0") Assert.Equal(first.Name, ClDevices.Select("0:0").Name); // platform 0 has a device (always, unless it has none)
         string part = first.Name.Length > 4 ? first.Name[1..^1].ToUpperInvariant() : first.Name;
         Assert.Contains(part, ClDevices.Select(part).Name, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal(first.PlatformName, ClDevices.Select(first.PlatformName.ToLowerInvariant()).PlatformName);
+    }
+
+    [SkippableFact]
+    public void Select_null_follows_the_environment_variable_when_it_is_set()
+    {
+        _ = Context;
+        var last = fixture.Devices[^1];
+        Assert.Equal(last.Id, ClDevices.Select(null, last.Id).Id);
+        Assert.Equal(ClDevices.Select(null, null).Id, ClDevices.Select(null, " ").Id);
+        Assert.Equal(fixture.Devices[0].Id, ClDevices.Select(fixture.Devices[0].Id, last.Id).Id); // a name given wins over the variable
+        var e = Assert.Throws<ArgumentException>(() => ClDevices.Select(null, "no-such-device-xyz"));
+        Assert.Contains(ClDevices.EnvironmentVariable, e.Message);
+        Assert.Contains(last.Describe(), e.Message);
+        Assert.Contains("no-such-device-xyz", e.Message);
     }
 
     [SkippableFact]
@@ -252,6 +268,39 @@ public sealed unsafe class ClBindingTests(ClFixture fixture) : IClassFixture<ClF
 
         var e = Assert.Throws<ArgumentException>(() => Context.Launch1D(kernel, n, local));
         Assert.Contains("axpy", e.Message);
+    }
+
+    [SkippableFact]
+    public void Setting_arguments_and_launching_allocate_no_managed_memory()
+    {
+        const int n = 256;
+        using var program = Build();
+        using var kernel = program.CreateKernel("axpy");
+        using var y = Context.CreateBuffer(n * sizeof(float));
+        using var x = Context.CreateBuffer(n * sizeof(float));
+        Context.Fill(x, 0, x.Bytes, 1f);
+        Context.Fill(y, 0, y.Bytes, 0f);
+        void Step()
+        {
+            kernel.SetArg(0, y);
+            kernel.SetArg(1, x);
+            kernel.SetArg(2, 0.5f);
+            kernel.SetArg(3, n);
+            Context.Launch1D(kernel, n, 64);
+            nuint* global = stackalloc nuint[] { n };
+            nuint* local = stackalloc nuint[] { 32 };
+            Context.Launch(kernel, new ReadOnlySpan<nuint>(global, 1), new ReadOnlySpan<nuint>(local, 1));
+        }
+        Step(); // warm-up: first calls resolve the native entry points
+        Context.Finish();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10; i++) Step();
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Context.Finish();
+        Assert.Equal(0, allocated);
+        float first;
+        Context.Read(y, 0, &first, sizeof(float));
+        Assert.Equal(11f, first); // 22 launches of += 0.5
     }
 
     [SkippableFact]

@@ -12,6 +12,7 @@ var root = new RootCommand("vit: compiled Vision Transformers for .NET. Train, e
     PredictCommand.Create(),
     ForwardCommand.Create(),
     BenchCommand.Create(),
+    DevicesCommand.Create(),
 };
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)

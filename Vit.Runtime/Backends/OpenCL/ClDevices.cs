@@ -41,7 +41,7 @@ public sealed record ClDeviceInfo(int PlatformIndex, int DeviceIndex, string Pla
     string Name, string Vendor, ClDeviceType Type, string Version, string DriverVersion, int ComputeUnits,
     long GlobalMemoryBytes, long LocalMemoryBytes, long MaxAllocationBytes, int MaxWorkGroupSize, bool Available)
 {
-    /// <summary>"<c>platform:device</c>", for example "0:1": what <c>--device</c> and <see cref="ClDevices.Select"/> accept besides a name.</summary>
+    /// <summary>"<c>platform:device</c>", for example "0:1": what <c>--device</c> and <see cref="ClDevices.Select(string?)"/> accept besides a name.</summary>
     public string Id => $"{PlatformIndex}:{DeviceIndex}";
 
     /// <summary>The <c>cl_platform_id</c>.</summary>
@@ -69,7 +69,7 @@ public sealed record ClDeviceInfo(int PlatformIndex, int DeviceIndex, string Pla
 /// </summary>
 public static unsafe class ClDevices
 {
-    /// <summary>The environment variable <see cref="Select"/> reads when no device is named: an Id ("0:1") or part of a name.</summary>
+    /// <summary>The environment variable <see cref="Select(string?)"/> reads when no device is named: an Id ("0:1") or part of a name.</summary>
     public const string EnvironmentVariable = "VIT_OPENCL_DEVICE";
 
     /// <summary>
@@ -86,8 +86,9 @@ public static unsafe class ClDevices
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
+            // The runtime's message lists every path it probed, over many lines: kept as the inner exception only.
             throw new ClUnavailableException(
-                $"OpenCL is not available: the ICD loader {ClNative.Library} could not be loaded ({e.Message}). {ClUnavailableException.InstallHint}.", e);
+                $"OpenCL is not available: the ICD loader {ClNative.Library} could not be loaded. {ClUnavailableException.InstallHint}.", e);
         }
     }
 
@@ -95,42 +96,46 @@ public static unsafe class ClDevices
     /// The device to run on. With <paramref name="name"/> null: the device named by
     /// <c>VIT_OPENCL_DEVICE</c> when it is set, else the first available GPU, else the first
     /// available device. Otherwise <paramref name="name"/> is an Id ("0:1"), or a
-    /// case-insensitive part of a device name (or, failing that, of a platform name); the first
-    /// available match wins.
+    /// case-insensitive part of a device name (failing that, of a platform name, then of a
+    /// platform version or device vendor, so "pocl" works); the first available match wins.
     /// </summary>
     /// <exception cref="ClUnavailableException">No OpenCL loader, or no platform.</exception>
     /// <exception cref="ArgumentException">No device matches; the message lists every device found.</exception>
-    public static ClDeviceInfo Select(string? name)
+    public static ClDeviceInfo Select(string? name) => Select(name, Environment.GetEnvironmentVariable(EnvironmentVariable));
+
+    /// <summary><see cref="Select(string?)"/> with the environment variable's value passed in (tests set it without touching the process environment).</summary>
+    internal static ClDeviceInfo Select(string? name, string? fromEnvironment)
     {
         var devices = List();
         if (devices.Count == 0)
             throw new ClUnavailableException($"No OpenCL platform found. {ClUnavailableException.InstallHint}.");
-        string source = "--device";
+        string source = "";
         if (string.IsNullOrWhiteSpace(name))
         {
-            string? fromEnvironment = Environment.GetEnvironmentVariable(EnvironmentVariable);
             if (string.IsNullOrWhiteSpace(fromEnvironment))
             {
                 return devices.FirstOrDefault(d => d.Available && d.Type == ClDeviceType.Gpu)
                     ?? devices.FirstOrDefault(d => d.Available)
-                    ?? throw new ArgumentException($"No OpenCL device is available. Devices found:{Listing(devices)}", nameof(name));
+                    ?? throw new ArgumentException($"No OpenCL device is available. Devices found:{Listing(devices)}");
             }
             name = fromEnvironment;
-            source = EnvironmentVariable;
+            source = EnvironmentVariable + " ";
         }
         name = name.Trim();
         var matches = Match(devices, name);
         if (matches.Count == 0)
         {
             throw new ArgumentException(
-                $"No OpenCL device matches {source} '{name}' (expected an Id such as 0:0 or part of a device or platform name). Devices found:{Listing(devices)}",
-                nameof(name));
+                $"No OpenCL device matches {source}'{name}' (expected an Id such as 0:0 or part of a device or platform name). Devices found:{Listing(devices)}");
         }
         return matches.FirstOrDefault(d => d.Available)
-            ?? throw new ArgumentException($"The OpenCL device matching {source} '{name}' is not available: {matches[0].Describe()}. Devices found:{Listing(devices)}", nameof(name));
+            ?? throw new ArgumentException($"The OpenCL device matching {source}'{name}' is not available: {matches[0].Describe()}. Devices found:{Listing(devices)}");
     }
 
-    /// <summary>The devices <paramref name="name"/> designates: an exact Id, else an exact name, else name parts, else platform-name parts.</summary>
+    /// <summary>
+    /// The devices <paramref name="name"/> designates: an exact Id, else an exact device name, else
+    /// part of a device name, else part of a platform name, else part of a platform version or vendor.
+    /// </summary>
     private static List<ClDeviceInfo> Match(IReadOnlyList<ClDeviceInfo> devices, string name)
     {
         var byId = devices.Where(d => d.Id == name).ToList();
@@ -139,7 +144,11 @@ public static unsafe class ClDevices
         if (exact.Count > 0) return exact;
         var inName = devices.Where(d => d.Name.Contains(name, StringComparison.OrdinalIgnoreCase)).ToList();
         if (inName.Count > 0) return inName;
-        return devices.Where(d => d.PlatformName.Contains(name, StringComparison.OrdinalIgnoreCase)).ToList();
+        var inPlatform = devices.Where(d => d.PlatformName.Contains(name, StringComparison.OrdinalIgnoreCase)).ToList();
+        if (inPlatform.Count > 0) return inPlatform;
+        // Last resort, so that "pocl" finds "Portable Computing Language" (its version says "PoCL") and "amd" an AMD CPU.
+        return devices.Where(d => d.PlatformVersion.Contains(name, StringComparison.OrdinalIgnoreCase)
+            || d.Vendor.Contains(name, StringComparison.OrdinalIgnoreCase)).ToList();
     }
 
     /// <summary>One indented line per device, each starting on a new line.</summary>

@@ -53,20 +53,20 @@ public sealed unsafe class ClKernel : IDisposable
     {
         nint mem = buffer is null ? 0 : buffer.Handle;
         // OpenCL allows either arg_value == NULL or a pointer to a NULL cl_mem for a NULL buffer.
-        Set(index, (nuint)sizeof(nint), buffer is null ? null : &mem, "buffer");
+        Set(index, (nuint)sizeof(nint), buffer is null ? null : &mem, "a buffer");
     }
 
     /// <summary>Sets an <c>int</c> argument.</summary>
     /// <exception cref="ClException">The kernel refused the argument; the message names the kernel and the index.</exception>
-    public void SetArg(int index, int value) => Set(index, sizeof(int), &value, "int");
+    public void SetArg(int index, int value) => Set(index, sizeof(int), &value, "an int");
 
     /// <summary>Sets a <c>long</c> argument (64-bit in OpenCL C).</summary>
     /// <exception cref="ClException">The kernel refused the argument; the message names the kernel and the index.</exception>
-    public void SetArg(int index, long value) => Set(index, sizeof(long), &value, "long");
+    public void SetArg(int index, long value) => Set(index, sizeof(long), &value, "a long");
 
     /// <summary>Sets a <c>float</c> argument.</summary>
     /// <exception cref="ClException">The kernel refused the argument; the message names the kernel and the index.</exception>
-    public void SetArg(int index, float value) => Set(index, sizeof(float), &value, "float");
+    public void SetArg(int index, float value) => Set(index, sizeof(float), &value, "a float");
 
     /// <summary>Sizes a <c>__local</c> pointer argument: <paramref name="bytes"/> bytes of local memory per work-group.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The size is not positive.</exception>
@@ -74,7 +74,7 @@ public sealed unsafe class ClKernel : IDisposable
     public void SetLocal(int index, long bytes)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bytes);
-        Set(index, (nuint)bytes, null, "__local");
+        Set(index, (nuint)bytes, null, "a __local size");
     }
 
     /// <summary>Releases the kernel. Safe to call twice.</summary>
@@ -88,5 +88,5 @@ public sealed unsafe class ClKernel : IDisposable
     }
 
     private ClException ArgumentFailure(int code, int index, nuint size, string what) =>
-        ClException.Failure(code, $"clSetKernelArg(kernel '{Name}', argument {index})", $"The value was a {what} of {size} bytes");
+        ClException.Failure(code, $"clSetKernelArg(kernel '{Name}', argument {index})", $"The value was {what} ({size} bytes)");
 }
