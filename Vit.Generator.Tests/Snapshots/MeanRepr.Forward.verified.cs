@@ -16,6 +16,7 @@ partial class MeanRepr
     /// <param name="output">At least batch × OutputSize floats.</param>
     public void Forward(global::System.ReadOnlySpan<float> images, int batch, global::System.Span<float> output)
     {
+        if (_cl is not null) { ForwardOpenCL(images, batch, output); return; }
         var a = _memory.BeginForward(images, batch, output); // validates, stages the images, sizes the buffers
         var p = _memory.Parameters.Start;
         int rows = batch * Tokens;

@@ -256,6 +256,7 @@ partial class MeanRepr : global::Vit.IVisionTransformer
 
     private readonly global::Vit.Memory.ModelMemory _memory;
     private global::Vit.Numerics.Rng _rng;
+    private readonly global::Vit.Backends.OpenCL.ClModel? _cl; // the device side when the backend is OpenCL
 
     /// <summary>Creates the model on the CPU, timm-style initialized from seed 0, with room for one image (buffers grow with the batch).</summary>
     public MeanRepr() : this(seed: 0, maxBatch: 1)
@@ -265,12 +266,31 @@ partial class MeanRepr : global::Vit.IVisionTransformer
     /// <summary>Creates the model on the CPU, timm-style initialized from <paramref name="seed"/>.</summary>
     /// <param name="seed">Seeds the initialization and the dropout masks.</param>
     /// <param name="maxBatch">The batch size to allocate activations for; a larger batch grows them once.</param>
-    public MeanRepr(int seed, int maxBatch)
+    public MeanRepr(int seed, int maxBatch) : this(seed, maxBatch, global::Vit.Backends.Backend.Cpu)
     {
+    }
+
+    /// <summary>Creates the model on <paramref name="backend"/> (for example <c>Backend.OpenCL()</c>), timm-style initialized from seed 0.</summary>
+    public MeanRepr(global::Vit.Backends.Backend backend) : this(seed: 0, maxBatch: 1, backend)
+    {
+    }
+
+    /// <summary>Creates the model on <paramref name="backend"/>, timm-style initialized from <paramref name="seed"/>.</summary>
+    /// <param name="seed">Seeds the initialization and the dropout masks.</param>
+    /// <param name="maxBatch">The batch size to allocate activations for; a larger batch grows them once.</param>
+    /// <param name="backend"><see cref="global::Vit.Backends.Backend.Cpu"/>, or an OpenCL device: parameters, gradients, optimizer state and activations then live on the device.</param>
+    public MeanRepr(int seed, int maxBatch, global::Vit.Backends.Backend backend)
+    {
+        global::System.ArgumentNullException.ThrowIfNull(backend);
         _memory = new global::Vit.Memory.ModelMemory(Layout, maxBatch);
         global::Vit.ParameterInitializer.Initialize(_memory.Parameters, Parameters, seed);
         _rng = new global::Vit.Numerics.Rng(unchecked((ulong)seed * 0x9E3779B97F4A7C15UL + 1));
+        if (backend is global::Vit.Backends.OpenCL.OpenCLBackend openCL) _cl = new global::Vit.Backends.OpenCL.ClModel(openCL, _memory);
+        Backend = backend;
     }
+
+    /// <summary>Where the model runs: the CPU (the default) or an OpenCL device.</summary>
+    public global::Vit.Backends.Backend Backend { get; }
 
     /// <summary>The values of the parameter <paramref name="timmName"/> (for example <c>blocks.0.attn.qkv.weight</c>).</summary>
     /// <exception cref="global::System.Collections.Generic.KeyNotFoundException">No parameter has that name.</exception>
@@ -295,8 +315,12 @@ partial class MeanRepr : global::Vit.IVisionTransformer
     /// <summary>The random stream that draws the dropout and drop-path masks; save and restore it to resume training exactly.</summary>
     public global::Vit.Numerics.Rng DropoutRng { get => _rng; set => _rng = value; }
 
-    /// <summary>Frees the model's native memory.</summary>
-    public void Dispose() => _memory.Dispose();
+    /// <summary>Frees the model's native and device memory.</summary>
+    public void Dispose()
+    {
+        _cl?.Dispose();
+        _memory.Dispose();
+    }
 
     global::Vit.VisionTransformerConfig global::Vit.IVisionTransformer.Config => Config;
     global::Vit.ModelSummary global::Vit.IVisionTransformer.Summary => Summary;

@@ -19,6 +19,7 @@ partial class Tiny
     /// <returns>The mean softmax cross-entropy over the batch.</returns>
     public float ForwardBackward(global::System.ReadOnlySpan<float> images, global::System.ReadOnlySpan<int> labels, int batch)
     {
+        if (_cl is not null) return ForwardBackwardOpenCL(images, labels, batch);
         var a = _memory.BeginTraining(images, labels, batch); // validates, stages the images, sizes the buffers
         float loss = ForwardTraining(a, labels, batch);
         Backward(a, labels, batch);
