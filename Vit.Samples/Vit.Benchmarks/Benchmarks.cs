@@ -94,7 +94,7 @@ public class ModelBenchmarks
     {
         var preset = Preset.Find(Case.Split(' ')[0]);
         var c = preset.Config;
-        _model = preset.Create(0, Batch);
+        _model = preset.Create(0, Batch, Vit.Backends.Backend.Cpu);
         var rng = new Vit.Numerics.Rng(1);
         _images = new float[Batch * c.Channels * c.ImageSize * c.ImageSize];
         for (int i = 0; i < _images.Length; i++) _images[i] = (float)rng.NextNormal();

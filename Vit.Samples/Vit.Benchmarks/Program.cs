@@ -65,7 +65,7 @@ if (args.Length >= 2 && args[0] == "quick")
     }
     else
     {
-        var r = BenchRunner.Run(Preset.Find(args[2]), args[3], int.Parse(args[4]), threads, TimeSpan.FromSeconds(args.Length > 6 ? double.Parse(args[6]) : 5), null);
+        var r = BenchRunner.Run(Preset.Find(args[2]), Vit.Backends.Backend.Cpu, args[3], int.Parse(args[4]), threads, TimeSpan.FromSeconds(args.Length > 6 ? double.Parse(args[6]) : 5), null);
         Console.WriteLine($"{r.Model} {r.Mode} batch {r.Batch} threads {r.Threads}: {r.ImagesPerSecond:F2} images/s, {r.MsPerBatch:F1} ms/batch, {r.GflopsPerSecond:F1} GFLOP/s ({r.Runs} runs)");
     }
     return 0;

@@ -8,7 +8,7 @@ namespace Vit.Cli;
 /// <param name="Mode"><c>forward</c> or <c>train</c>.</param>
 /// <param name="Batch">Images per step.</param>
 /// <param name="Threads">Worker-pool threads, the caller included.</param>
-/// <param name="Backend">The backend that ran it (<c>cpu</c>).</param>
+/// <param name="Backend">The backend that ran it (<c>cpu</c> or <c>opencl</c>).</param>
 /// <param name="ImagesPerSecond">Batch over the median step time.</param>
 /// <param name="MsPerBatch">The median step time in milliseconds.</param>
 /// <param name="GflopsPerSecond">Matrix-product FLOPs (2 per multiply-add) per second at the median.</param>
@@ -31,7 +31,7 @@ public static class BenchRunner
     /// <param name="optimizerStep">Called after each training step's backward pass; null for none.</param>
     /// <returns>The median over the timed steps.</returns>
     /// <exception cref="ArgumentException">The mode is neither forward nor train, or the batch is not positive.</exception>
-    public static BenchResult Run(Preset preset, string mode, int batch, int threads, TimeSpan duration, Action<IVisionTransformer>? optimizerStep)
+    public static BenchResult Run(Preset preset, Vit.Backends.Backend backend, string mode, int batch, int threads, TimeSpan duration, Action<IVisionTransformer>? optimizerStep)
     {
         bool train = mode switch
         {
@@ -45,7 +45,7 @@ public static class BenchRunner
         if (threads > 0) WorkerPool.Configure(threads);
 
         var c = preset.Config;
-        using var model = preset.Create(0, batch);
+        using var model = preset.Create(0, batch, backend);
         var rng = new Vit.Numerics.Rng(1);
         var images = new float[(long)batch * c.Channels * c.ImageSize * c.ImageSize];
         for (int i = 0; i < images.Length; i++) images[i] = (float)rng.NextNormal();
@@ -76,7 +76,7 @@ public static class BenchRunner
         times.Sort();
         double median = times[times.Count / 2];
         double flopsPerImage = train ? preset.Summary.TrainingFlopsPerImage : preset.Summary.ForwardFlopsPerImage;
-        return new BenchResult(preset.Name, mode, batch, WorkerPool.Shared.Threads, "cpu",
+        return new BenchResult(preset.Name, mode, batch, WorkerPool.Shared.Threads, backend.Name,
             batch / median, median * 1e3, flopsPerImage * batch / median / 1e9, times.Count);
     }
 }

@@ -16,18 +16,18 @@ namespace Vit.Cli;
 
 /// <summary>A preset: its name, its static description, and how to create an instance.</summary>
 public sealed record Preset(string Name, string Description, VisionTransformerConfig Config, ModelSummary Summary,
-    IReadOnlyList<ParameterInfo> Parameters, Func<int, int, IVisionTransformer> Create)
+    IReadOnlyList<ParameterInfo> Parameters, Func<int, int, Vit.Backends.Backend, IVisionTransformer> Create)
 {
     public static IReadOnlyList<Preset> All { get; } =
     [
-        new("ti16", "ViT-Ti/16 (timm vit_tiny_patch16_224)", VitTi16.Config, VitTi16.Summary, VitTi16.Parameters, (s, b) => new VitTi16(s, b)),
-        new("s16", "ViT-S/16 (timm vit_small_patch16_224)", VitS16.Config, VitS16.Summary, VitS16.Parameters, (s, b) => new VitS16(s, b)),
-        new("b16", "ViT-B/16 (timm vit_base_patch16_224)", VitB16.Config, VitB16.Summary, VitB16.Parameters, (s, b) => new VitB16(s, b)),
-        new("b32", "ViT-B/32 (timm vit_base_patch32_224)", VitB32.Config, VitB32.Summary, VitB32.Parameters, (s, b) => new VitB32(s, b)),
-        new("l16", "ViT-L/16 (timm vit_large_patch16_224)", VitL16.Config, VitL16.Summary, VitL16.Parameters, (s, b) => new VitL16(s, b)),
-        new("l32", "ViT-L/32 (timm vit_large_patch32_224)", VitL32.Config, VitL32.Summary, VitL32.Parameters, (s, b) => new VitL32(s, b)),
-        new("h14", "ViT-H/14 (timm vit_huge_patch14_224)", VitH14.Config, VitH14.Summary, VitH14.Parameters, (s, b) => new VitH14(s, b)),
-        new("cifar", "CIFAR ViT: 32/4, 192x6, 3 heads, 10 classes (torch_vit.py cifar)", CifarVit.Config, CifarVit.Summary, CifarVit.Parameters, (s, b) => new CifarVit(s, b)),
+        new("ti16", "ViT-Ti/16 (timm vit_tiny_patch16_224)", VitTi16.Config, VitTi16.Summary, VitTi16.Parameters, (s, b, be) => new VitTi16(s, b, be)),
+        new("s16", "ViT-S/16 (timm vit_small_patch16_224)", VitS16.Config, VitS16.Summary, VitS16.Parameters, (s, b, be) => new VitS16(s, b, be)),
+        new("b16", "ViT-B/16 (timm vit_base_patch16_224)", VitB16.Config, VitB16.Summary, VitB16.Parameters, (s, b, be) => new VitB16(s, b, be)),
+        new("b32", "ViT-B/32 (timm vit_base_patch32_224)", VitB32.Config, VitB32.Summary, VitB32.Parameters, (s, b, be) => new VitB32(s, b, be)),
+        new("l16", "ViT-L/16 (timm vit_large_patch16_224)", VitL16.Config, VitL16.Summary, VitL16.Parameters, (s, b, be) => new VitL16(s, b, be)),
+        new("l32", "ViT-L/32 (timm vit_large_patch32_224)", VitL32.Config, VitL32.Summary, VitL32.Parameters, (s, b, be) => new VitL32(s, b, be)),
+        new("h14", "ViT-H/14 (timm vit_huge_patch14_224)", VitH14.Config, VitH14.Summary, VitH14.Parameters, (s, b, be) => new VitH14(s, b, be)),
+        new("cifar", "CIFAR ViT: 32/4, 192x6, 3 heads, 10 classes (torch_vit.py cifar)", CifarVit.Config, CifarVit.Summary, CifarVit.Parameters, (s, b, be) => new CifarVit(s, b, be)),
     ];
 
     /// <summary>

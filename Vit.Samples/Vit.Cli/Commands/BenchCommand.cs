@@ -14,18 +14,18 @@ public static class BenchCommand
         mode.AcceptOnlyFromAmong("forward", "train");
         var batch = Cli.Int("--batch", "Images per step", 8);
         var threads = Cli.Int("--threads", "Worker threads (default: the physical cores, or VIT_THREADS)", 0, min: 0);
-        var backend = new Option<string>("--backend") { Description = "Where to run: cpu", DefaultValueFactory = _ => "cpu", HelpName = "NAME" };
-        backend.AcceptOnlyFromAmong("cpu");
+        var backend = Cli.BackendOption();
+        var device = Cli.DeviceOption();
         var seconds = Cli.Double("--seconds", "How long to time steps after the warm-up", 5, v => v > 0 && v <= 3600, "in (0, 3600]");
         var json = Cli.Json("Print one JSON object: model, mode, batch, threads, backend, images_per_second, ms_per_batch, gflops_per_second");
-        var command = new Command("bench", "Benchmark a preset: warm-up, then timed steps; reports the median") { model, mode, batch, threads, backend, seconds, json };
+        var command = new Command("bench", "Benchmark a preset: warm-up, then timed steps; reports the median") { model, mode, batch, threads, backend, device, seconds, json };
         command.SetAction(r => Cli.Guard(() =>
         {
             var preset = Preset.Find(r.GetValue(model)!);
             AdamW? adam = null;
             try
             {
-                var result = BenchRunner.Run(preset, r.GetValue(mode)!, r.GetValue(batch), r.GetValue(threads), TimeSpan.FromSeconds(r.GetValue(seconds)),
+                var result = BenchRunner.Run(preset, Cli.Backend(r, backend, device), r.GetValue(mode)!, r.GetValue(batch), r.GetValue(threads), TimeSpan.FromSeconds(r.GetValue(seconds)),
                     m => (adam ??= new AdamW(m.Memory, new OptimizerOptions())).Step(1e-4));
                 if (r.GetValue(json))
                 {

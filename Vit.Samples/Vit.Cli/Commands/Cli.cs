@@ -24,7 +24,8 @@ public static class Cli
             return 2;
         }
         catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException
-            or InvalidOperationException or KeyNotFoundException or TrainingDivergedException or NotSupportedException)
+            or InvalidOperationException or KeyNotFoundException or TrainingDivergedException or NotSupportedException
+            or Vit.Backends.OpenCL.ClException or Vit.Backends.OpenCL.ClUnavailableException)
         {
             Console.Error.WriteLine("vit: " + Message(e));
             return 1;
@@ -39,6 +40,30 @@ public static class Cli
         if (i < 0) i = m.IndexOf("\nActual value was", StringComparison.Ordinal);
         return i > 0 ? m[..i] : m;
     }
+
+    /// <summary><c>--backend cpu|opencl</c>.</summary>
+    public static Option<string> BackendOption()
+    {
+        var o = new Option<string>("--backend")
+        {
+            Description = "Where the model runs: cpu (SIMD C#) or opencl (a GPU, else any OpenCL device; see 'vit devices')",
+            DefaultValueFactory = _ => "cpu",
+            HelpName = "NAME",
+        };
+        o.AcceptOnlyFromAmong("cpu", "opencl");
+        return o;
+    }
+
+    /// <summary><c>--device NAME</c>: which OpenCL device.</summary>
+    public static Option<string?> DeviceOption() => new("--device")
+    {
+        Description = "OpenCL device: part of its name or its id from 'vit devices' (default: VIT_OPENCL_DEVICE, else the first GPU, else the first device)",
+        HelpName = "NAME",
+    };
+
+    /// <summary>The backend <c>--backend</c> and <c>--device</c> name.</summary>
+    public static Vit.Backends.Backend Backend(ParseResult r, Option<string> backend, Option<string?> device) =>
+        Vit.Backends.Backend.Parse(r.GetValue(backend)!, r.GetValue(device));
 
     /// <summary><c>--model PRESET</c>.</summary>
     public static Option<string> Model(bool required, string? fallback = null)

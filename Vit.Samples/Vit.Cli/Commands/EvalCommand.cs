@@ -18,16 +18,18 @@ public static class EvalCommand
         var batch = Cli.Int("--batch", "Images per forward pass", 256);
         var plot = new Option<string?>("--plot") { Description = "Where to write the confusion matrix (SVG; default: confusion.svg next to the weights)", HelpName = "FILE" };
         var json = Cli.Json("Print one JSON object (test_loss, test_accuracy, per-class accuracy, confusion matrix)");
-        var command = new Command("eval", "Evaluate weights on a CIFAR test set: loss, accuracy, per-class accuracy, confusion matrix") { weights, data, model, batch, plot, json };
-        command.SetAction(r => Cli.Guard(() => Run(r.GetValue(weights)!, r.GetValue(data), r.GetValue(model), r.GetValue(batch), r.GetValue(plot), r.GetValue(json))));
+        var backend = Cli.BackendOption();
+        var device = Cli.DeviceOption();
+        var command = new Command("eval", "Evaluate weights on a CIFAR test set: loss, accuracy, per-class accuracy, confusion matrix") { weights, data, model, batch, plot, backend, device, json };
+        command.SetAction(r => Cli.Guard(() => Run(r.GetValue(weights)!, r.GetValue(data), r.GetValue(model), r.GetValue(batch), r.GetValue(plot), r.GetValue(json), Cli.Backend(r, backend, device))));
         return command;
     }
 
-    private static int Run(string weightsPath, string? dataFolder, string? modelName, int batch, string? plotPath, bool json)
+    private static int Run(string weightsPath, string? dataFolder, string? modelName, int batch, string? plotPath, bool json, Vit.Backends.Backend backend)
     {
         var info = WeightsInfo.Read(weightsPath, modelName);
         var test = DataSource.LoadTest(dataFolder);
-        using var model = info.CreateModel(batch);
+        using var model = info.CreateModel(batch, backend);
         Evaluator.CheckFits(model, test);
         var names = test.ClassNames;
         var result = Evaluator.Evaluate(model, test, info.Normalization(test.Kind), batch);

@@ -16,15 +16,17 @@ public static class ForwardCommand
         var seed = Cli.Int("--seed", "Seeds the initialization and the images", 0, min: 0);
         var weights = new Option<string?>("--weights") { Description = "Load these safetensors weights instead of the seeded initialization", HelpName = "FILE" };
         var json = Cli.Json("Print one JSON object");
-        var command = new Command("forward", "A forward pass on seeded random images: output shape, first outputs, images/s") { model, batch, runs, seed, weights, json };
-        command.SetAction(r => Cli.Guard(() => Run(Preset.Find(r.GetValue(model)!), r.GetValue(batch), r.GetValue(runs), r.GetValue(seed), r.GetValue(weights), r.GetValue(json))));
+        var backend = Cli.BackendOption();
+        var device = Cli.DeviceOption();
+        var command = new Command("forward", "A forward pass on seeded random images: output shape, first outputs, images/s") { model, batch, runs, seed, weights, backend, device, json };
+        command.SetAction(r => Cli.Guard(() => Run(Preset.Find(r.GetValue(model)!), r.GetValue(batch), r.GetValue(runs), r.GetValue(seed), r.GetValue(weights), r.GetValue(json), Cli.Backend(r, backend, device))));
         return command;
     }
 
-    private static int Run(Preset preset, int batch, int runs, int seed, string? weights, bool json)
+    private static int Run(Preset preset, int batch, int runs, int seed, string? weights, bool json, Vit.Backends.Backend backend)
     {
         var c = preset.Config;
-        using var model = preset.Create(seed, batch);
+        using var model = preset.Create(seed, batch, backend);
         if (weights is not null) model.LoadWeights(weights);
         var rng = new Vit.Numerics.Rng((ulong)seed + 1);
         var images = new float[(long)batch * c.Channels * c.ImageSize * c.ImageSize];
@@ -51,6 +53,7 @@ public static class ForwardCommand
                 w.WriteString("model", preset.Name);
                 w.WriteNumber("batch", batch);
                 w.WriteNumber("threads", WorkerPool.Shared.Threads);
+                w.WriteString("backend", backend.Name);
                 w.WriteNumber("output_width", model.OutputWidth);
                 w.WriteStartArray("first_outputs");
                 foreach (var v in first) w.WriteNumberValue(v);
@@ -61,7 +64,7 @@ public static class ForwardCommand
             });
             return 0;
         }
-        Console.WriteLine($"{preset.Name}: forward, batch {batch}, {WorkerPool.Shared.Threads} threads, {(weights is null ? $"seed {seed} (timm-style init)" : weights)}");
+        Console.WriteLine($"{preset.Name}: forward, batch {batch}, on {backend}, {(weights is null ? $"seed {seed} (timm-style init)" : weights)}");
         Console.WriteLine($"  output ({batch}, {model.OutputWidth}); image 0 starts [{string.Join(", ", first.Select(v => v.ToString("F4", CultureInfo.InvariantCulture)))}]");
         Console.WriteLine($"  median of {runs}: {median * 1e3:F1} ms per batch, {imagesPerSecond:F2} images/s, {gflops:F1} GFLOP/s");
         return 0;

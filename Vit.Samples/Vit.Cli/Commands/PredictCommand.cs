@@ -18,12 +18,14 @@ public static class PredictCommand
         var model = Cli.Model(required: false);
         model.Description += " (default: the model the weights' metadata names)";
         var json = Cli.Json("Print one JSON object with the top classes and probabilities");
-        var command = new Command("predict", "Classify an image with trained weights") { weights, image, top, classes, model, json };
-        command.SetAction(r => Cli.Guard(() => Run(r.GetValue(weights)!, r.GetValue(image)!, r.GetValue(top), r.GetValue(classes), r.GetValue(model), r.GetValue(json))));
+        var backend = Cli.BackendOption();
+        var device = Cli.DeviceOption();
+        var command = new Command("predict", "Classify an image with trained weights") { weights, image, top, classes, model, backend, device, json };
+        command.SetAction(r => Cli.Guard(() => Run(r.GetValue(weights)!, r.GetValue(image)!, r.GetValue(top), r.GetValue(classes), r.GetValue(model), r.GetValue(json), Cli.Backend(r, backend, device))));
         return command;
     }
 
-    private static int Run(string weightsPath, string imagePath, int top, string? classesPath, string? modelName, bool json)
+    private static int Run(string weightsPath, string imagePath, int top, string? classesPath, string? modelName, bool json, Vit.Backends.Backend backend)
     {
         var info = WeightsInfo.Read(weightsPath, modelName);
         var c = info.Preset.Config;
@@ -36,7 +38,7 @@ public static class PredictCommand
         var picture = ImageDecoder.Load(imagePath);
         var input = new float[c.Channels * c.ImageSize * c.ImageSize];
         Preprocess.ToModelInput(picture, c.ImageSize, c.Patch, info.Normalization(), input, imagePath);
-        using var model = info.CreateModel(1);
+        using var model = info.CreateModel(1, backend);
         var logits = new float[c.Classes];
         model.Forward(input, 1, logits);
         var probabilities = new double[c.Classes];

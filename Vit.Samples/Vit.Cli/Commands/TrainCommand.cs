@@ -41,10 +41,12 @@ public static class TrainCommand
         var freeze = new Option<bool>("--freeze") { Description = "Train only the head (and pre-logits) on top of --weights" };
         var json = Cli.Json("Print one JSON object per epoch on stdout instead of the progress display");
 
+        var backend = Cli.BackendOption();
+        var device = Cli.DeviceOption();
         var command = new Command("train", "Train a preset on CIFAR images: AdamW/SGD, warmup + cosine, checkpoints, resume")
         {
             model, data, epochs, batch, accumulate, optimizer, lr, weightDecay, warmup, lrf, smoothing, clip, momentum, noNesterov,
-            noAugment, limitTrain, output, resume, seed, weights, freeze, json,
+            noAugment, limitTrain, output, resume, seed, weights, freeze, backend, device, json,
         };
         command.SetAction(r => Cli.Guard(() =>
         {
@@ -104,17 +106,17 @@ public static class TrainCommand
             }
             if (recipe.Freeze && r.GetValue(weights) is null && !resuming)
                 throw new UsageException("--freeze trains only the head, so it needs pretrained --weights to start from");
-            return Run(preset, recipe, dataFolder, limit, outFolder, resuming ? checkpoint : null, r.GetValue(weights), r.GetValue(json));
+            return Run(preset, recipe, dataFolder, limit, outFolder, resuming ? checkpoint : null, r.GetValue(weights), r.GetValue(json), Cli.Backend(r, backend, device));
         }));
         return command;
     }
 
-    private static int Run(Preset preset, TrainOptions recipe, string? dataFolder, int limitTrain, string outFolder, string? resumeFrom, string? weights, bool json)
+    private static int Run(Preset preset, TrainOptions recipe, string? dataFolder, int limitTrain, string outFolder, string? resumeFrom, string? weights, bool json, Vit.Backends.Backend backend)
     {
         var (train, test) = DataSource.Load(dataFolder, limitTrain);
         var normalization = Normalization.For(train.Kind);
         PrepareOutFolder(outFolder);
-        using var model = preset.Create((int)recipe.Seed, recipe.Batch);
+        using var model = preset.Create((int)recipe.Seed, recipe.Batch, backend);
         if (weights is not null && resumeFrom is null) model.LoadWeights(weights);
         using var trainer = new Trainer(model, train, test, recipe, normalization);
         trainer.ExtraMetadata["data"] = dataFolder is null ? Embedded : Path.GetFullPath(dataFolder);

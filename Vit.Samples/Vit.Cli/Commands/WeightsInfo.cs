@@ -20,9 +20,9 @@ public sealed record WeightsInfo(string Path, Preset Preset, IReadOnlyDictionary
     }
 
     /// <summary>Creates the model and loads the weights (shape mismatches name the tensor and both shapes).</summary>
-    public IVisionTransformer CreateModel(int batch)
+    public IVisionTransformer CreateModel(int batch, Vit.Backends.Backend backend)
     {
-        var model = Preset.Create(0, batch);
+        var model = Preset.Create(0, batch, backend);
         try
         {
             model.LoadWeights(Path);
