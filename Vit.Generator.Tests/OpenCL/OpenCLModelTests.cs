@@ -212,11 +212,12 @@ public sealed class OpenCLModelTests(OpenCLBackendFixture fixture) : IClassFixtu
         Step();
         Step();
         var cl = (ClModel)model.Memory.Device!;
-        int allocations = cl.Allocations;
+        int allocations = cl.Allocations, kernelObjects = cl.KernelObjects;
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < 3; i++) Step();
         long managed = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.Equal(allocations, cl.Allocations);
+        Assert.Equal(kernelObjects, cl.KernelObjects);
         Assert.Equal(0, managed);
     }
 

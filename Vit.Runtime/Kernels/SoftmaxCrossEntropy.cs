@@ -78,7 +78,8 @@ public static unsafe class SoftmaxCrossEntropy
             throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, $"Label smoothing must be in [0, 1), found {labelSmoothing}.");
     }
 
-    private static void CheckLabels(ReadOnlySpan<int> labels, int batch, int classes)
+    /// <summary>Every label in [0, classes): the message names the first bad one (the OpenCL backend checks with this before uploading).</summary>
+    internal static void CheckLabels(ReadOnlySpan<int> labels, int batch, int classes)
     {
         if (labels.Length < batch)
             throw new ArgumentException($"Expected {batch} labels (one per image), found {labels.Length}.", nameof(labels));

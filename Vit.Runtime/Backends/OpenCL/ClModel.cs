@@ -248,11 +248,7 @@ public sealed unsafe partial class ClModel : DeviceMemory
     public DevicePtr BeginTraining(ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int batch)
     {
         _memory.CheckTraining(images, labels, batch);
-        int classes = _layout.Config.Classes;
-        for (int b = 0; b < batch; b++)
-            if ((uint)labels[b] >= (uint)classes)
-                throw new ArgumentOutOfRangeException(nameof(labels), labels[b],
-                    $"Label at index {b} is {labels[b]}, outside the valid range [0, {classes}).");
+        Vit.Kernels.SoftmaxCrossEntropy.CheckLabels(labels, batch, _layout.Config.Classes);
         EnsureCapacity(_memory.Capacity);
         _training = Grow(_training, _layout.TrainingFloatsPerImage * _capacity * sizeof(float));
         UploadImages(images);
