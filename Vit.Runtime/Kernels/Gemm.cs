@@ -18,14 +18,19 @@ namespace Vit.Kernels;
 /// blocks of at most 256, so a B panel stays in L1: 6 × 32 with AVX-512, 6 × 16 with AVX2,
 /// 6 × 8 with <see cref="Vector128"/>; a narrow last panel uses the narrower kernels. A is read
 /// in place when its rows are contiguous and packed into 6-row micro-panels otherwise (the
-/// transposed operand of the weight gradient).</para>
+/// transposed operand of the weight gradient, packed per task and K block; such a product splits
+/// its rows only, so each block of A is packed once).</para>
+/// <para>Prefetching: each micro-kernel call fetches its share of the next B panel, one row every
+/// four K steps, and the task loop fetches the next C tile (when the kernel will read it) and the
+/// next K block of a transposed A, so operands arrive from L3 while the FMAs run.</para>
 /// <para>Epilogues: the bias initializes (or is added to) the accumulators, accumulation into C
 /// gives the fused residual add, and <see cref="MultiplyGelu"/> applies GELU to each task's
 /// block while it is in cache.</para>
-/// <para>Tasks are split statically over <see cref="WorkerPool.Shared"/>; the task count is made a
-/// multiple of the thread count where the shape allows, so small products split evenly too.
-/// Scratch is native, grows once per thread and is never returned, so steady-state calls
-/// allocate nothing.</para>
+/// <para>Tasks run on <see cref="WorkerPool.Shared"/>, each thread claiming the next task from a
+/// shared counter (a thread slowed by another process takes fewer); the task count is made a
+/// multiple of the thread count where the shape allows. Each block of C is computed by one task in
+/// a fixed order, so results do not depend on the thread that ran it. Scratch is native, grows
+/// once per thread and is never returned, so steady-state calls allocate nothing.</para>
 /// </remarks>
 public static unsafe class Gemm
 {
