@@ -19,7 +19,8 @@ namespace Vit.Kernels;
 /// 6 × 8 with <see cref="Vector128"/>; a narrow last panel uses the narrower kernels. A is read
 /// in place when its rows are contiguous and packed into 6-row micro-panels otherwise (the
 /// transposed operand of the weight gradient, packed per task and K block; such a product splits
-/// its rows only, so each block of A is packed once).</para>
+/// its rows only where there are enough row blocks for the threads, so each block of A is packed
+/// once).</para>
 /// <para>Prefetching: each micro-kernel call fetches its share of the next B panel, one row every
 /// four K steps, and the task loop fetches the next C tile (when the kernel will read it) and the
 /// next K block of a transposed A, so operands arrive from L3 while the FMAs run.</para>
