@@ -18,14 +18,20 @@ namespace Vit.Kernels;
 /// blocks of at most 256, so a B panel stays in L1: 6 × 32 with AVX-512, 6 × 16 with AVX2,
 /// 6 × 8 with <see cref="Vector128"/>; a narrow last panel uses the narrower kernels. A is read
 /// in place when its rows are contiguous and packed into 6-row micro-panels otherwise (the
-/// transposed operand of the weight gradient).</para>
+/// transposed operand of the weight gradient, packed per task and K block; such a product splits
+/// its rows only where there are enough row blocks for the threads, so each block of A is packed
+/// once).</para>
+/// <para>Prefetching: each micro-kernel call fetches its share of the next B panel, one row every
+/// four K steps, and the task loop fetches the next C tile (when the kernel will read it) and the
+/// next K block of a transposed A, so operands arrive from L3 while the FMAs run.</para>
 /// <para>Epilogues: the bias initializes (or is added to) the accumulators, accumulation into C
 /// gives the fused residual add, and <see cref="MultiplyGelu"/> applies GELU to each task's
 /// block while it is in cache.</para>
-/// <para>Tasks are split statically over <see cref="WorkerPool.Shared"/>; the task count is made a
-/// multiple of the thread count where the shape allows, so small products split evenly too.
-/// Scratch is native, grows once per thread and is never returned, so steady-state calls
-/// allocate nothing.</para>
+/// <para>Tasks run on <see cref="WorkerPool.Shared"/>, each thread claiming the next task from a
+/// shared counter (a thread slowed by another process takes fewer); the task count is made a
+/// multiple of the thread count where the shape allows. Each block of C is computed by one task in
+/// a fixed order, so results do not depend on the thread that ran it. Scratch is native, grows
+/// once per thread and is never returned, so steady-state calls allocate nothing.</para>
 /// </remarks>
 public static unsafe class Gemm
 {
@@ -47,7 +53,8 @@ public static unsafe class Gemm
         public long Ldc, ARow, ACol, BRow, BCol;
         public int M, N, K, Nr, Kc, KBlocks, RowBlocks, ColBlocks, PanelsPerBlock, Panels;
         public SimdLevel Level;
-        public bool Accumulate, PackA, BInPlace;
+        public bool Accumulate, PackA, BInPlace, Claim;
+        public int NextTask;    // the next task to claim when Claim is set
     }
 
     // Native scratch, one set per thread: packed B of the calls this thread issues (parallel and
@@ -84,9 +91,7 @@ public static unsafe class Gemm
         if (k <= 0) { Degenerate(c, ldc, m, n, bias, accumulate); return; }
         var pool = WorkerPool.Shared;
         var args = Plan(c, ldc, a, aRow, aCol, b, bRow, bCol, m, n, k, bias, accumulate, pool.Threads);
-        args.PackedB = Scratch(ref t_packedB, ref t_packedBLength, (long)args.Panels * k * args.Nr);
-        pool.Run(&PackBTasks, &args, args.Panels);
-        pool.Run(&ComputeTasks, &args, args.RowBlocks * args.ColBlocks);
+        Run(pool, &args);
     }
 
     /// <summary>
@@ -121,9 +126,20 @@ public static unsafe class Gemm
         var pool = WorkerPool.Shared;
         var args = Plan(c, ldc, a, aRow, aCol, b, bRow, bCol, m, n, k, bias, false, pool.Threads);
         args.GeluOut = geluOut;
-        args.PackedB = Scratch(ref t_packedB, ref t_packedBLength, (long)args.Panels * k * args.Nr);
-        pool.Run(&PackBTasks, &args, args.Panels);
-        pool.Run(&ComputeTasks, &args, args.RowBlocks * args.ColBlocks);
+        Run(pool, &args);
+    }
+
+    // Packs B (all threads), then runs the tasks, which the threads claim one at a time: a thread
+    // slowed by another process on its core then simply takes fewer (each block of C is computed
+    // by one task in a fixed order, so which thread runs it does not change the result).
+    private static void Run(WorkerPool pool, Args* args)
+    {
+        args->PackedB = Scratch(ref t_packedB, ref t_packedBLength, (long)args->Panels * args->K * args->Nr);
+        // Nothing to pack when B is read in place and has no partial last panel.
+        if (!args->BInPlace || args->N % args->Nr != 0)
+            pool.Run(&PackBTasks, args, args->Panels);
+        args->Claim = true;
+        pool.Run(&ComputeTasks, args, args->RowBlocks * args->ColBlocks);
     }
 
     /// <summary>The same product as <see cref="Multiply"/> on the calling thread only (for kernels that already run in parallel).</summary>
@@ -197,7 +213,11 @@ public static unsafe class Gemm
         int kBlocks = (k + KcMax - 1) / KcMax;
         int panels = (n + nr - 1) / nr;
         int rowBlocks = (m + McTarget - 1) / McTarget;
-        int colBlocks = (panels + NcMax / nr - 1) / (NcMax / nr);
+        // A transposed operand is packed per task and K block: splitting the columns too would pack
+        // each of its blocks once per column block, so such a product splits rows only (unless
+        // the threads need more tasks).
+        bool packA = aCol != 1;
+        int colBlocks = packA ? 1 : (panels + NcMax / nr - 1) / (NcMax / nr);
         if (threads > 1)
         {
             // Enough tasks for every thread, and a multiple of the thread count where the shape allows.
@@ -211,7 +231,7 @@ public static unsafe class Gemm
             Ldc = ldc, ARow = aRow, ACol = aCol, BRow = bRow, BCol = bCol,
             M = m, N = n, K = k, Nr = nr, Kc = (k + kBlocks - 1) / kBlocks, KBlocks = kBlocks,
             RowBlocks = rowBlocks, ColBlocks = colBlocks, PanelsPerBlock = (panels + colBlocks - 1) / colBlocks, Panels = panels,
-            Level = level, Accumulate = accumulate, PackA = aCol != 1, BInPlace = bCol == 1 && bRow <= InPlaceMaxRowStride,
+            Level = level, Accumulate = accumulate, PackA = packA, BInPlace = bCol == 1 && bRow <= InPlaceMaxRowStride,
         };
     }
 
@@ -231,53 +251,62 @@ public static unsafe class Gemm
     {
         ref Args a = ref *(Args*)context;
         int nr = a.Nr, k = a.K;
+        if (a.BCol == 1)
+        {
+            // Rows of B contiguous (A·B, Aᵀ·B): NR floats per row and panel, 16 rows at a time
+            // across all the panels, so each row of B is read as one contiguous run (a row of
+            // Aᵀ·B's B is 12 KiB at the fc2 shapes: panel by panel, every row would be a new page).
+            for (int p0 = 0; p0 < k; p0 += 16)
+            {
+                int p1 = Math.Min(k, p0 + 16);
+                for (int q = begin; q < end; q++)
+                {
+                    int j0 = q * nr, cols = Math.Min(nr, a.N - j0);
+                    if (a.BInPlace && cols == nr) continue;
+                    float* dst = a.PackedB + (long)q * k * nr;
+                    for (int p = p0; p < p1; p++)
+                    {
+                        float* src = a.B + p * a.BRow + j0;
+                        float* d = dst + (long)p * nr;
+                        if (cols == nr) CopyRow(src, d, nr);
+                        else
+                        {
+                            for (int j = 0; j < cols; j++) d[j] = src[j];
+                            for (int j = cols; j < nr; j++) d[j] = 0f;
+                        }
+                    }
+                }
+            }
+            return;
+        }
         for (int q = begin; q < end; q++)
         {
             float* dst = a.PackedB + (long)q * k * nr;
             int j0 = q * nr, cols = Math.Min(nr, a.N - j0);
-            if (a.BInPlace && cols == nr) continue;
-            if (a.BCol == 1)
+            // Columns of B contiguous (A·Bᵀ with B = a weight (out, in)): transpose into the
+            // panel, 64 rows of the panel at a time so the written lines stay in L1.
+            if (cols < nr) new Span<float>(dst, k * nr).Clear();
+            long bRow = a.BRow;
+            int pDone = 0;
+            if (bRow == 1 && cols == nr && Avx.IsSupported)
             {
-                // Rows of B contiguous (A·B, Aᵀ·B): copy NR floats per row.
-                for (int p = 0; p < k; p++)
-                {
-                    float* src = a.B + p * a.BRow + j0;
-                    float* d = dst + (long)p * nr;
-                    if (cols == nr) CopyRow(src, d, nr);
-                    else
-                    {
-                        for (int j = 0; j < cols; j++) d[j] = src[j];
-                        for (int j = cols; j < nr; j++) d[j] = 0f;
-                    }
-                }
+                // 8 × 8 blocks transposed in registers.
+                pDone = k / 8 * 8;
+                for (int p = 0; p < pDone; p += 8)
+                    for (int jj = 0; jj < nr; jj += 8)
+                        Transpose8x8(a.B + (j0 + jj) * a.BCol + p, a.BCol, dst + (long)p * nr + jj, nr);
             }
-            else
+            for (int p0 = pDone; p0 < k; p0 += 64)
             {
-                // Columns of B contiguous (A·Bᵀ with B = a weight (out, in)): transpose into the
-                // panel, 64 rows of the panel at a time so the written lines stay in L1.
-                if (cols < nr) new Span<float>(dst, k * nr).Clear();
-                long bRow = a.BRow;
-                int pDone = 0;
-                if (bRow == 1 && cols == nr && Avx.IsSupported)
+                int p1 = Math.Min(k, p0 + 64);
+                for (int jj = 0; jj < cols; jj++)
                 {
-                    // 8 × 8 blocks transposed in registers.
-                    pDone = k / 8 * 8;
-                    for (int p = 0; p < pDone; p += 8)
-                        for (int jj = 0; jj < nr; jj += 8)
-                            Transpose8x8(a.B + (j0 + jj) * a.BCol + p, a.BCol, dst + (long)p * nr + jj, nr);
-                }
-                for (int p0 = pDone; p0 < k; p0 += 64)
-                {
-                    int p1 = Math.Min(k, p0 + 64);
-                    for (int jj = 0; jj < cols; jj++)
-                    {
-                        float* src = a.B + (j0 + jj) * a.BCol;
-                        float* d = dst + jj;
-                        if (bRow == 1)
-                            for (int p = p0; p < p1; p++) d[(long)p * nr] = src[p];
-                        else
-                            for (int p = p0; p < p1; p++) d[(long)p * nr] = src[p * bRow];
-                    }
+                    float* src = a.B + (j0 + jj) * a.BCol;
+                    float* d = dst + jj;
+                    if (bRow == 1)
+                        for (int p = p0; p < p1; p++) d[(long)p * nr] = src[p];
+                    else
+                        for (int p = p0; p < p1; p++) d[(long)p * nr] = src[p * bRow];
                 }
             }
         }
@@ -319,7 +348,17 @@ public static unsafe class Gemm
         for (; j < n; j++) dst[j] = src[j];
     }
 
-    // Task t = (row block t / ColBlocks, panel block t % ColBlocks).
+    // Task t = (row block t / ColBlocks, panel block t % ColBlocks): tasks [begin, end), or, when
+    // Claim is set, whichever tasks this thread claims first.
+    //
+    // Prefetching. While a K block runs, each micro-kernel call fetches its share of the next B
+    // panel (the next panel of this K block, or the first panel of the next one), spread over its
+    // K loop; before each call, the C tile of the next call is fetched when the kernel will read it
+    // (accumulation, later K blocks); and when A is packed from its transpose, the rows of the next
+    // K block's A are fetched while this one computes. Without them a B panel or C tile arrives
+    // from L3 only when the kernel first touches it: the weight gradients (seven K blocks, packed
+    // or strided operands) lost about a fifth of their speed to that.
+    [SkipLocalsInit]
     private static void ComputeTasks(void* context, int begin, int end)
     {
         ref Args a = ref *(Args*)context;
@@ -329,12 +368,14 @@ public static unsafe class Gemm
         float* biasTile = stackalloc float[32 + 16];
         tile = (float*)(((nint)tile + 63) & ~(nint)63);
         biasTile = (float*)(((nint)biasTile + 63) & ~(nint)63);
-        for (int t = begin; t < end; t++)
+        if (a.Claim) { begin = Interlocked.Increment(ref a.NextTask) - 1; end = a.RowBlocks * a.ColBlocks; }
+        for (int t = begin; t < end; t = a.Claim ? Interlocked.Increment(ref a.NextTask) - 1 : t + 1)
         {
             int rb = t / a.ColBlocks, cb = t % a.ColBlocks;
             int i0 = RowStart(rb, a.M, a.RowBlocks), i1 = RowStart(rb + 1, a.M, a.RowBlocks);
             int q0 = cb * a.PanelsPerBlock, q1 = Math.Min(a.Panels, q0 + a.PanelsPerBlock);
             if (i0 >= i1 || q0 >= q1) continue;
+            int micro = (i1 - i0 + MR - 1) / MR;
             for (int pc = 0; pc < a.KBlocks; pc++)
             {
                 int p0 = pc * a.Kc, kc = Math.Min(a.Kc, a.K - p0);
@@ -360,6 +401,17 @@ public static unsafe class Gemm
                 int edgeRow = i0 + (i1 - i0) / MR * MR;
                 if (!a.PackA && edgeRow < i1)
                     GatherRows(edgeA, a.A + edgeRow * a.ARow + p0 * a.ACol, a.ARow, a.ACol, i1 - edgeRow, kc);
+                // The next K block's rows of a transposed A (each a contiguous run of i1 - i0
+                // floats), a share per micro-kernel call.
+                float* nextA = null;
+                int nextAK = 0, nextAStep = 0, call = 0;
+                if (a.PackA && a.ARow == 1 && pc + 1 < a.KBlocks)
+                {
+                    nextA = a.A + i0 + (p0 + kc) * a.ACol;
+                    nextAK = Math.Min(a.Kc, a.K - p0 - kc);
+                    int calls = (q1 - q0) * micro;
+                    nextAStep = (nextAK + calls - 1) / calls;
+                }
                 for (int q = q0; q < q1; q++)
                 {
                     int j0 = q * nr, cols = Math.Min(nr, a.N - j0);
@@ -374,14 +426,57 @@ public static unsafe class Gemm
                         new ReadOnlySpan<float>(bj, cols).CopyTo(new Span<float>(biasTile, cols));
                         bj = biasTile;
                     }
+                    // The next B panel: kn rows, ldn apart, a share of nextBStep rows per call.
+                    float* nextB = null;
+                    long ldn = nr;
+                    int kn = 0, nextBStep = 0;
+                    {
+                        int qn = q + 1, pn = p0;
+                        kn = kc;
+                        if (qn >= q1) { qn = q0; pn = p0 + kc; kn = Math.Min(a.Kc, a.K - pn); }
+                        if (pn < a.K)
+                        {
+                            int jn = qn * nr;
+                            bool nextInPlace = a.BInPlace && Math.Min(nr, a.N - jn) == nr;
+                            nextB = nextInPlace ? a.B + pn * a.BRow + jn : a.PackedB + (long)qn * a.K * nr + (long)pn * nr;
+                            ldn = nextInPlace ? a.BRow : nr;
+                            nextBStep = (kn + micro - 1) / micro;
+                        }
+                    }
                     float* ap = ablock;
-                    for (int i = i0; i < i1; i += MR, ap += aPanel)
+                    for (int i = i0, mi = 0; i < i1; i += MR, ap += aPanel, mi++, call++)
                     {
                         int rows = Math.Min(MR, i1 - i);
                         float* cp = a.C + i * a.Ldc + j0;
+                        if (Sse.IsSupported)
+                        {
+                            if (load && i + MR < i1)
+                            {
+                                float* cn = cp + MR * a.Ldc;
+                                for (int r = 0; r < MR; r++) { Sse.Prefetch0(cn + r * a.Ldc); Sse.Prefetch0(cn + r * a.Ldc + nr - 1); }
+                            }
+                            if (nextA != null)
+                            {
+                                int w = i1 - i0;
+                                for (int p = call * nextAStep, pe = Math.Min(nextAK, p + nextAStep); p < pe; p++)
+                                {
+                                    float* row = nextA + p * a.ACol;
+                                    for (int x = 0; x < w; x += 16) Sse.Prefetch0(row + x);
+                                    Sse.Prefetch0(row + w - 1);
+                                }
+                            }
+                        }
+                        // This call's share of the next B panel (the kernel prefetches rows [pf, pfEnd)).
+                        float* pf = bp, pfEnd = bp;
+                        if (nextB != null)
+                        {
+                            int r0 = Math.Min(kn, mi * nextBStep);
+                            pf = nextB + r0 * ldn;
+                            pfEnd = nextB + Math.Min(kn, r0 + nextBStep) * ldn;
+                        }
                         if (rows == MR && cols == nr)
                         {
-                            Kernel(a.Level, ap, aRow, aCol, bp, ldb, kc, cp, a.Ldc, bj, load);
+                            Kernel(a.Level, ap, aRow, aCol, bp, ldb, kc, cp, a.Ldc, bj, load, pf, ldn, pfEnd);
                             continue;
                         }
                         // Edge tile: run the full kernel on a stack tile, then copy the valid part.
@@ -392,9 +487,9 @@ public static unsafe class Gemm
                         // (T = 65 scores: 1 column past two full panels), not a full-width one.
                         var level = Narrowest(a.Level, cols);
                         if (rows == MR || a.PackA)
-                            Kernel(level, ap, aRow, aCol, bp, ldb, kc, tile, nr, bj, load);
+                            Kernel(level, ap, aRow, aCol, bp, ldb, kc, tile, nr, bj, load, pf, ldn, pfEnd);
                         else
-                            Kernel(level, edgeA, 1, MR, bp, ldb, kc, tile, nr, bj, load);
+                            Kernel(level, edgeA, 1, MR, bp, ldb, kc, tile, nr, bj, load, pf, ldn, pfEnd);
                         for (int r = 0; r < rows; r++)
                             for (int j = 0; j < cols; j++) cp[r * a.Ldc + j] = tile[r * nr + j];
                     }
@@ -452,16 +547,18 @@ public static unsafe class Gemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Kernel(SimdLevel level, float* a, long aRow, long aCol, float* b, long ldb, int kc, float* c, long ldc, float* bias, bool load)
+    private static void Kernel(SimdLevel level, float* a, long aRow, long aCol, float* b, long ldb, int kc, float* c, long ldc, float* bias, bool load,
+        float* pf, long pfStride, float* pfEnd)
     {
-        if (level == SimdLevel.Avx512) Kernel512(a, aRow, aCol, b, ldb, kc, c, ldc, bias, load);
-        else if (level == SimdLevel.Avx2) Kernel256(a, aRow, aCol, b, ldb, kc, c, ldc, bias, load);
-        else Kernel128(a, aRow, aCol, b, ldb, kc, c, ldc, bias, load);
+        if (level == SimdLevel.Avx512) Kernel512(a, aRow, aCol, b, ldb, kc, c, ldc, bias, load, pf, pfStride, pfEnd);
+        else if (level == SimdLevel.Avx2) Kernel256(a, aRow, aCol, b, ldb, kc, c, ldc, bias, load, pf, pfStride, pfEnd);
+        else Kernel128(a, aRow, aCol, b, ldb, kc, c, ldc, bias, load, pf, pfStride, pfEnd);
     }
 
     /// <summary>The AVX-512 micro-kernel: a 6 × 32 tile of C in 12 zmm accumulators.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel512(float* a, long aRow, long aCol, float* b, long ldb, int kc, float* c, long ldc, float* bias, bool load)
+    private static void Kernel512(float* a, long aRow, long aCol, float* b, long ldb, int kc, float* c, long ldc, float* bias, bool load,
+        float* pf, long pfStride, float* pfEnd)
     {
         Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         if (load)
@@ -489,16 +586,61 @@ public static unsafe class Gemm
             c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = Vector512<float>.Zero;
         }
         float* a0 = a, a1 = a0 + aRow, a2 = a1 + aRow, a3 = a2 + aRow, a4 = a3 + aRow, a5 = a4 + aRow;
+        Vector512<float> b0, b1, x;
         long o = 0;
-        for (int p = 0; p < kc; p++, o += aCol, b += ldb)
+        int p = 0;
+        if (Sse.IsSupported)
         {
-            var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + 16);
-            var x = Vector512.Create(a0[o]); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+            // Four K steps, then a prefetch of one row (32 floats) of the range [pf, pfEnd) the
+            // caller passes (this call's share of the next B panel), so the fetches overlap the FMAs.
+            for (; p + 4 <= kc; p += 4)
+            {
+                b0 = Vector512.Load(b); b1 = Vector512.Load(b + 16);
+                x = Vector512.Create(a0[o]); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+                x = Vector512.Create(a1[o]); c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+                x = Vector512.Create(a2[o]); c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+                x = Vector512.Create(a3[o]); c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+                x = Vector512.Create(a4[o]); c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+                x = Vector512.Create(a5[o]); c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+                o += aCol; b += ldb;
+                b0 = Vector512.Load(b); b1 = Vector512.Load(b + 16);
+                x = Vector512.Create(a0[o]); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+                x = Vector512.Create(a1[o]); c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+                x = Vector512.Create(a2[o]); c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+                x = Vector512.Create(a3[o]); c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+                x = Vector512.Create(a4[o]); c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+                x = Vector512.Create(a5[o]); c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+                o += aCol; b += ldb;
+                b0 = Vector512.Load(b); b1 = Vector512.Load(b + 16);
+                x = Vector512.Create(a0[o]); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+                x = Vector512.Create(a1[o]); c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+                x = Vector512.Create(a2[o]); c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+                x = Vector512.Create(a3[o]); c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+                x = Vector512.Create(a4[o]); c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+                x = Vector512.Create(a5[o]); c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+                o += aCol; b += ldb;
+                b0 = Vector512.Load(b); b1 = Vector512.Load(b + 16);
+                x = Vector512.Create(a0[o]); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+                x = Vector512.Create(a1[o]); c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+                x = Vector512.Create(a2[o]); c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+                x = Vector512.Create(a3[o]); c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+                x = Vector512.Create(a4[o]); c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+                x = Vector512.Create(a5[o]); c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+                o += aCol; b += ldb;
+                Sse.Prefetch0(pf); Sse.Prefetch0(pf + 31);
+                pf = pf + pfStride < pfEnd ? pf + pfStride : pf;
+            }
+        }
+        for (; p < kc; p++)
+        {
+            b0 = Vector512.Load(b); b1 = Vector512.Load(b + 16);
+            x = Vector512.Create(a0[o]); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
             x = Vector512.Create(a1[o]); c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
             x = Vector512.Create(a2[o]); c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
             x = Vector512.Create(a3[o]); c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
             x = Vector512.Create(a4[o]); c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
             x = Vector512.Create(a5[o]); c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+            o += aCol; b += ldb;
         }
         c00.Store(c + 0 * ldc); c01.Store(c + 0 * ldc + 16);
         c10.Store(c + 1 * ldc); c11.Store(c + 1 * ldc + 16);
@@ -510,7 +652,8 @@ public static unsafe class Gemm
 
     /// <summary>The AVX2 micro-kernel: a 6 × 16 tile of C in 12 ymm accumulators.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel256(float* a, long aRow, long aCol, float* b, long ldb, int kc, float* c, long ldc, float* bias, bool load)
+    private static void Kernel256(float* a, long aRow, long aCol, float* b, long ldb, int kc, float* c, long ldc, float* bias, bool load,
+        float* pf, long pfStride, float* pfEnd)
     {
         Vector256<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         if (load)
@@ -538,16 +681,61 @@ public static unsafe class Gemm
             c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = Vector256<float>.Zero;
         }
         float* a0 = a, a1 = a0 + aRow, a2 = a1 + aRow, a3 = a2 + aRow, a4 = a3 + aRow, a5 = a4 + aRow;
+        Vector256<float> b0, b1, x;
         long o = 0;
-        for (int p = 0; p < kc; p++, o += aCol, b += ldb)
+        int p = 0;
+        if (Sse.IsSupported)
         {
-            var b0 = Vector256.Load(b); var b1 = Vector256.Load(b + 8);
-            var x = Vector256.Create(a0[o]); c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
+            // Four K steps, then a prefetch of one row (16 floats) of the range [pf, pfEnd) the
+            // caller passes (this call's share of the next B panel), so the fetches overlap the FMAs.
+            for (; p + 4 <= kc; p += 4)
+            {
+                b0 = Vector256.Load(b); b1 = Vector256.Load(b + 8);
+                x = Vector256.Create(a0[o]); c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
+                x = Vector256.Create(a1[o]); c10 = Vector256.FusedMultiplyAdd(x, b0, c10); c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
+                x = Vector256.Create(a2[o]); c20 = Vector256.FusedMultiplyAdd(x, b0, c20); c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
+                x = Vector256.Create(a3[o]); c30 = Vector256.FusedMultiplyAdd(x, b0, c30); c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
+                x = Vector256.Create(a4[o]); c40 = Vector256.FusedMultiplyAdd(x, b0, c40); c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
+                x = Vector256.Create(a5[o]); c50 = Vector256.FusedMultiplyAdd(x, b0, c50); c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
+                o += aCol; b += ldb;
+                b0 = Vector256.Load(b); b1 = Vector256.Load(b + 8);
+                x = Vector256.Create(a0[o]); c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
+                x = Vector256.Create(a1[o]); c10 = Vector256.FusedMultiplyAdd(x, b0, c10); c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
+                x = Vector256.Create(a2[o]); c20 = Vector256.FusedMultiplyAdd(x, b0, c20); c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
+                x = Vector256.Create(a3[o]); c30 = Vector256.FusedMultiplyAdd(x, b0, c30); c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
+                x = Vector256.Create(a4[o]); c40 = Vector256.FusedMultiplyAdd(x, b0, c40); c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
+                x = Vector256.Create(a5[o]); c50 = Vector256.FusedMultiplyAdd(x, b0, c50); c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
+                o += aCol; b += ldb;
+                b0 = Vector256.Load(b); b1 = Vector256.Load(b + 8);
+                x = Vector256.Create(a0[o]); c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
+                x = Vector256.Create(a1[o]); c10 = Vector256.FusedMultiplyAdd(x, b0, c10); c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
+                x = Vector256.Create(a2[o]); c20 = Vector256.FusedMultiplyAdd(x, b0, c20); c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
+                x = Vector256.Create(a3[o]); c30 = Vector256.FusedMultiplyAdd(x, b0, c30); c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
+                x = Vector256.Create(a4[o]); c40 = Vector256.FusedMultiplyAdd(x, b0, c40); c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
+                x = Vector256.Create(a5[o]); c50 = Vector256.FusedMultiplyAdd(x, b0, c50); c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
+                o += aCol; b += ldb;
+                b0 = Vector256.Load(b); b1 = Vector256.Load(b + 8);
+                x = Vector256.Create(a0[o]); c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
+                x = Vector256.Create(a1[o]); c10 = Vector256.FusedMultiplyAdd(x, b0, c10); c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
+                x = Vector256.Create(a2[o]); c20 = Vector256.FusedMultiplyAdd(x, b0, c20); c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
+                x = Vector256.Create(a3[o]); c30 = Vector256.FusedMultiplyAdd(x, b0, c30); c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
+                x = Vector256.Create(a4[o]); c40 = Vector256.FusedMultiplyAdd(x, b0, c40); c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
+                x = Vector256.Create(a5[o]); c50 = Vector256.FusedMultiplyAdd(x, b0, c50); c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
+                o += aCol; b += ldb;
+                Sse.Prefetch0(pf); Sse.Prefetch0(pf + 15);
+                pf = pf + pfStride < pfEnd ? pf + pfStride : pf;
+            }
+        }
+        for (; p < kc; p++)
+        {
+            b0 = Vector256.Load(b); b1 = Vector256.Load(b + 8);
+            x = Vector256.Create(a0[o]); c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
             x = Vector256.Create(a1[o]); c10 = Vector256.FusedMultiplyAdd(x, b0, c10); c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
             x = Vector256.Create(a2[o]); c20 = Vector256.FusedMultiplyAdd(x, b0, c20); c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
             x = Vector256.Create(a3[o]); c30 = Vector256.FusedMultiplyAdd(x, b0, c30); c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
             x = Vector256.Create(a4[o]); c40 = Vector256.FusedMultiplyAdd(x, b0, c40); c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
             x = Vector256.Create(a5[o]); c50 = Vector256.FusedMultiplyAdd(x, b0, c50); c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
+            o += aCol; b += ldb;
         }
         c00.Store(c + 0 * ldc); c01.Store(c + 0 * ldc + 8);
         c10.Store(c + 1 * ldc); c11.Store(c + 1 * ldc + 8);
@@ -559,7 +747,8 @@ public static unsafe class Gemm
 
     /// <summary>The portable micro-kernel: a 6 × 8 tile of C in 12 128-bit accumulators.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel128(float* a, long aRow, long aCol, float* b, long ldb, int kc, float* c, long ldc, float* bias, bool load)
+    private static void Kernel128(float* a, long aRow, long aCol, float* b, long ldb, int kc, float* c, long ldc, float* bias, bool load,
+        float* pf, long pfStride, float* pfEnd)
     {
         Vector128<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
         if (load)
@@ -587,16 +776,61 @@ public static unsafe class Gemm
             c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = Vector128<float>.Zero;
         }
         float* a0 = a, a1 = a0 + aRow, a2 = a1 + aRow, a3 = a2 + aRow, a4 = a3 + aRow, a5 = a4 + aRow;
+        Vector128<float> b0, b1, x;
         long o = 0;
-        for (int p = 0; p < kc; p++, o += aCol, b += ldb)
+        int p = 0;
+        if (Sse.IsSupported)
         {
-            var b0 = Vector128.Load(b); var b1 = Vector128.Load(b + 4);
-            var x = Vector128.Create(a0[o]); c00 = Vector128.FusedMultiplyAdd(x, b0, c00); c01 = Vector128.FusedMultiplyAdd(x, b1, c01);
+            // Four K steps, then a prefetch of one row (8 floats) of the range [pf, pfEnd) the
+            // caller passes (this call's share of the next B panel), so the fetches overlap the FMAs.
+            for (; p + 4 <= kc; p += 4)
+            {
+                b0 = Vector128.Load(b); b1 = Vector128.Load(b + 4);
+                x = Vector128.Create(a0[o]); c00 = Vector128.FusedMultiplyAdd(x, b0, c00); c01 = Vector128.FusedMultiplyAdd(x, b1, c01);
+                x = Vector128.Create(a1[o]); c10 = Vector128.FusedMultiplyAdd(x, b0, c10); c11 = Vector128.FusedMultiplyAdd(x, b1, c11);
+                x = Vector128.Create(a2[o]); c20 = Vector128.FusedMultiplyAdd(x, b0, c20); c21 = Vector128.FusedMultiplyAdd(x, b1, c21);
+                x = Vector128.Create(a3[o]); c30 = Vector128.FusedMultiplyAdd(x, b0, c30); c31 = Vector128.FusedMultiplyAdd(x, b1, c31);
+                x = Vector128.Create(a4[o]); c40 = Vector128.FusedMultiplyAdd(x, b0, c40); c41 = Vector128.FusedMultiplyAdd(x, b1, c41);
+                x = Vector128.Create(a5[o]); c50 = Vector128.FusedMultiplyAdd(x, b0, c50); c51 = Vector128.FusedMultiplyAdd(x, b1, c51);
+                o += aCol; b += ldb;
+                b0 = Vector128.Load(b); b1 = Vector128.Load(b + 4);
+                x = Vector128.Create(a0[o]); c00 = Vector128.FusedMultiplyAdd(x, b0, c00); c01 = Vector128.FusedMultiplyAdd(x, b1, c01);
+                x = Vector128.Create(a1[o]); c10 = Vector128.FusedMultiplyAdd(x, b0, c10); c11 = Vector128.FusedMultiplyAdd(x, b1, c11);
+                x = Vector128.Create(a2[o]); c20 = Vector128.FusedMultiplyAdd(x, b0, c20); c21 = Vector128.FusedMultiplyAdd(x, b1, c21);
+                x = Vector128.Create(a3[o]); c30 = Vector128.FusedMultiplyAdd(x, b0, c30); c31 = Vector128.FusedMultiplyAdd(x, b1, c31);
+                x = Vector128.Create(a4[o]); c40 = Vector128.FusedMultiplyAdd(x, b0, c40); c41 = Vector128.FusedMultiplyAdd(x, b1, c41);
+                x = Vector128.Create(a5[o]); c50 = Vector128.FusedMultiplyAdd(x, b0, c50); c51 = Vector128.FusedMultiplyAdd(x, b1, c51);
+                o += aCol; b += ldb;
+                b0 = Vector128.Load(b); b1 = Vector128.Load(b + 4);
+                x = Vector128.Create(a0[o]); c00 = Vector128.FusedMultiplyAdd(x, b0, c00); c01 = Vector128.FusedMultiplyAdd(x, b1, c01);
+                x = Vector128.Create(a1[o]); c10 = Vector128.FusedMultiplyAdd(x, b0, c10); c11 = Vector128.FusedMultiplyAdd(x, b1, c11);
+                x = Vector128.Create(a2[o]); c20 = Vector128.FusedMultiplyAdd(x, b0, c20); c21 = Vector128.FusedMultiplyAdd(x, b1, c21);
+                x = Vector128.Create(a3[o]); c30 = Vector128.FusedMultiplyAdd(x, b0, c30); c31 = Vector128.FusedMultiplyAdd(x, b1, c31);
+                x = Vector128.Create(a4[o]); c40 = Vector128.FusedMultiplyAdd(x, b0, c40); c41 = Vector128.FusedMultiplyAdd(x, b1, c41);
+                x = Vector128.Create(a5[o]); c50 = Vector128.FusedMultiplyAdd(x, b0, c50); c51 = Vector128.FusedMultiplyAdd(x, b1, c51);
+                o += aCol; b += ldb;
+                b0 = Vector128.Load(b); b1 = Vector128.Load(b + 4);
+                x = Vector128.Create(a0[o]); c00 = Vector128.FusedMultiplyAdd(x, b0, c00); c01 = Vector128.FusedMultiplyAdd(x, b1, c01);
+                x = Vector128.Create(a1[o]); c10 = Vector128.FusedMultiplyAdd(x, b0, c10); c11 = Vector128.FusedMultiplyAdd(x, b1, c11);
+                x = Vector128.Create(a2[o]); c20 = Vector128.FusedMultiplyAdd(x, b0, c20); c21 = Vector128.FusedMultiplyAdd(x, b1, c21);
+                x = Vector128.Create(a3[o]); c30 = Vector128.FusedMultiplyAdd(x, b0, c30); c31 = Vector128.FusedMultiplyAdd(x, b1, c31);
+                x = Vector128.Create(a4[o]); c40 = Vector128.FusedMultiplyAdd(x, b0, c40); c41 = Vector128.FusedMultiplyAdd(x, b1, c41);
+                x = Vector128.Create(a5[o]); c50 = Vector128.FusedMultiplyAdd(x, b0, c50); c51 = Vector128.FusedMultiplyAdd(x, b1, c51);
+                o += aCol; b += ldb;
+                Sse.Prefetch0(pf); Sse.Prefetch0(pf + 7);
+                pf = pf + pfStride < pfEnd ? pf + pfStride : pf;
+            }
+        }
+        for (; p < kc; p++)
+        {
+            b0 = Vector128.Load(b); b1 = Vector128.Load(b + 4);
+            x = Vector128.Create(a0[o]); c00 = Vector128.FusedMultiplyAdd(x, b0, c00); c01 = Vector128.FusedMultiplyAdd(x, b1, c01);
             x = Vector128.Create(a1[o]); c10 = Vector128.FusedMultiplyAdd(x, b0, c10); c11 = Vector128.FusedMultiplyAdd(x, b1, c11);
             x = Vector128.Create(a2[o]); c20 = Vector128.FusedMultiplyAdd(x, b0, c20); c21 = Vector128.FusedMultiplyAdd(x, b1, c21);
             x = Vector128.Create(a3[o]); c30 = Vector128.FusedMultiplyAdd(x, b0, c30); c31 = Vector128.FusedMultiplyAdd(x, b1, c31);
             x = Vector128.Create(a4[o]); c40 = Vector128.FusedMultiplyAdd(x, b0, c40); c41 = Vector128.FusedMultiplyAdd(x, b1, c41);
             x = Vector128.Create(a5[o]); c50 = Vector128.FusedMultiplyAdd(x, b0, c50); c51 = Vector128.FusedMultiplyAdd(x, b1, c51);
+            o += aCol; b += ldb;
         }
         c00.Store(c + 0 * ldc); c01.Store(c + 0 * ldc + 4);
         c10.Store(c + 1 * ldc); c11.Store(c + 1 * ldc + 4);

@@ -7,7 +7,7 @@ using Vit.Kernels;
 // Usage:
 //   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- [BenchmarkDotNet arguments, e.g. --filter '*Gemm*']
 //   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- quick peak [threads]
-//   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- quick gemm [threads]
+//   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- quick gemm [threads] [name filter, e.g. dyT]
 //   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- quick kernels cifar|b16 BATCH [threads]
 //   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- quick model PRESET forward|train BATCH [threads] [seconds]
 // `quick` prints a one-line figure per case without BenchmarkDotNet's statistics (for fast iteration).
@@ -24,6 +24,7 @@ if (args.Length >= 2 && args[0] == "quick")
     {
         foreach (var (name, form, m, n, k) in GemmShape.All())
         {
+            if (args.Length > 3 && !name.Contains(args[3], StringComparison.OrdinalIgnoreCase)) continue;
             using var g = new GemmShape(name, form, m, n, k);
             for (int i = 0; i < 3; i++) g.Run();
             var times = new List<double>();
