@@ -41,10 +41,15 @@ public static unsafe class Gemm
     private const int KcMax = 256;
     private const int McTarget = 144;
 
-    // A B with contiguous rows is read in place when its rows are at most 4 KiB apart: the
-    // kernel then touches at most one page per row of the K block. Wider strides miss the TLB
-    // on every row, so those are packed like the rest.
+    // A B with contiguous rows is read in place only when both hold:
+    // - its rows are at most 4 KiB apart (wider strides miss the TLB on every row);
+    // - C has fewer than 512 rows. Packing B copies K·N floats against 2·M·N·K FLOPs, so it
+    //   pays when M is large: a B panel read in place with rows 3 KiB apart (768 floats) maps
+    //   its 256 rows onto 8 of L1's 64 sets, so it never stays in L1 and every load of B comes
+    //   from L2. Packed, the panel is contiguous and stays in L1. With few rows of C (cifar's
+    //   fc2 weight gradient: M = 192, K = 4160) the copy would cost more than it saves.
     private const long InPlaceMaxRowStride = 1024;
+    private const int InPlaceMaxRows = 1024;
     private const int NcMax = 1024;
 
     private struct Args
@@ -231,7 +236,7 @@ public static unsafe class Gemm
             Ldc = ldc, ARow = aRow, ACol = aCol, BRow = bRow, BCol = bCol,
             M = m, N = n, K = k, Nr = nr, Kc = (k + kBlocks - 1) / kBlocks, KBlocks = kBlocks,
             RowBlocks = rowBlocks, ColBlocks = colBlocks, PanelsPerBlock = (panels + colBlocks - 1) / colBlocks, Panels = panels,
-            Level = level, Accumulate = accumulate, PackA = packA, BInPlace = bCol == 1 && bRow <= InPlaceMaxRowStride,
+            Level = level, Accumulate = accumulate, PackA = packA, BInPlace = bCol == 1 && bRow <= InPlaceMaxRowStride && m < InPlaceMaxRows,
         };
     }
 
