@@ -13,7 +13,8 @@ namespace Vit.Kernels;
 /// <remarks>
 /// <para>Blocked as in BLIS: B is packed once per call into panels of NR columns (64-byte aligned
 /// scratch, reused between calls; a weight read as <c>wᵀ</c> goes through an 8 × 8 register
-/// transpose), except that a B with contiguous rows at most 4 KiB apart is read in place. Each
+/// transpose), except that a B with contiguous rows at most 4 KiB apart is read in place when C
+/// has fewer than 1024 rows (with more, the copy costs less than the L1 misses of strided rows). Each
 /// task (a block of rows × a block of panels) then runs a register-blocked micro-kernel over K in
 /// blocks of at most 256, so a B panel stays in L1: 6 × 32 with AVX-512, 6 × 16 with AVX2,
 /// 6 × 8 with <see cref="Vector128"/>; a narrow last panel uses the narrower kernels. A is read
