@@ -245,9 +245,9 @@ public static unsafe class Gemm
     {
         if (floats > length)
         {
-            if (buffer != null) NativeMemory.AlignedFree(buffer);
+            if (buffer != null) Vit.Memory.HugePages.Free(buffer);
             length = Math.Max(floats, 4096);
-            buffer = (float*)NativeMemory.AlignedAlloc((nuint)(length * sizeof(float)), 64);
+            buffer = (float*)Vit.Memory.HugePages.Allocate((nuint)(length * sizeof(float)));
         }
         return buffer;
     }

@@ -57,7 +57,7 @@ public sealed unsafe class NativeBuffer : IDisposable
     public bool EnsureLength(long length)
     {
         if (length <= Length) return false;
-        NativeMemory.AlignedFree(_data);
+        HugePages.Free(_data);
         _data = null;
         _data = Allocate(length);
         Length = length;
@@ -69,7 +69,7 @@ public sealed unsafe class NativeBuffer : IDisposable
         nuint bytes = (nuint)Math.Max(length, 1) * sizeof(float);
         try
         {
-            var p = (float*)NativeMemory.AlignedAlloc(bytes, Alignment);
+            var p = (float*)HugePages.Allocate(bytes);
             NativeMemory.Clear(p, bytes);
             return p;
         }
@@ -84,7 +84,7 @@ public sealed unsafe class NativeBuffer : IDisposable
     {
         if (_data != null)
         {
-            NativeMemory.AlignedFree(_data);
+            HugePages.Free(_data);
             _data = null;
         }
         GC.SuppressFinalize(this);
@@ -93,6 +93,6 @@ public sealed unsafe class NativeBuffer : IDisposable
     /// <summary>Frees the memory if <see cref="Dispose"/> was not called.</summary>
     ~NativeBuffer()
     {
-        if (_data != null) NativeMemory.AlignedFree(_data);
+        if (_data != null) HugePages.Free(_data);
     }
 }

@@ -1,5 +1,5 @@
-using System.Runtime.InteropServices;
 using Vit.Kernels;
+using Vit.Memory;
 
 namespace Vit.Benchmarks;
 
@@ -9,12 +9,15 @@ public sealed unsafe class GemmShape : IDisposable
     /// <summary>The three forms: forward <c>x·wᵀ</c>, input gradient <c>dy·w</c>, weight gradient <c>dyᵀ·x</c>.</summary>
     public enum Form { ABt, AB, AtB }
 
+    // NativeBuffer, as the model's parameters and activations use (2 MiB pages where granted).
+    private readonly NativeBuffer _ab, _bb, _cb, _biasb;
     private readonly float* _a, _b, _c, _bias;
 
     public GemmShape(string name, Form form, int m, int n, int k)
     {
         Name = name; Kind = form; M = m; N = n; K = k;
-        _a = Alloc((long)m * k); _b = Alloc((long)k * n); _c = Alloc((long)m * n); _bias = Alloc(n);
+        _ab = new NativeBuffer((long)m * k); _bb = new NativeBuffer((long)k * n); _cb = new NativeBuffer((long)m * n); _biasb = new NativeBuffer(n);
+        _a = _ab.Start.Pointer; _b = _bb.Start.Pointer; _c = _cb.Start.Pointer; _bias = _biasb.Start.Pointer;
         var rng = new Vit.Numerics.Rng(7);
         for (long i = 0; i < (long)m * k; i++) _a[i] = (float)rng.NextNormal();
         for (long i = 0; i < (long)k * n; i++) _b[i] = (float)rng.NextNormal();
@@ -39,16 +42,9 @@ public sealed unsafe class GemmShape : IDisposable
 
     public override string ToString() => Name;
 
-    private static float* Alloc(long n)
-    {
-        var p = (float*)NativeMemory.AlignedAlloc((nuint)(n * 4), 64);
-        new Span<float>(p, (int)n).Clear();
-        return p;
-    }
-
     public void Dispose()
     {
-        NativeMemory.AlignedFree(_a); NativeMemory.AlignedFree(_b); NativeMemory.AlignedFree(_c); NativeMemory.AlignedFree(_bias);
+        _ab.Dispose(); _bb.Dispose(); _cb.Dispose(); _biasb.Dispose();
     }
 
     /// <summary>ViT-B/16 (batch 8, 1576 rows) and cifar (batch 64, 4160 rows) products, forward and backward.</summary>

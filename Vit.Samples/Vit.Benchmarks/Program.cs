@@ -41,7 +41,7 @@ if (args.Length >= 2 && args[0] == "quick")
             double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
             times.Sort();
             double med = times[times.Count / 2], best = times[0];
-            Console.WriteLine($"{name,-40} median {med * 1e3,8:F2} ms {g.Flops / med / 1e9,6:F1} GFLOP/s, best {g.Flops / best / 1e9,6:F1}, per CPU-second {g.Flops * times.Count / cpu / 1e9,6:F1}");
+            Console.WriteLine($"{name,-40} median {med * 1e3,8:F2} ms {g.Flops / med / 1e9,6:F1} GFLOP/s, best {g.Flops / best / 1e9,6:F1}, per CPU-second {g.Flops * times.Count / cpu / 1e9,6:F1}, huge pages {HugePagesInUse()}");
         }
     }
     else if (args[1] == "kernels")
@@ -73,3 +73,17 @@ if (args.Length >= 2 && args[0] == "quick")
 }
 BenchmarkSwitcher.FromAssembly(typeof(GemmShape).Assembly).Run(args);
 return 0;
+
+// The process's memory on transparent huge pages (AnonHugePages in /proc/self/smaps_rollup), or "n/a".
+static string HugePagesInUse()
+{
+    try
+    {
+        foreach (var line in File.ReadLines("/proc/self/smaps_rollup"))
+            if (line.StartsWith("AnonHugePages:", StringComparison.Ordinal))
+                return $"{long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024} MiB";
+    }
+    catch (IOException) { }
+    catch (UnauthorizedAccessException) { }
+    return "n/a";
+}
