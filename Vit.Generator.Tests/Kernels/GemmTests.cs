@@ -10,7 +10,8 @@ namespace Vit.Tests.Kernels;
 /// <see cref="Gemm"/> against its double reference in the three forms Linear uses, on every SIMD
 /// path (forced), with shapes that exercise edge tiles, several K blocks, many row blocks and
 /// accumulation, and a B with contiguous rows both read in place and packed (1030 rows of C, or
-/// rows more than 1024 floats apart). Forcing a path is process-wide, so this class runs alone.
+/// rows more than 1024 floats apart; 4160 × 1040 floats packed with streaming stores, over
+/// 16 MiB). Forcing a path is process-wide, so this class runs alone.
 /// </summary>
 [Collection(nameof(RunsAlone))]
 public sealed unsafe class GemmTests
@@ -20,7 +21,7 @@ public sealed unsafe class GemmTests
     public static TheoryData<SimdLevel, Form, int, int, int> Cases()
     {
         var data = new TheoryData<SimdLevel, Form, int, int, int>();
-        var shapes = new (int M, int N, int K)[] { (1, 1, 1), (5, 3, 7), (6, 32, 16), (13, 37, 700), (150, 70, 5), (301, 96, 64), (7, 1000, 33), (20, 45, 19), (1030, 70, 40), (9, 1100, 50) };
+        var shapes = new (int M, int N, int K)[] { (1, 1, 1), (5, 3, 7), (6, 32, 16), (13, 37, 700), (150, 70, 5), (301, 96, 64), (7, 1000, 33), (20, 45, 19), (1030, 70, 40), (9, 1100, 50), (8, 4160, 1040) };
         foreach (var level in new[] { SimdLevel.Avx512, SimdLevel.Avx2, SimdLevel.Vector128 })
             foreach (var form in new[] { Form.ABt, Form.AB, Form.AtB })
                 foreach (var (m, n, k) in shapes) data.Add(level, form, m, n, k);
