@@ -44,11 +44,11 @@ public static unsafe class Gemm
 
     // A B with contiguous rows is read in place only when both hold:
     // - its rows are at most 4 KiB apart (wider strides miss the TLB on every row);
-    // - C has fewer than 512 rows. Packing B copies K·N floats against 2·M·N·K FLOPs, so it
+    // - C has fewer than 1024 rows. Packing B copies K·N floats against 2·M·N·K FLOPs, so it
     //   pays when M is large: a B panel read in place with rows 3 KiB apart (768 floats) maps
     //   its 256 rows onto 8 of L1's 64 sets, so it never stays in L1 and every load of B comes
     //   from L2. Packed, the panel is contiguous and stays in L1. With few rows of C (cifar's
-    //   fc2 weight gradient: M = 192, K = 4160) the copy would cost more than it saves.
+    //   weight gradients: M = 192 or 576, K = 4160) the copy costs more than it saves.
     private const long InPlaceMaxRowStride = 1024;
     private const int InPlaceMaxRows = 1024;
     private const int NcMax = 1024;
