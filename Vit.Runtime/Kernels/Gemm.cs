@@ -265,7 +265,7 @@ public static unsafe class Gemm
             // Aᵀ·B's B is 12 KiB at the fc2 shapes: panel by panel, every row would be a new page).
             // A packed B larger than StreamPackBytes cannot stay in cache until the tasks read it,
             // so it is written with streaming stores, which skip reading the lines they overwrite
-            // (fc2's 19 MiB weight-gradient operand: 1.1–1.3 ms instead of 1.5–2.1 on one thread).
+            // (fc2's 19 MiB weight-gradient operand; docs/performance.md has the A/B).
             bool stream = nr == 32 && Avx512F.IsSupported && (long)a.Panels * k * nr * sizeof(float) > StreamPackBytes;
             for (int p0 = 0; p0 < k; p0 += 16)
             {

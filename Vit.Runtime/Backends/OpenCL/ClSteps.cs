@@ -15,6 +15,25 @@ public sealed partial class ClModel
         private protected Steps(ClModel model) => Model = model;
 
         private protected ClModel Model { get; }
+
+        // An element-wise kernel over count floats: its tensors, then count, one work-item each.
+        private protected void Elementwise(KernelRing kernels, long count, DevicePtr a, DevicePtr b)
+        {
+            var k = kernels.Take();
+            int i = 0;
+            SetTensor(k, ref i, a); SetTensor(k, ref i, b);
+            k.SetArg(i, count);
+            Model.Launch(k, count);
+        }
+
+        private protected void Elementwise(KernelRing kernels, long count, DevicePtr a, DevicePtr b, DevicePtr c)
+        {
+            var k = kernels.Take();
+            int i = 0;
+            SetTensor(k, ref i, a); SetTensor(k, ref i, b); SetTensor(k, ref i, c);
+            k.SetArg(i, count);
+            Model.Launch(k, count);
+        }
     }
 
     /// <summary>LayerNorm over the model's width (see <see cref="Vit.Kernels.LayerNorm"/>).</summary>
@@ -258,14 +277,7 @@ public sealed partial class ClModel
         }
 
         /// <summary>x *= mask.</summary>
-        public void Apply(DevicePtr x, DevicePtr mask, long count)
-        {
-            var k = Model.MaskKernel.Take();
-            int i = 0;
-            SetTensor(k, ref i, x); SetTensor(k, ref i, mask);
-            k.SetArg(i, count);
-            Model.Launch(k, count);
-        }
+        public void Apply(DevicePtr x, DevicePtr mask, long count) => Elementwise(Model.MaskKernel, count, x, mask);
     }
 
     /// <summary>Drop path (see <see cref="Vit.Kernels.DropPath"/>).</summary>
@@ -289,14 +301,7 @@ public sealed partial class ClModel
         internal GeluSteps(ClModel model) : base(model) { }
 
         /// <summary>dx = dy·gelu'(x); dx may be dy.</summary>
-        public void Backward(DevicePtr dx, DevicePtr dy, DevicePtr x, long count)
-        {
-            var k = Model.GeluBackwardKernel.Take();
-            int i = 0;
-            SetTensor(k, ref i, dx); SetTensor(k, ref i, dy); SetTensor(k, ref i, x);
-            k.SetArg(i, count);
-            Model.Launch(k, count);
-        }
+        public void Backward(DevicePtr dx, DevicePtr dy, DevicePtr x, long count) => Elementwise(Model.GeluBackwardKernel, count, dx, dy, x);
     }
 
     /// <summary>tanh (see <see cref="Vit.Kernels.Tanh"/>).</summary>
@@ -305,24 +310,10 @@ public sealed partial class ClModel
         internal TanhSteps(ClModel model) : base(model) { }
 
         /// <summary>y = tanh(x).</summary>
-        public void Forward(DevicePtr y, DevicePtr x, long count)
-        {
-            var k = Model.TanhForwardKernel.Take();
-            int i = 0;
-            SetTensor(k, ref i, y); SetTensor(k, ref i, x);
-            k.SetArg(i, count);
-            Model.Launch(k, count);
-        }
+        public void Forward(DevicePtr y, DevicePtr x, long count) => Elementwise(Model.TanhForwardKernel, count, y, x);
 
         /// <summary>dx = dy·(1 − y²).</summary>
-        public void Backward(DevicePtr dx, DevicePtr dy, DevicePtr y, long count)
-        {
-            var k = Model.TanhBackwardKernel.Take();
-            int i = 0;
-            SetTensor(k, ref i, dx); SetTensor(k, ref i, dy); SetTensor(k, ref i, y);
-            k.SetArg(i, count);
-            Model.Launch(k, count);
-        }
+        public void Backward(DevicePtr dx, DevicePtr dy, DevicePtr y, long count) => Elementwise(Model.TanhBackwardKernel, count, dx, dy, y);
     }
 
     /// <summary>Fills (see <see cref="Vit.Kernels.Fill"/>).</summary>
