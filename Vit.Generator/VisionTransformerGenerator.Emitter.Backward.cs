@@ -114,7 +114,7 @@ public sealed partial class VisionTransformerGenerator
                 if (dropout)
                     Step(w, $"{b}.mlp.drop2", $"{K}Dropout.Apply(At(Training.GradA), At({t}MlpDrop2Mask), (long)rows * Dim);");
                 Step(w, $"{b}.mlp.fc2: d(act) (B, {N(T)}, {N(M)})",
-                    $"{K}Linear.Backward<{Dims(M, D)}>(At(Training.GradWide), g + Params.{c}MlpFc2Weight, g + Params.{c}MlpFc2Bias, At(Training.GradA), At({t}Gelu), p + Params.{c}MlpFc2Weight, rows);");
+                    $"{K}Linear.Backward<{Dims(M, D)}>(At(Training.GradWide), g + Params.{c}MlpFc2Weight, g + Params.{c}MlpFc2Bias, At(Training.GradA), At({t}Gelu), HiddenStride, p + Params.{c}MlpFc2Weight, rows);");
                 if (dropout)
                     Step(w, $"{b}.mlp.drop1", $"{K}Dropout.Apply(At(Training.GradWide), At({t}MlpDrop1Mask), (long)rows * MlpDim);");
                 Step(w, $"{b}.mlp.act: GELU', in place (B, {N(T)}, {N(M)})",

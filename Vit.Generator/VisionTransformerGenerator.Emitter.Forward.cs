@@ -196,16 +196,16 @@ public sealed partial class VisionTransformerGenerator
                     $"{K}Residual.Forward(At({t}Residual1), At({input}), At(Training.Branch), {scale1}, batch, Tokens * Dim);");
                 Step(w, $"{b}.norm2: x (B, {N(T)}, {N(D)}) → (B, {N(T)}, {N(D)}), keeping mean and 1/std (B, {N(T)})",
                     $"{K}LayerNorm.Forward<{Dim(D)}>(At({t}Norm2), At({t}Norm2Mean), At({t}Norm2Rstd), At({t}Residual1), p + Params.{c}Norm2Weight, p + Params.{c}Norm2Bias, rows, Epsilon);");
-                Step(w, $"{b}.mlp.fc1 + mlp.act: (B, {N(T)}, {N(D)}) → (B, {N(T)}, {N(M)}) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient",
-                    $"{K}Linear.ForwardGelu<{Dims(D, M)}>(At({t}Gelu), At({t}Fc1), At({t}Norm2), p + Params.{c}MlpFc1Weight, p + Params.{c}MlpFc1Bias, rows);");
+                Step(w, $"{b}.mlp.fc1 + mlp.act: (B, {N(T)}, {N(D)}) → (B, {N(T)}, {N(M)}) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient; the activation's rows are HiddenStride = {N(plan.HiddenStride)} floats apart",
+                    $"{K}Linear.ForwardGelu<{Dims(D, M)}>(At({t}Gelu), HiddenStride, At({t}Fc1), At({t}Norm2), p + Params.{c}MlpFc1Weight, p + Params.{c}MlpFc1Bias, rows);");
                 if (dropout)
                 {
                     Step(w, $"{b}.mlp.drop1: dropout p={Real(s.Dropout)}, in place",
                         $"{K}Dropout.FillMask(At({t}MlpDrop1Mask), (long)rows * MlpDim, DropoutRate, ref _rng);");
-                    w.Line($"{K}Dropout.Apply(At({t}Gelu), At({t}MlpDrop1Mask), (long)rows * MlpDim);");
+                    w.Line($"{K}Dropout.Apply(At({t}Gelu), HiddenStride, At({t}MlpDrop1Mask), rows, MlpDim);");
                 }
                 Step(w, $"{b}.mlp.fc2: (B, {N(T)}, {N(M)}) → (B, {N(T)}, {N(D)})",
-                    $"{K}Linear.Forward<{Dims(M, D)}>(At(Training.Branch), At({t}Gelu), p + Params.{c}MlpFc2Weight, p + Params.{c}MlpFc2Bias, rows);");
+                    $"{K}Linear.Forward<{Dims(M, D)}>(At(Training.Branch), At({t}Gelu), HiddenStride, p + Params.{c}MlpFc2Weight, p + Params.{c}MlpFc2Bias, rows);");
                 if (dropout)
                 {
                     Step(w, $"{b}.mlp.drop2: dropout p={Real(s.Dropout)}",

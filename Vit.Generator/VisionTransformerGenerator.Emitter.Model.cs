@@ -42,6 +42,8 @@ public sealed partial class VisionTransformerGenerator
             w.Line();
             w.Line("/// <summary>LayerNorm epsilon.</summary>");
             w.Line($"private const float Epsilon = {F(s.LayerNormEpsilon)};");
+            w.Line("/// <summary>Row stride in floats of the saved MLP activation (Block{i}Gelu): MlpDim padded to an odd number of cache lines, so fc2's weight gradient reads it in place.</summary>");
+            w.Line($"private const int HiddenStride = {N(plan.HiddenStride)};");
             if (s.Dropout > 0) w.Line($"private const float DropoutRate = {F(s.Dropout)}; // pos_drop, attn.proj_drop, mlp.drop1, mlp.drop2");
             if (s.AttentionDropout > 0) w.Line($"private const float AttentionDropoutRate = {F(s.AttentionDropout)}; // attn.attn_drop");
             w.Line();

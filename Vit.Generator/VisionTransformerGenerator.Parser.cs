@@ -213,9 +213,10 @@ public sealed partial class VisionTransformerGenerator
                 + padding * (12 * depth + 10);
 
             // Training activations with every optional tensor (dropout masks, drop-path scales):
-            // per block 10 (T, D) tensors, 3 (T, M), 2 (H, T, T), 4 (T) and 2 scalars; before the
-            // blocks the patches and 2 (T, D); after them the head tensors and the backward scratch.
-            double perBlock = 10 * T * D + 3 * T * M + 2 * H * T * T + 4 * T + 2;
+            // per block 10 (T, D) tensors, 3 (T, M) (one with rows padded by up to 32 floats, see
+            // Planner.HiddenStride), 2 (H, T, T), 4 (T) and 2 scalars; before the blocks the
+            // patches and 2 (T, D); after them the head tensors and the backward scratch.
+            double perBlock = 10 * T * D + 3 * T * M + 32 * T + 2 * H * T * T + 4 * T + 2;
             double head = 2 * D + 2 + 2 * R + 3 * K + 2 * D;
             double scratch = 4 * T * D + T * Math.Max(3 * D, M) + H * T * T;
             double tensors = 3 + 20 * depth + 20;

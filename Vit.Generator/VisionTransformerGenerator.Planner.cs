@@ -27,7 +27,8 @@ public sealed partial class VisionTransformerGenerator
             int output = s.Classes > 0 ? s.Classes : features;
 
             var (parameters, count, floats) = PlanParameters(s, patchVector, tokens, features);
-            var (training, trainingFloats) = PlanTraining(s, tokens, patches, patchVector, features);
+            int hiddenStride = HiddenStride(s.MlpDim);
+            var (training, trainingFloats) = PlanTraining(s, tokens, patches, patchVector, features, hiddenStride);
             var (inference, inferenceFloats) = PlanInference(s, tokens, patches, patchVector, features);
 
             long T = tokens, D = s.Dim, M = s.MlpDim;
@@ -43,7 +44,7 @@ public sealed partial class VisionTransformerGenerator
             if (s.RepresentationSize > 0) dims.Add(s.RepresentationSize);
             if (s.Classes > 0) dims.Add(s.Classes);
 
-            return new ModelPlan(s, grid, patches, tokens, headDim, patchVector, features, output,
+            return new ModelPlan(s, grid, patches, tokens, headDim, patchVector, features, output, hiddenStride,
                 parameters, count, floats, training, trainingFloats, inference, inferenceFloats,
                 forward, trainingFlops, new EquatableArray<int>(dims.ToArray()));
         }
@@ -92,7 +93,21 @@ public sealed partial class VisionTransformerGenerator
         }
 
         /// <summary>Training: every tensor the backward pass reads, then the backward's own scratch, one after another.</summary>
-        private static (EquatableArray<TensorSpec>, long) PlanTraining(ModelSpec s, int tokens, int patches, int patchVector, int features)
+        /// <summary>
+        /// The row stride of the MLP activation saved for training (<c>Block{i}Gelu</c>, fc2's input):
+        /// MlpDim rounded up to whole cache lines (16 floats), plus one line when that is an even
+        /// number of lines. Rows an odd number of lines apart fall on different L1 sets, so fc2's
+        /// weight gradient reads this activation in place where rows 3072 floats apart (ViT-B) would
+        /// have to be copied first: the runtime's <c>Gemm.SpreadsOverL1Sets</c> is the same test.
+        /// </summary>
+        public static int HiddenStride(int mlpDim)
+        {
+            int lines = (mlpDim + AlignFloats - 1) / AlignFloats;
+            if (lines % 2 == 0) lines++;
+            return lines * AlignFloats;
+        }
+
+        private static (EquatableArray<TensorSpec>, long) PlanTraining(ModelSpec s, int tokens, int patches, int patchVector, int features, int hiddenStride)
         {
             var list = new List<TensorSpec>();
             long offset = 0;
@@ -126,7 +141,7 @@ public sealed partial class VisionTransformerGenerator
                 Add(b + "Norm2Mean", T, $"{t}.norm2 mean {Shape(T)}");
                 Add(b + "Norm2Rstd", T, $"{t}.norm2 1/std {Shape(T)}");
                 Add(b + "Fc1", T * M, $"{t}.mlp.fc1 output, before GELU {Shape(T, M)}");
-                Add(b + "Gelu", T * M, $"{t}.mlp.act output (after mlp.drop1), input of fc2 {Shape(T, M)}");
+                Add(b + "Gelu", T * hiddenStride, $"{t}.mlp.act output (after mlp.drop1), input of fc2 {Shape(T, M)}, rows HiddenStride = {hiddenStride} floats apart");
                 if (s.Dropout > 0) Add(b + "MlpDrop1Mask", T * M, $"{t}.mlp.drop1 mask {Shape(T, M)}");
                 if (s.Dropout > 0) Add(b + "MlpDrop2Mask", T * D, $"{t}.mlp.drop2 mask {Shape(T, D)}");
                 if (dropPath) Add(b + "DropPath2", 1, $"{t}.drop_path2 per-image scale (B)");

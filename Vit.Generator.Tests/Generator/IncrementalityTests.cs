@@ -113,3 +113,27 @@ public sealed class SizeEstimateTests
         Assert.True(estimate.ActivationsPerImage <= 2.0 * plan.TrainingFloatsPerImage, "the bound should stay close to the plan");
     }
 }
+
+public sealed class TrainingLayoutTests
+{
+    // The training layout pads the MLP activation's rows to a stride the runtime's GEMM reads in
+    // place (an odd number of cache lines): the generator and the runtime must agree.
+    [Theory]
+    [InlineData(3072, 3088)]
+    [InlineData(768, 784)]
+    [InlineData(1536, 1552)]
+    [InlineData(5120, 5136)]
+    [InlineData(64, 80)]
+    [InlineData(67, 80)]
+    [InlineData(96, 112)]
+    [InlineData(40, 48)]
+    [InlineData(48, 48)]
+    [InlineData(4000, 4016)]
+    public void Hidden_stride_is_an_odd_number_of_cache_lines(int mlpDim, int expected)
+    {
+        int stride = VisionTransformerGenerator.Planner.HiddenStride(mlpDim);
+        Assert.Equal(expected, stride);
+        Assert.InRange(stride - mlpDim, 0, 31);
+        Assert.True(Vit.Kernels.Gemm.SpreadsOverL1Sets(stride));
+    }
+}

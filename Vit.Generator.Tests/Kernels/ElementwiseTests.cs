@@ -66,6 +66,25 @@ public class ElementwiseTests
         Assert.Throws<ArgumentOutOfRangeException>(() => { var r = new Rng(1); Dropout.FillMask(mask.Ptr, 1, 1f, ref r); });
     }
 
+    // The mask is contiguous, (rows, cols); x has padded rows (the training layout's MLP activation).
+    [Fact]
+    public void DropoutOnPaddedRows()
+    {
+        const int rows = 9, cols = 67, stride = 80;
+        var rng = new Rng(5);
+        using FloatTensor mask = new(rows * cols), x = new(rows * stride);
+        Dropout.FillMask(mask.Ptr, rows * cols, 0.3f, ref rng);
+        var xs = Random(ref rng, rows * stride);
+        x.Set(xs);
+        var m = mask.ToDoubles();
+        var expected = (double[])xs.Clone();
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < cols; j++) expected[r * stride + j] *= m[r * cols + j];
+        Dropout.Apply(x.Ptr, stride, mask.Ptr, rows, cols);
+        AssertClose(expected, x, 1e-6, 1e-7, "dropout on padded rows (padding unchanged)");
+        Assert.Throws<ArgumentOutOfRangeException>(() => Dropout.Apply(x.Ptr, cols - 1, mask.Ptr, rows, cols));
+    }
+
     [Fact]
     public void DropPathScales()
     {

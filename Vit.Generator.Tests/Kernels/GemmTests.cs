@@ -11,7 +11,7 @@ namespace Vit.Tests.Kernels;
 /// path (forced), with shapes that exercise edge tiles, several K blocks, many row blocks and
 /// accumulation, and a B with contiguous rows both read in place and packed (1030 rows of C, or
 /// rows more than 1024 floats apart; 4160 × 1040 floats packed with streaming stores, over
-/// 16 MiB). Forcing a path is process-wide, so this class runs alone.
+/// 16 MiB; rows 1040 floats apart, an odd number of cache lines, read in place). Forcing a path is process-wide, so this class runs alone.
 /// </summary>
 [Collection(nameof(RunsAlone))]
 public sealed unsafe class GemmTests
@@ -65,6 +65,43 @@ public sealed unsafe class GemmTests
         }
         finally { Simd.Force(null); }
         AssertClose(expected, fs, 1e-4, 2e-6 * Math.Sqrt(k), $"C serial ({level}, {form}, {m}x{n}x{k})");
+    }
+
+    public static TheoryData<SimdLevel, Form> StridedCases()
+    {
+        var data = new TheoryData<SimdLevel, Form>();
+        foreach (var level in new[] { SimdLevel.Avx512, SimdLevel.Avx2, SimdLevel.Vector128 })
+            foreach (var form in new[] { Form.AB, Form.AtB }) data.Add(level, form);
+        return data;
+    }
+
+    // A B whose rows are 1040 floats apart (65 cache lines: more than 1024 floats, an odd number
+    // of lines) is read in place, as fc2's weight gradient reads the padded MLP activation; the
+    // padding holds NaN, so a read past a row's 1030 columns would show in C.
+    [Theory]
+    [MemberData(nameof(StridedCases))]
+    public void Reads_a_B_with_padded_rows_in_place(SimdLevel level, Form form)
+    {
+        const int m = 70, n = 1030, k = 300, ldb = 1040;
+        Assert.True(Gemm.SpreadsOverL1Sets(ldb));
+        Assert.False(Gemm.SpreadsOverL1Sets(1024 + 32));
+        var rng = new Rng(11 + (ulong)form);
+        var a = Random(ref rng, m * k);
+        var b = Random(ref rng, k * n);
+        var c0 = Random(ref rng, m * n);
+        (int aRow, int aCol) = form == Form.AtB ? (1, m) : (k, 1);
+        bool accumulate = form == Form.AtB;
+        var expected = (double[])c0.Clone();
+        Gemm.ReferenceMultiply(expected, n, a, aRow, aCol, b, n, 1, m, n, k, null, accumulate);
+
+        using FloatTensor fa = new(a), fb = new((long)k * ldb), fc = new(c0);
+        fb.Fill(float.NaN);
+        for (int p = 0; p < k; p++)
+            for (int j = 0; j < n; j++) fb.Span[p * ldb + j] = (float)b[p * n + j];
+        Simd.Force(level);
+        try { Gemm.Multiply(fc.Ptr.Pointer, n, fa.Ptr.Pointer, aRow, aCol, fb.Ptr.Pointer, ldb, 1, m, n, k, null, accumulate); }
+        finally { Simd.Force(null); }
+        AssertClose(expected, fc, 1e-4, 2e-6 * Math.Sqrt(k), $"C ({level}, {form}, B rows {ldb} apart)");
     }
 
     [Fact]

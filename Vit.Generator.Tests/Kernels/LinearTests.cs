@@ -54,6 +54,55 @@ public class LinearTests
     [Fact] public void Larger() => CompareWithReference<D192, D130>(70, true, 4);
     [Fact] public void MultipleOfTiles() => CompareWithReference<D192, D64>(129, true, 5);
 
+    // The training layout's MLP: fc1 + GELU writes the activation with padded rows (80 floats for
+    // 67 columns, as Planner.HiddenStride pads them), fc2 reads it forward and backward. The
+    // padding holds NaN: it must stay untouched and never reach a result.
+    [Fact]
+    public void Padded_activation_rows_match_the_contiguous_layers()
+    {
+        const int rows = 23, stride = 80, nIn = 17, hidden = 67, nOut = 13;
+        var rng = new Rng(21);
+        var x = Random(ref rng, rows * nIn);
+        var w1 = Random(ref rng, hidden * nIn);
+        var b1 = Random(ref rng, hidden);
+        var w2 = Random(ref rng, nOut * hidden);
+        var b2 = Random(ref rng, nOut);
+        var dy = Random(ref rng, rows * nOut);
+        var pre = new double[rows * hidden];
+        Linear.ReferenceForward(pre, x, w1, b1, rows, nIn, hidden);
+        var act = new double[pre.Length];
+        Gelu.ReferenceForward(act, pre);
+        var y = new double[rows * nOut];
+        Linear.ReferenceForward(y, act, w2, b2, rows, hidden, nOut);
+        var dact = new double[rows * hidden];
+        var dw2 = new double[nOut * hidden];
+        var db2 = new double[nOut];
+        Linear.ReferenceBackward(dact, dw2, db2, dy, act, w2, rows, hidden, nOut);
+
+        using FloatTensor fx = new(x), fw1 = new(w1), fb1 = new(b1), fw2 = new(w2), fb2 = new(b2), fdy = new(dy);
+        using FloatTensor fpre = new(rows * hidden), fact = new(rows * stride), fy = new(rows * nOut);
+        using FloatTensor fdact = new(rows * hidden), fdw2 = new(nOut * hidden), fdb2 = new(nOut);
+        fact.Fill(float.NaN);
+        Linear.ForwardGelu<D17, D67>(fact.Ptr, stride, fpre.Ptr, fx.Ptr, fw1.Ptr, fb1.Ptr, rows);
+        Linear.Forward<D67, D13>(fy.Ptr, fact.Ptr, stride, fw2.Ptr, fb2.Ptr, rows);
+        Linear.Backward<D67, D13>(fdact.Ptr, fdw2.Ptr, fdb2.Ptr, fdy.Ptr, fact.Ptr, stride, fw2.Ptr, rows);
+
+        var got = fact.ToDoubles();
+        var valid = new double[rows * hidden];
+        for (int r = 0; r < rows; r++)
+        {
+            Array.Copy(got, r * stride, valid, r * hidden, hidden);
+            for (int j = hidden; j < stride; j++) Assert.True(double.IsNaN(got[r * stride + j]), $"padding at row {r}, column {j} was written");
+        }
+        AssertClose(pre, fpre, 1e-4, 1e-5, "fc1 pre-activation (contiguous)");
+        AssertClose(act, valid, 1e-4, 1e-5, "GELU activation (padded rows)");
+        AssertClose(y, fy, 1e-4, 1e-5, "fc2 y");
+        AssertClose(dact, fdact, 1e-4, 1e-5, "fc2 dx");
+        AssertClose(dw2, fdw2, 1e-4, 1e-5, "fc2 dw");
+        AssertClose(db2, fdb2, 1e-4, 1e-5, "fc2 db");
+        Assert.Throws<ArgumentOutOfRangeException>(() => Linear.Forward<D67, D13>(fy.Ptr, fact.Ptr, 66, fw2.Ptr, fb2.Ptr, rows));
+    }
+
     [Fact]
     public void SkipsNullInputGradient()
     {

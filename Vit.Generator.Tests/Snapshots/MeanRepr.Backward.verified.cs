@@ -60,7 +60,7 @@ partial class MeanRepr
         // blocks.1.mlp.drop2
         global::Vit.Kernels.Dropout.Apply(At(Training.GradA), At(Training.Block1MlpDrop2Mask), (long)rows * Dim);
         // blocks.1.mlp.fc2: d(act) (B, 17, 40)
-        global::Vit.Kernels.Linear.Backward<D40, D24>(At(Training.GradWide), g + Params.Blocks1MlpFc2Weight, g + Params.Blocks1MlpFc2Bias, At(Training.GradA), At(Training.Block1Gelu), p + Params.Blocks1MlpFc2Weight, rows);
+        global::Vit.Kernels.Linear.Backward<D40, D24>(At(Training.GradWide), g + Params.Blocks1MlpFc2Weight, g + Params.Blocks1MlpFc2Bias, At(Training.GradA), At(Training.Block1Gelu), HiddenStride, p + Params.Blocks1MlpFc2Weight, rows);
         // blocks.1.mlp.drop1
         global::Vit.Kernels.Dropout.Apply(At(Training.GradWide), At(Training.Block1MlpDrop1Mask), (long)rows * MlpDim);
         // blocks.1.mlp.act: GELU', in place (B, 17, 40)
@@ -88,7 +88,7 @@ partial class MeanRepr
         // blocks.0.mlp.drop2
         global::Vit.Kernels.Dropout.Apply(At(Training.GradA), At(Training.Block0MlpDrop2Mask), (long)rows * Dim);
         // blocks.0.mlp.fc2: d(act) (B, 17, 40)
-        global::Vit.Kernels.Linear.Backward<D40, D24>(At(Training.GradWide), g + Params.Blocks0MlpFc2Weight, g + Params.Blocks0MlpFc2Bias, At(Training.GradA), At(Training.Block0Gelu), p + Params.Blocks0MlpFc2Weight, rows);
+        global::Vit.Kernels.Linear.Backward<D40, D24>(At(Training.GradWide), g + Params.Blocks0MlpFc2Weight, g + Params.Blocks0MlpFc2Bias, At(Training.GradA), At(Training.Block0Gelu), HiddenStride, p + Params.Blocks0MlpFc2Weight, rows);
         // blocks.0.mlp.drop1
         global::Vit.Kernels.Dropout.Apply(At(Training.GradWide), At(Training.Block0MlpDrop1Mask), (long)rows * MlpDim);
         // blocks.0.mlp.act: GELU', in place (B, 17, 40)

@@ -109,13 +109,13 @@ partial class MeanRepr
         k.Residual.Forward(At(Training.Block0Residual1), At(Training.Embedded), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.0.norm2: x (B, 17, 24) → (B, 17, 24), keeping mean and 1/std (B, 17)
         k.LayerNorm.Forward<D24>(At(Training.Block0Norm2), At(Training.Block0Norm2Mean), At(Training.Block0Norm2Rstd), At(Training.Block0Residual1), p + Params.Blocks0Norm2Weight, p + Params.Blocks0Norm2Bias, rows, Epsilon);
-        // blocks.0.mlp.fc1 + mlp.act: (B, 17, 24) → (B, 17, 40) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
-        k.Linear.ForwardGelu<D24, D40>(At(Training.Block0Gelu), At(Training.Block0Fc1), At(Training.Block0Norm2), p + Params.Blocks0MlpFc1Weight, p + Params.Blocks0MlpFc1Bias, rows);
+        // blocks.0.mlp.fc1 + mlp.act: (B, 17, 24) → (B, 17, 40) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient; the activation's rows are HiddenStride = 48 floats apart
+        k.Linear.ForwardGelu<D24, D40>(At(Training.Block0Gelu), HiddenStride, At(Training.Block0Fc1), At(Training.Block0Norm2), p + Params.Blocks0MlpFc1Weight, p + Params.Blocks0MlpFc1Bias, rows);
         // blocks.0.mlp.drop1: dropout p=0.1, in place
         k.Dropout.FillMask(At(Training.Block0MlpDrop1Mask), (long)rows * MlpDim, DropoutRate, ref _rng);
-        k.Dropout.Apply(At(Training.Block0Gelu), At(Training.Block0MlpDrop1Mask), (long)rows * MlpDim);
+        k.Dropout.Apply(At(Training.Block0Gelu), HiddenStride, At(Training.Block0MlpDrop1Mask), rows, MlpDim);
         // blocks.0.mlp.fc2: (B, 17, 40) → (B, 17, 24)
-        k.Linear.Forward<D40, D24>(At(Training.Branch), At(Training.Block0Gelu), p + Params.Blocks0MlpFc2Weight, p + Params.Blocks0MlpFc2Bias, rows);
+        k.Linear.Forward<D40, D24>(At(Training.Branch), At(Training.Block0Gelu), HiddenStride, p + Params.Blocks0MlpFc2Weight, p + Params.Blocks0MlpFc2Bias, rows);
         // blocks.0.mlp.drop2: dropout p=0.1
         k.Dropout.FillMask(At(Training.Block0MlpDrop2Mask), (long)rows * Dim, DropoutRate, ref _rng);
         k.Dropout.Apply(At(Training.Branch), At(Training.Block0MlpDrop2Mask), (long)rows * Dim);
@@ -141,13 +141,13 @@ partial class MeanRepr
         k.Residual.Forward(At(Training.Block1Residual1), At(Training.Block0Residual2), At(Training.Branch), At(Training.Block1DropPath1), batch, Tokens * Dim);
         // blocks.1.norm2: x (B, 17, 24) → (B, 17, 24), keeping mean and 1/std (B, 17)
         k.LayerNorm.Forward<D24>(At(Training.Block1Norm2), At(Training.Block1Norm2Mean), At(Training.Block1Norm2Rstd), At(Training.Block1Residual1), p + Params.Blocks1Norm2Weight, p + Params.Blocks1Norm2Bias, rows, Epsilon);
-        // blocks.1.mlp.fc1 + mlp.act: (B, 17, 24) → (B, 17, 40) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
-        k.Linear.ForwardGelu<D24, D40>(At(Training.Block1Gelu), At(Training.Block1Fc1), At(Training.Block1Norm2), p + Params.Blocks1MlpFc1Weight, p + Params.Blocks1MlpFc1Bias, rows);
+        // blocks.1.mlp.fc1 + mlp.act: (B, 17, 24) → (B, 17, 40) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient; the activation's rows are HiddenStride = 48 floats apart
+        k.Linear.ForwardGelu<D24, D40>(At(Training.Block1Gelu), HiddenStride, At(Training.Block1Fc1), At(Training.Block1Norm2), p + Params.Blocks1MlpFc1Weight, p + Params.Blocks1MlpFc1Bias, rows);
         // blocks.1.mlp.drop1: dropout p=0.1, in place
         k.Dropout.FillMask(At(Training.Block1MlpDrop1Mask), (long)rows * MlpDim, DropoutRate, ref _rng);
-        k.Dropout.Apply(At(Training.Block1Gelu), At(Training.Block1MlpDrop1Mask), (long)rows * MlpDim);
+        k.Dropout.Apply(At(Training.Block1Gelu), HiddenStride, At(Training.Block1MlpDrop1Mask), rows, MlpDim);
         // blocks.1.mlp.fc2: (B, 17, 40) → (B, 17, 24)
-        k.Linear.Forward<D40, D24>(At(Training.Branch), At(Training.Block1Gelu), p + Params.Blocks1MlpFc2Weight, p + Params.Blocks1MlpFc2Bias, rows);
+        k.Linear.Forward<D40, D24>(At(Training.Branch), At(Training.Block1Gelu), HiddenStride, p + Params.Blocks1MlpFc2Weight, p + Params.Blocks1MlpFc2Bias, rows);
         // blocks.1.mlp.drop2: dropout p=0.1
         k.Dropout.FillMask(At(Training.Block1MlpDrop2Mask), (long)rows * Dim, DropoutRate, ref _rng);
         k.Dropout.Apply(At(Training.Branch), At(Training.Block1MlpDrop2Mask), (long)rows * Dim);
@@ -199,7 +199,7 @@ partial class MeanRepr
         // blocks.1.mlp.drop2
         k.Dropout.Apply(At(Training.GradA), At(Training.Block1MlpDrop2Mask), (long)rows * Dim);
         // blocks.1.mlp.fc2: d(act) (B, 17, 40)
-        k.Linear.Backward<D40, D24>(At(Training.GradWide), g + Params.Blocks1MlpFc2Weight, g + Params.Blocks1MlpFc2Bias, At(Training.GradA), At(Training.Block1Gelu), p + Params.Blocks1MlpFc2Weight, rows);
+        k.Linear.Backward<D40, D24>(At(Training.GradWide), g + Params.Blocks1MlpFc2Weight, g + Params.Blocks1MlpFc2Bias, At(Training.GradA), At(Training.Block1Gelu), HiddenStride, p + Params.Blocks1MlpFc2Weight, rows);
         // blocks.1.mlp.drop1
         k.Dropout.Apply(At(Training.GradWide), At(Training.Block1MlpDrop1Mask), (long)rows * MlpDim);
         // blocks.1.mlp.act: GELU', in place (B, 17, 40)
@@ -227,7 +227,7 @@ partial class MeanRepr
         // blocks.0.mlp.drop2
         k.Dropout.Apply(At(Training.GradA), At(Training.Block0MlpDrop2Mask), (long)rows * Dim);
         // blocks.0.mlp.fc2: d(act) (B, 17, 40)
-        k.Linear.Backward<D40, D24>(At(Training.GradWide), g + Params.Blocks0MlpFc2Weight, g + Params.Blocks0MlpFc2Bias, At(Training.GradA), At(Training.Block0Gelu), p + Params.Blocks0MlpFc2Weight, rows);
+        k.Linear.Backward<D40, D24>(At(Training.GradWide), g + Params.Blocks0MlpFc2Weight, g + Params.Blocks0MlpFc2Bias, At(Training.GradA), At(Training.Block0Gelu), HiddenStride, p + Params.Blocks0MlpFc2Weight, rows);
         // blocks.0.mlp.drop1
         k.Dropout.Apply(At(Training.GradWide), At(Training.Block0MlpDrop1Mask), (long)rows * MlpDim);
         // blocks.0.mlp.act: GELU', in place (B, 17, 40)

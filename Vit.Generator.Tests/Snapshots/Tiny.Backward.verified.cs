@@ -54,7 +54,7 @@ partial class Tiny
         // blocks.1: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
         global::Vit.Kernels.Residual.Backward(At(Training.GradA), At(Training.GradResidual), None, batch, Tokens * Dim);
         // blocks.1.mlp.fc2: d(act) (B, 5, 64)
-        global::Vit.Kernels.Linear.Backward<D64, D16>(At(Training.GradWide), g + Params.Blocks1MlpFc2Weight, g + Params.Blocks1MlpFc2Bias, At(Training.GradA), At(Training.Block1Gelu), p + Params.Blocks1MlpFc2Weight, rows);
+        global::Vit.Kernels.Linear.Backward<D64, D16>(At(Training.GradWide), g + Params.Blocks1MlpFc2Weight, g + Params.Blocks1MlpFc2Bias, At(Training.GradA), At(Training.Block1Gelu), HiddenStride, p + Params.Blocks1MlpFc2Weight, rows);
         // blocks.1.mlp.act: GELU', in place (B, 5, 64)
         global::Vit.Kernels.Gelu.Backward(At(Training.GradWide), At(Training.GradWide), At(Training.Block1Fc1), (long)rows * MlpDim);
         // blocks.1.mlp.fc1: d(norm2 output) (B, 5, 16)
@@ -76,7 +76,7 @@ partial class Tiny
         // blocks.0: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
         global::Vit.Kernels.Residual.Backward(At(Training.GradA), At(Training.GradResidual), None, batch, Tokens * Dim);
         // blocks.0.mlp.fc2: d(act) (B, 5, 64)
-        global::Vit.Kernels.Linear.Backward<D64, D16>(At(Training.GradWide), g + Params.Blocks0MlpFc2Weight, g + Params.Blocks0MlpFc2Bias, At(Training.GradA), At(Training.Block0Gelu), p + Params.Blocks0MlpFc2Weight, rows);
+        global::Vit.Kernels.Linear.Backward<D64, D16>(At(Training.GradWide), g + Params.Blocks0MlpFc2Weight, g + Params.Blocks0MlpFc2Bias, At(Training.GradA), At(Training.Block0Gelu), HiddenStride, p + Params.Blocks0MlpFc2Weight, rows);
         // blocks.0.mlp.act: GELU', in place (B, 5, 64)
         global::Vit.Kernels.Gelu.Backward(At(Training.GradWide), At(Training.GradWide), At(Training.Block0Fc1), (long)rows * MlpDim);
         // blocks.0.mlp.fc1: d(norm2 output) (B, 5, 16)

@@ -94,10 +94,10 @@ partial class Tiny
         global::Vit.Kernels.Residual.Forward(At(Training.Block0Residual1), At(Training.Embedded), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.0.norm2: x (B, 5, 16) → (B, 5, 16), keeping mean and 1/std (B, 5)
         global::Vit.Kernels.LayerNorm.Forward<D16>(At(Training.Block0Norm2), At(Training.Block0Norm2Mean), At(Training.Block0Norm2Rstd), At(Training.Block0Residual1), p + Params.Blocks0Norm2Weight, p + Params.Blocks0Norm2Bias, rows, Epsilon);
-        // blocks.0.mlp.fc1 + mlp.act: (B, 5, 16) → (B, 5, 64) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Linear.ForwardGelu<D16, D64>(At(Training.Block0Gelu), At(Training.Block0Fc1), At(Training.Block0Norm2), p + Params.Blocks0MlpFc1Weight, p + Params.Blocks0MlpFc1Bias, rows);
+        // blocks.0.mlp.fc1 + mlp.act: (B, 5, 16) → (B, 5, 64) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient; the activation's rows are HiddenStride = 80 floats apart
+        global::Vit.Kernels.Linear.ForwardGelu<D16, D64>(At(Training.Block0Gelu), HiddenStride, At(Training.Block0Fc1), At(Training.Block0Norm2), p + Params.Blocks0MlpFc1Weight, p + Params.Blocks0MlpFc1Bias, rows);
         // blocks.0.mlp.fc2: (B, 5, 64) → (B, 5, 16)
-        global::Vit.Kernels.Linear.Forward<D64, D16>(At(Training.Branch), At(Training.Block0Gelu), p + Params.Blocks0MlpFc2Weight, p + Params.Blocks0MlpFc2Bias, rows);
+        global::Vit.Kernels.Linear.Forward<D64, D16>(At(Training.Branch), At(Training.Block0Gelu), HiddenStride, p + Params.Blocks0MlpFc2Weight, p + Params.Blocks0MlpFc2Bias, rows);
         // blocks.0: x = x + mlp(norm2(x))
         global::Vit.Kernels.Residual.Forward(At(Training.Block0Residual2), At(Training.Block0Residual1), At(Training.Branch), None, batch, Tokens * Dim);
 
@@ -113,10 +113,10 @@ partial class Tiny
         global::Vit.Kernels.Residual.Forward(At(Training.Block1Residual1), At(Training.Block0Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.1.norm2: x (B, 5, 16) → (B, 5, 16), keeping mean and 1/std (B, 5)
         global::Vit.Kernels.LayerNorm.Forward<D16>(At(Training.Block1Norm2), At(Training.Block1Norm2Mean), At(Training.Block1Norm2Rstd), At(Training.Block1Residual1), p + Params.Blocks1Norm2Weight, p + Params.Blocks1Norm2Bias, rows, Epsilon);
-        // blocks.1.mlp.fc1 + mlp.act: (B, 5, 16) → (B, 5, 64) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Linear.ForwardGelu<D16, D64>(At(Training.Block1Gelu), At(Training.Block1Fc1), At(Training.Block1Norm2), p + Params.Blocks1MlpFc1Weight, p + Params.Blocks1MlpFc1Bias, rows);
+        // blocks.1.mlp.fc1 + mlp.act: (B, 5, 16) → (B, 5, 64) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient; the activation's rows are HiddenStride = 80 floats apart
+        global::Vit.Kernels.Linear.ForwardGelu<D16, D64>(At(Training.Block1Gelu), HiddenStride, At(Training.Block1Fc1), At(Training.Block1Norm2), p + Params.Blocks1MlpFc1Weight, p + Params.Blocks1MlpFc1Bias, rows);
         // blocks.1.mlp.fc2: (B, 5, 64) → (B, 5, 16)
-        global::Vit.Kernels.Linear.Forward<D64, D16>(At(Training.Branch), At(Training.Block1Gelu), p + Params.Blocks1MlpFc2Weight, p + Params.Blocks1MlpFc2Bias, rows);
+        global::Vit.Kernels.Linear.Forward<D64, D16>(At(Training.Branch), At(Training.Block1Gelu), HiddenStride, p + Params.Blocks1MlpFc2Weight, p + Params.Blocks1MlpFc2Bias, rows);
         // blocks.1: x = x + mlp(norm2(x))
         global::Vit.Kernels.Residual.Forward(At(Training.Block1Residual2), At(Training.Block1Residual1), At(Training.Branch), None, batch, Tokens * Dim);
 

@@ -60,6 +60,8 @@ partial class Tiny : global::Vit.IVisionTransformer
 
     /// <summary>LayerNorm epsilon.</summary>
     private const float Epsilon = 1E-06f;
+    /// <summary>Row stride in floats of the saved MLP activation (Block{i}Gelu): MlpDim padded to an odd number of cache lines, so fc2's weight gradient reads it in place.</summary>
+    private const int HiddenStride = 80;
 
     /// <summary>The attribute values, at run time.</summary>
     public static global::Vit.VisionTransformerConfig Config { get; } = new(
@@ -168,37 +170,37 @@ partial class Tiny : global::Vit.IVisionTransformer
         public const long Block0Norm2Mean = 928; // blocks.0.norm2 mean (B, 5)
         public const long Block0Norm2Rstd = 944; // blocks.0.norm2 1/std (B, 5)
         public const long Block0Fc1 = 960; // blocks.0.mlp.fc1 output, before GELU (B, 5, 64)
-        public const long Block0Gelu = 1280; // blocks.0.mlp.act output (after mlp.drop1), input of fc2 (B, 5, 64)
-        public const long Block0Residual2 = 1600; // blocks.0 output (B, 5, 16)
-        public const long Block1Norm1 = 1680; // blocks.1.norm1 output (B, 5, 16)
-        public const long Block1Norm1Mean = 1760; // blocks.1.norm1 mean (B, 5)
-        public const long Block1Norm1Rstd = 1776; // blocks.1.norm1 1/std (B, 5)
-        public const long Block1Qkv = 1792; // blocks.1.attn.qkv output (B, 5, 48)
-        public const long Block1AttnProbs = 2032; // blocks.1.attn softmax(q·kᵀ·scale) (B, 2, 5, 5)
-        public const long Block1AttnOut = 2096; // blocks.1.attn heads merged, input of proj (B, 5, 16)
-        public const long Block1Residual1 = 2176; // blocks.1 x after the attention residual (B, 5, 16)
-        public const long Block1Norm2 = 2256; // blocks.1.norm2 output (B, 5, 16)
-        public const long Block1Norm2Mean = 2336; // blocks.1.norm2 mean (B, 5)
-        public const long Block1Norm2Rstd = 2352; // blocks.1.norm2 1/std (B, 5)
-        public const long Block1Fc1 = 2368; // blocks.1.mlp.fc1 output, before GELU (B, 5, 64)
-        public const long Block1Gelu = 2688; // blocks.1.mlp.act output (after mlp.drop1), input of fc2 (B, 5, 64)
-        public const long Block1Residual2 = 3008; // blocks.1 output (B, 5, 16)
-        public const long Pooled = 3088; // class token x[:, 0] (B, 16)
-        public const long Normed = 3104; // norm output (B, 16)
-        public const long NormMean = 3120; // norm mean (B)
-        public const long NormRstd = 3136; // norm 1/std (B)
-        public const long Logits = 3152; // head output (B, 5)
-        public const long Probs = 3168; // softmax of the logits (B, 5)
-        public const long Branch = 3184; // scratch: attn.proj / mlp.fc2 output before the residual (B, 5, 16)
-        public const long GradResidual = 3264; // backward: d(loss)/d(x) of the residual stream (B, 5, 16)
-        public const long GradA = 3344; // backward scratch (B, 5, 16)
-        public const long GradB = 3424; // backward scratch (B, 5, 16)
-        public const long GradWide = 3504; // backward scratch (B, 5, 64)
-        public const long GradProbs = 3824; // backward scratch for attention probabilities (B, 2, 5, 5)
-        public const long GradLogits = 3888; // backward: d(loss)/d(logits) (B, 5)
-        public const long GradNormed = 3904; // backward: d(loss)/d(norm output) (B, 16)
-        public const long GradPooled = 3920; // backward: d(loss)/d(pooled) (B, 16)
-        public const long FloatsPerImage = 3936;
+        public const long Block0Gelu = 1280; // blocks.0.mlp.act output (after mlp.drop1), input of fc2 (B, 5, 64), rows HiddenStride = 80 floats apart
+        public const long Block0Residual2 = 1680; // blocks.0 output (B, 5, 16)
+        public const long Block1Norm1 = 1760; // blocks.1.norm1 output (B, 5, 16)
+        public const long Block1Norm1Mean = 1840; // blocks.1.norm1 mean (B, 5)
+        public const long Block1Norm1Rstd = 1856; // blocks.1.norm1 1/std (B, 5)
+        public const long Block1Qkv = 1872; // blocks.1.attn.qkv output (B, 5, 48)
+        public const long Block1AttnProbs = 2112; // blocks.1.attn softmax(q·kᵀ·scale) (B, 2, 5, 5)
+        public const long Block1AttnOut = 2176; // blocks.1.attn heads merged, input of proj (B, 5, 16)
+        public const long Block1Residual1 = 2256; // blocks.1 x after the attention residual (B, 5, 16)
+        public const long Block1Norm2 = 2336; // blocks.1.norm2 output (B, 5, 16)
+        public const long Block1Norm2Mean = 2416; // blocks.1.norm2 mean (B, 5)
+        public const long Block1Norm2Rstd = 2432; // blocks.1.norm2 1/std (B, 5)
+        public const long Block1Fc1 = 2448; // blocks.1.mlp.fc1 output, before GELU (B, 5, 64)
+        public const long Block1Gelu = 2768; // blocks.1.mlp.act output (after mlp.drop1), input of fc2 (B, 5, 64), rows HiddenStride = 80 floats apart
+        public const long Block1Residual2 = 3168; // blocks.1 output (B, 5, 16)
+        public const long Pooled = 3248; // class token x[:, 0] (B, 16)
+        public const long Normed = 3264; // norm output (B, 16)
+        public const long NormMean = 3280; // norm mean (B)
+        public const long NormRstd = 3296; // norm 1/std (B)
+        public const long Logits = 3312; // head output (B, 5)
+        public const long Probs = 3328; // softmax of the logits (B, 5)
+        public const long Branch = 3344; // scratch: attn.proj / mlp.fc2 output before the residual (B, 5, 16)
+        public const long GradResidual = 3424; // backward: d(loss)/d(x) of the residual stream (B, 5, 16)
+        public const long GradA = 3504; // backward scratch (B, 5, 16)
+        public const long GradB = 3584; // backward scratch (B, 5, 16)
+        public const long GradWide = 3664; // backward scratch (B, 5, 64)
+        public const long GradProbs = 3984; // backward scratch for attention probabilities (B, 2, 5, 5)
+        public const long GradLogits = 4048; // backward: d(loss)/d(logits) (B, 5)
+        public const long GradNormed = 4064; // backward: d(loss)/d(norm output) (B, 16)
+        public const long GradPooled = 4080; // backward: d(loss)/d(pooled) (B, 16)
+        public const long FloatsPerImage = 4096;
     }
 
     /// <summary>

@@ -97,10 +97,10 @@ partial class Tiny
         k.Residual.Forward(At(Training.Block0Residual1), At(Training.Embedded), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.0.norm2: x (B, 5, 16) → (B, 5, 16), keeping mean and 1/std (B, 5)
         k.LayerNorm.Forward<D16>(At(Training.Block0Norm2), At(Training.Block0Norm2Mean), At(Training.Block0Norm2Rstd), At(Training.Block0Residual1), p + Params.Blocks0Norm2Weight, p + Params.Blocks0Norm2Bias, rows, Epsilon);
-        // blocks.0.mlp.fc1 + mlp.act: (B, 5, 16) → (B, 5, 64) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
-        k.Linear.ForwardGelu<D16, D64>(At(Training.Block0Gelu), At(Training.Block0Fc1), At(Training.Block0Norm2), p + Params.Blocks0MlpFc1Weight, p + Params.Blocks0MlpFc1Bias, rows);
+        // blocks.0.mlp.fc1 + mlp.act: (B, 5, 16) → (B, 5, 64) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient; the activation's rows are HiddenStride = 80 floats apart
+        k.Linear.ForwardGelu<D16, D64>(At(Training.Block0Gelu), HiddenStride, At(Training.Block0Fc1), At(Training.Block0Norm2), p + Params.Blocks0MlpFc1Weight, p + Params.Blocks0MlpFc1Bias, rows);
         // blocks.0.mlp.fc2: (B, 5, 64) → (B, 5, 16)
-        k.Linear.Forward<D64, D16>(At(Training.Branch), At(Training.Block0Gelu), p + Params.Blocks0MlpFc2Weight, p + Params.Blocks0MlpFc2Bias, rows);
+        k.Linear.Forward<D64, D16>(At(Training.Branch), At(Training.Block0Gelu), HiddenStride, p + Params.Blocks0MlpFc2Weight, p + Params.Blocks0MlpFc2Bias, rows);
         // blocks.0: x = x + mlp(norm2(x))
         k.Residual.Forward(At(Training.Block0Residual2), At(Training.Block0Residual1), At(Training.Branch), None, batch, Tokens * Dim);
 
@@ -116,10 +116,10 @@ partial class Tiny
         k.Residual.Forward(At(Training.Block1Residual1), At(Training.Block0Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.1.norm2: x (B, 5, 16) → (B, 5, 16), keeping mean and 1/std (B, 5)
         k.LayerNorm.Forward<D16>(At(Training.Block1Norm2), At(Training.Block1Norm2Mean), At(Training.Block1Norm2Rstd), At(Training.Block1Residual1), p + Params.Blocks1Norm2Weight, p + Params.Blocks1Norm2Bias, rows, Epsilon);
-        // blocks.1.mlp.fc1 + mlp.act: (B, 5, 16) → (B, 5, 64) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
-        k.Linear.ForwardGelu<D16, D64>(At(Training.Block1Gelu), At(Training.Block1Fc1), At(Training.Block1Norm2), p + Params.Blocks1MlpFc1Weight, p + Params.Blocks1MlpFc1Bias, rows);
+        // blocks.1.mlp.fc1 + mlp.act: (B, 5, 16) → (B, 5, 64) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient; the activation's rows are HiddenStride = 80 floats apart
+        k.Linear.ForwardGelu<D16, D64>(At(Training.Block1Gelu), HiddenStride, At(Training.Block1Fc1), At(Training.Block1Norm2), p + Params.Blocks1MlpFc1Weight, p + Params.Blocks1MlpFc1Bias, rows);
         // blocks.1.mlp.fc2: (B, 5, 64) → (B, 5, 16)
-        k.Linear.Forward<D64, D16>(At(Training.Branch), At(Training.Block1Gelu), p + Params.Blocks1MlpFc2Weight, p + Params.Blocks1MlpFc2Bias, rows);
+        k.Linear.Forward<D64, D16>(At(Training.Branch), At(Training.Block1Gelu), HiddenStride, p + Params.Blocks1MlpFc2Weight, p + Params.Blocks1MlpFc2Bias, rows);
         // blocks.1: x = x + mlp(norm2(x))
         k.Residual.Forward(At(Training.Block1Residual2), At(Training.Block1Residual1), At(Training.Branch), None, batch, Tokens * Dim);
 
@@ -156,7 +156,7 @@ partial class Tiny
         // blocks.1: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
         k.Residual.Backward(At(Training.GradA), At(Training.GradResidual), None, batch, Tokens * Dim);
         // blocks.1.mlp.fc2: d(act) (B, 5, 64)
-        k.Linear.Backward<D64, D16>(At(Training.GradWide), g + Params.Blocks1MlpFc2Weight, g + Params.Blocks1MlpFc2Bias, At(Training.GradA), At(Training.Block1Gelu), p + Params.Blocks1MlpFc2Weight, rows);
+        k.Linear.Backward<D64, D16>(At(Training.GradWide), g + Params.Blocks1MlpFc2Weight, g + Params.Blocks1MlpFc2Bias, At(Training.GradA), At(Training.Block1Gelu), HiddenStride, p + Params.Blocks1MlpFc2Weight, rows);
         // blocks.1.mlp.act: GELU', in place (B, 5, 64)
         k.Gelu.Backward(At(Training.GradWide), At(Training.GradWide), At(Training.Block1Fc1), (long)rows * MlpDim);
         // blocks.1.mlp.fc1: d(norm2 output) (B, 5, 16)
@@ -178,7 +178,7 @@ partial class Tiny
         // blocks.0: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
         k.Residual.Backward(At(Training.GradA), At(Training.GradResidual), None, batch, Tokens * Dim);
         // blocks.0.mlp.fc2: d(act) (B, 5, 64)
-        k.Linear.Backward<D64, D16>(At(Training.GradWide), g + Params.Blocks0MlpFc2Weight, g + Params.Blocks0MlpFc2Bias, At(Training.GradA), At(Training.Block0Gelu), p + Params.Blocks0MlpFc2Weight, rows);
+        k.Linear.Backward<D64, D16>(At(Training.GradWide), g + Params.Blocks0MlpFc2Weight, g + Params.Blocks0MlpFc2Bias, At(Training.GradA), At(Training.Block0Gelu), HiddenStride, p + Params.Blocks0MlpFc2Weight, rows);
         // blocks.0.mlp.act: GELU', in place (B, 5, 64)
         k.Gelu.Backward(At(Training.GradWide), At(Training.GradWide), At(Training.Block0Fc1), (long)rows * MlpDim);
         // blocks.0.mlp.fc1: d(norm2 output) (B, 5, 16)

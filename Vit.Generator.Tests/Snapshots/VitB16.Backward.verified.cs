@@ -54,7 +54,7 @@ partial class VitB16
         // blocks.11: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
         global::Vit.Kernels.Residual.Backward(At(Training.GradA), At(Training.GradResidual), None, batch, Tokens * Dim);
         // blocks.11.mlp.fc2: d(act) (B, 197, 3072)
-        global::Vit.Kernels.Linear.Backward<D3072, D768>(At(Training.GradWide), g + Params.Blocks11MlpFc2Weight, g + Params.Blocks11MlpFc2Bias, At(Training.GradA), At(Training.Block11Gelu), p + Params.Blocks11MlpFc2Weight, rows);
+        global::Vit.Kernels.Linear.Backward<D3072, D768>(At(Training.GradWide), g + Params.Blocks11MlpFc2Weight, g + Params.Blocks11MlpFc2Bias, At(Training.GradA), At(Training.Block11Gelu), HiddenStride, p + Params.Blocks11MlpFc2Weight, rows);
         // blocks.11.mlp.act: GELU', in place (B, 197, 3072)
         global::Vit.Kernels.Gelu.Backward(At(Training.GradWide), At(Training.GradWide), At(Training.Block11Fc1), (long)rows * MlpDim);
         // blocks.11.mlp.fc1: d(norm2 output) (B, 197, 768)
@@ -76,7 +76,7 @@ partial class VitB16
         // blocks.10: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
         global::Vit.Kernels.Residual.Backward(At(Training.GradA), At(Training.GradResidual), None, batch, Tokens * Dim);
         // blocks.10.mlp.fc2: d(act) (B, 197, 3072)
-        global::Vit.Kernels.Linear.Backward<D3072, D768>(At(Training.GradWide), g + Params.Blocks10MlpFc2Weight, g + Params.Blocks10MlpFc2Bias, At(Training.GradA), At(Training.Block10Gelu), p + Params.Blocks10MlpFc2Weight, rows);
+        global::Vit.Kernels.Linear.Backward<D3072, D768>(At(Training.GradWide), g + Params.Blocks10MlpFc2Weight, g + Params.Blocks10MlpFc2Bias, At(Training.GradA), At(Training.Block10Gelu), HiddenStride, p + Params.Blocks10MlpFc2Weight, rows);
         // blocks.10.mlp.act: GELU', in place (B, 197, 3072)
         global::Vit.Kernels.Gelu.Backward(At(Training.GradWide), At(Training.GradWide), At(Training.Block10Fc1), (long)rows * MlpDim);
         // blocks.10.mlp.fc1: d(norm2 output) (B, 197, 768)
@@ -98,7 +98,7 @@ partial class VitB16
         // blocks.9: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
         global::Vit.Kernels.Residual.Backward(At(Training.GradA), At(Training.GradResidual), None, batch, Tokens * Dim);
         // blocks.9.mlp.fc2: d(act) (B, 197, 3072)
-        global::Vit.Kernels.Linear.Backward<D3072, D768>(At(Training.GradWide), g + Params.Blocks9MlpFc2Weight, g + Params.Blocks9MlpFc2Bias, At(Training.GradA), At(Training.Block9Gelu), p + Params.Blocks9MlpFc2Weight, rows);
+        global::Vit.Kernels.Linear.Backward<D3072, D768>(At(Training.GradWide), g + Params.Blocks9MlpFc2Weight, g + Params.Blocks9MlpFc2Bias, At(Training.GradA), At(Training.Block9Gelu), HiddenStride, p + Params.Blocks9MlpFc2Weight, rows);
         // blocks.9.mlp.act: GELU', in place (B, 197, 3072)
         global::Vit.Kernels.Gelu.Backward(At(Training.GradWide), At(Training.GradWide), At(Training.Block9Fc1), (long)rows * MlpDim);
         // blocks.9.mlp.fc1: d(norm2 output) (B, 197, 768)
@@ -120,7 +120,7 @@ partial class VitB16
         // blocks.8: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
         global::Vit.Kernels.Residual.Backward(At(Training.GradA), At(Training.GradResidual), None, batch, Tokens * Dim);
         // blocks.8.mlp.fc2: d(act) (B, 197, 3072)
-        global::Vit.Kernels.Linear.Backward<D3072, D768>(At(Training.GradWide), g + Params.Blocks8MlpFc2Weight, g + Params.Blocks8MlpFc2Bias, At(Training.GradA), At(Training.Block8Gelu), p + Params.Blocks8MlpFc2Weight, rows);
+        global::Vit.Kernels.Linear.Backward<D3072, D768>(At(Training.GradWide), g + Params.Blocks8MlpFc2Weight, g + Params.Blocks8MlpFc2Bias, At(Training.GradA), At(Training.Block8Gelu), HiddenStride, p + Params.Blocks8MlpFc2Weight, rows);
         // blocks.8.mlp.act: GELU', in place (B, 197, 3072)
         global::Vit.Kernels.Gelu.Backward(At(Training.GradWide), At(Training.GradWide), At(Training.Block8Fc1), (long)rows * MlpDim);
         // blocks.8.mlp.fc1: d(norm2 output) (B, 197, 768)
@@ -142,7 +142,7 @@ partial class VitB16
         // blocks.7: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
         global::Vit.Kernels.Residual.Backward(At(Training.GradA), At(Training.GradResidual), None, batch, Tokens * Dim);
         // blocks.7.mlp.fc2: d(act) (B, 197, 3072)
-        global::Vit.Kernels.Linear.Backward<D3072, D768>(At(Training.GradWide), g + Params.Blocks7MlpFc2Weight, g + Params.Blocks7MlpFc2Bias, At(Training.GradA), At(Training.Block7Gelu), p + Params.Blocks7MlpFc2Weight, rows);
+        global::Vit.Kernels.Linear.Backward<D3072, D768>(At(Training.GradWide), g + Params.Blocks7MlpFc2Weight, g + Params.Blocks7MlpFc2Bias, At(Training.GradA), At(Training.Block7Gelu), HiddenStride, p + Params.Blocks7MlpFc2Weight, rows);
         // blocks.7.mlp.act: GELU', in place (B, 197, 3072)
         global::Vit.Kernels.Gelu.Backward(At(Training.GradWide), At(Training.GradWide), At(Training.Block7Fc1), (long)rows * MlpDim);
         // blocks.7.mlp.fc1: d(norm2 output) (B, 197, 768)
@@ -164,7 +164,7 @@ partial class VitB16
         // blocks.6: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
         global::Vit.Kernels.Residual.Backward(At(Training.GradA), At(Training.GradResidual), None, batch, Tokens * Dim);
         // blocks.6.mlp.fc2: d(act) (B, 197, 3072)
-        global::Vit.Kernels.Linear.Backward<D3072, D768>(At(Training.GradWide), g + Params.Blocks6MlpFc2Weight, g + Params.Blocks6MlpFc2Bias, At(Training.GradA), At(Training.Block6Gelu), p + Params.Blocks6MlpFc2Weight, rows);
+        global::Vit.Kernels.Linear.Backward<D3072, D768>(At(Training.GradWide), g + Params.Blocks6MlpFc2Weight, g + Params.Blocks6MlpFc2Bias, At(Training.GradA), At(Training.Block6Gelu), HiddenStride, p + Params.Blocks6MlpFc2Weight, rows);
         // blocks.6.mlp.act: GELU', in place (B, 197, 3072)
         global::Vit.Kernels.Gelu.Backward(At(Training.GradWide), At(Training.GradWide), At(Training.Block6Fc1), (long)rows * MlpDim);
         // blocks.6.mlp.fc1: d(norm2 output) (B, 197, 768)
@@ -186,7 +186,7 @@ partial class VitB16
         // blocks.5: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
         global::Vit.Kernels.Residual.Backward(At(Training.GradA), At(Training.GradResidual), None, batch, Tokens * Dim);
         // blocks.5.mlp.fc2: d(act) (B, 197, 3072)
-        global::Vit.Kernels.Linear.Backward<D3072, D768>(At(Training.GradWide), g + Params.Blocks5MlpFc2Weight, g + Params.Blocks5MlpFc2Bias, At(Training.GradA), At(Training.Block5Gelu), p + Params.Blocks5MlpFc2Weight, rows);
+        global::Vit.Kernels.Linear.Backward<D3072, D768>(At(Training.GradWide), g + Params.Blocks5MlpFc2Weight, g + Params.Blocks5MlpFc2Bias, At(Training.GradA), At(Training.Block5Gelu), HiddenStride, p + Params.Blocks5MlpFc2Weight, rows);
         // blocks.5.mlp.act: GELU', in place (B, 197, 3072)
         global::Vit.Kernels.Gelu.Backward(At(Training.GradWide), At(Training.GradWide), At(Training.Block5Fc1), (long)rows * MlpDim);
         // blocks.5.mlp.fc1: d(norm2 output) (B, 197, 768)
@@ -208,7 +208,7 @@ partial class VitB16
         // blocks.4: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
         global::Vit.Kernels.Residual.Backward(At(Training.GradA), At(Training.GradResidual), None, batch, Tokens * Dim);
         // blocks.4.mlp.fc2: d(act) (B, 197, 3072)
-        global::Vit.Kernels.Linear.Backward<D3072, D768>(At(Training.GradWide), g + Params.Blocks4MlpFc2Weight, g + Params.Blocks4MlpFc2Bias, At(Training.GradA), At(Training.Block4Gelu), p + Params.Blocks4MlpFc2Weight, rows);
+        global::Vit.Kernels.Linear.Backward<D3072, D768>(At(Training.GradWide), g + Params.Blocks4MlpFc2Weight, g + Params.Blocks4MlpFc2Bias, At(Training.GradA), At(Training.Block4Gelu), HiddenStride, p + Params.Blocks4MlpFc2Weight, rows);
         // blocks.4.mlp.act: GELU', in place (B, 197, 3072)
         global::Vit.Kernels.Gelu.Backward(At(Training.GradWide), At(Training.GradWide), At(Training.Block4Fc1), (long)rows * MlpDim);
         // blocks.4.mlp.fc1: d(norm2 output) (B, 197, 768)
@@ -230,7 +230,7 @@ partial class VitB16
         // blocks.3: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
         global::Vit.Kernels.Residual.Backward(At(Training.GradA), At(Training.GradResidual), None, batch, Tokens * Dim);
         // blocks.3.mlp.fc2: d(act) (B, 197, 3072)
-        global::Vit.Kernels.Linear.Backward<D3072, D768>(At(Training.GradWide), g + Params.Blocks3MlpFc2Weight, g + Params.Blocks3MlpFc2Bias, At(Training.GradA), At(Training.Block3Gelu), p + Params.Blocks3MlpFc2Weight, rows);
+        global::Vit.Kernels.Linear.Backward<D3072, D768>(At(Training.GradWide), g + Params.Blocks3MlpFc2Weight, g + Params.Blocks3MlpFc2Bias, At(Training.GradA), At(Training.Block3Gelu), HiddenStride, p + Params.Blocks3MlpFc2Weight, rows);
         // blocks.3.mlp.act: GELU', in place (B, 197, 3072)
         global::Vit.Kernels.Gelu.Backward(At(Training.GradWide), At(Training.GradWide), At(Training.Block3Fc1), (long)rows * MlpDim);
         // blocks.3.mlp.fc1: d(norm2 output) (B, 197, 768)
@@ -252,7 +252,7 @@ partial class VitB16
         // blocks.2: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
         global::Vit.Kernels.Residual.Backward(At(Training.GradA), At(Training.GradResidual), None, batch, Tokens * Dim);
         // blocks.2.mlp.fc2: d(act) (B, 197, 3072)
-        global::Vit.Kernels.Linear.Backward<D3072, D768>(At(Training.GradWide), g + Params.Blocks2MlpFc2Weight, g + Params.Blocks2MlpFc2Bias, At(Training.GradA), At(Training.Block2Gelu), p + Params.Blocks2MlpFc2Weight, rows);
+        global::Vit.Kernels.Linear.Backward<D3072, D768>(At(Training.GradWide), g + Params.Blocks2MlpFc2Weight, g + Params.Blocks2MlpFc2Bias, At(Training.GradA), At(Training.Block2Gelu), HiddenStride, p + Params.Blocks2MlpFc2Weight, rows);
         // blocks.2.mlp.act: GELU', in place (B, 197, 3072)
         global::Vit.Kernels.Gelu.Backward(At(Training.GradWide), At(Training.GradWide), At(Training.Block2Fc1), (long)rows * MlpDim);
         // blocks.2.mlp.fc1: d(norm2 output) (B, 197, 768)
@@ -274,7 +274,7 @@ partial class VitB16
         // blocks.1: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
         global::Vit.Kernels.Residual.Backward(At(Training.GradA), At(Training.GradResidual), None, batch, Tokens * Dim);
         // blocks.1.mlp.fc2: d(act) (B, 197, 3072)
-        global::Vit.Kernels.Linear.Backward<D3072, D768>(At(Training.GradWide), g + Params.Blocks1MlpFc2Weight, g + Params.Blocks1MlpFc2Bias, At(Training.GradA), At(Training.Block1Gelu), p + Params.Blocks1MlpFc2Weight, rows);
+        global::Vit.Kernels.Linear.Backward<D3072, D768>(At(Training.GradWide), g + Params.Blocks1MlpFc2Weight, g + Params.Blocks1MlpFc2Bias, At(Training.GradA), At(Training.Block1Gelu), HiddenStride, p + Params.Blocks1MlpFc2Weight, rows);
         // blocks.1.mlp.act: GELU', in place (B, 197, 3072)
         global::Vit.Kernels.Gelu.Backward(At(Training.GradWide), At(Training.GradWide), At(Training.Block1Fc1), (long)rows * MlpDim);
         // blocks.1.mlp.fc1: d(norm2 output) (B, 197, 768)
@@ -296,7 +296,7 @@ partial class VitB16
         // blocks.0: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
         global::Vit.Kernels.Residual.Backward(At(Training.GradA), At(Training.GradResidual), None, batch, Tokens * Dim);
         // blocks.0.mlp.fc2: d(act) (B, 197, 3072)
-        global::Vit.Kernels.Linear.Backward<D3072, D768>(At(Training.GradWide), g + Params.Blocks0MlpFc2Weight, g + Params.Blocks0MlpFc2Bias, At(Training.GradA), At(Training.Block0Gelu), p + Params.Blocks0MlpFc2Weight, rows);
+        global::Vit.Kernels.Linear.Backward<D3072, D768>(At(Training.GradWide), g + Params.Blocks0MlpFc2Weight, g + Params.Blocks0MlpFc2Bias, At(Training.GradA), At(Training.Block0Gelu), HiddenStride, p + Params.Blocks0MlpFc2Weight, rows);
         // blocks.0.mlp.act: GELU', in place (B, 197, 3072)
         global::Vit.Kernels.Gelu.Backward(At(Training.GradWide), At(Training.GradWide), At(Training.Block0Fc1), (long)rows * MlpDim);
         // blocks.0.mlp.fc1: d(norm2 output) (B, 197, 768)

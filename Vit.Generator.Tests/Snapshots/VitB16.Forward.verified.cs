@@ -244,10 +244,10 @@ partial class VitB16
         global::Vit.Kernels.Residual.Forward(At(Training.Block0Residual1), At(Training.Embedded), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.0.norm2: x (B, 197, 768) → (B, 197, 768), keeping mean and 1/std (B, 197)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Block0Norm2), At(Training.Block0Norm2Mean), At(Training.Block0Norm2Rstd), At(Training.Block0Residual1), p + Params.Blocks0Norm2Weight, p + Params.Blocks0Norm2Bias, rows, Epsilon);
-        // blocks.0.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block0Gelu), At(Training.Block0Fc1), At(Training.Block0Norm2), p + Params.Blocks0MlpFc1Weight, p + Params.Blocks0MlpFc1Bias, rows);
+        // blocks.0.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient; the activation's rows are HiddenStride = 3088 floats apart
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block0Gelu), HiddenStride, At(Training.Block0Fc1), At(Training.Block0Norm2), p + Params.Blocks0MlpFc1Weight, p + Params.Blocks0MlpFc1Bias, rows);
         // blocks.0.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block0Gelu), p + Params.Blocks0MlpFc2Weight, p + Params.Blocks0MlpFc2Bias, rows);
+        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block0Gelu), HiddenStride, p + Params.Blocks0MlpFc2Weight, p + Params.Blocks0MlpFc2Bias, rows);
         // blocks.0: x = x + mlp(norm2(x))
         global::Vit.Kernels.Residual.Forward(At(Training.Block0Residual2), At(Training.Block0Residual1), At(Training.Branch), None, batch, Tokens * Dim);
 
@@ -263,10 +263,10 @@ partial class VitB16
         global::Vit.Kernels.Residual.Forward(At(Training.Block1Residual1), At(Training.Block0Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.1.norm2: x (B, 197, 768) → (B, 197, 768), keeping mean and 1/std (B, 197)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Block1Norm2), At(Training.Block1Norm2Mean), At(Training.Block1Norm2Rstd), At(Training.Block1Residual1), p + Params.Blocks1Norm2Weight, p + Params.Blocks1Norm2Bias, rows, Epsilon);
-        // blocks.1.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block1Gelu), At(Training.Block1Fc1), At(Training.Block1Norm2), p + Params.Blocks1MlpFc1Weight, p + Params.Blocks1MlpFc1Bias, rows);
+        // blocks.1.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient; the activation's rows are HiddenStride = 3088 floats apart
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block1Gelu), HiddenStride, At(Training.Block1Fc1), At(Training.Block1Norm2), p + Params.Blocks1MlpFc1Weight, p + Params.Blocks1MlpFc1Bias, rows);
         // blocks.1.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block1Gelu), p + Params.Blocks1MlpFc2Weight, p + Params.Blocks1MlpFc2Bias, rows);
+        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block1Gelu), HiddenStride, p + Params.Blocks1MlpFc2Weight, p + Params.Blocks1MlpFc2Bias, rows);
         // blocks.1: x = x + mlp(norm2(x))
         global::Vit.Kernels.Residual.Forward(At(Training.Block1Residual2), At(Training.Block1Residual1), At(Training.Branch), None, batch, Tokens * Dim);
 
@@ -282,10 +282,10 @@ partial class VitB16
         global::Vit.Kernels.Residual.Forward(At(Training.Block2Residual1), At(Training.Block1Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.2.norm2: x (B, 197, 768) → (B, 197, 768), keeping mean and 1/std (B, 197)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Block2Norm2), At(Training.Block2Norm2Mean), At(Training.Block2Norm2Rstd), At(Training.Block2Residual1), p + Params.Blocks2Norm2Weight, p + Params.Blocks2Norm2Bias, rows, Epsilon);
-        // blocks.2.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block2Gelu), At(Training.Block2Fc1), At(Training.Block2Norm2), p + Params.Blocks2MlpFc1Weight, p + Params.Blocks2MlpFc1Bias, rows);
+        // blocks.2.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient; the activation's rows are HiddenStride = 3088 floats apart
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block2Gelu), HiddenStride, At(Training.Block2Fc1), At(Training.Block2Norm2), p + Params.Blocks2MlpFc1Weight, p + Params.Blocks2MlpFc1Bias, rows);
         // blocks.2.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block2Gelu), p + Params.Blocks2MlpFc2Weight, p + Params.Blocks2MlpFc2Bias, rows);
+        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block2Gelu), HiddenStride, p + Params.Blocks2MlpFc2Weight, p + Params.Blocks2MlpFc2Bias, rows);
         // blocks.2: x = x + mlp(norm2(x))
         global::Vit.Kernels.Residual.Forward(At(Training.Block2Residual2), At(Training.Block2Residual1), At(Training.Branch), None, batch, Tokens * Dim);
 
@@ -301,10 +301,10 @@ partial class VitB16
         global::Vit.Kernels.Residual.Forward(At(Training.Block3Residual1), At(Training.Block2Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.3.norm2: x (B, 197, 768) → (B, 197, 768), keeping mean and 1/std (B, 197)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Block3Norm2), At(Training.Block3Norm2Mean), At(Training.Block3Norm2Rstd), At(Training.Block3Residual1), p + Params.Blocks3Norm2Weight, p + Params.Blocks3Norm2Bias, rows, Epsilon);
-        // blocks.3.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block3Gelu), At(Training.Block3Fc1), At(Training.Block3Norm2), p + Params.Blocks3MlpFc1Weight, p + Params.Blocks3MlpFc1Bias, rows);
+        // blocks.3.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient; the activation's rows are HiddenStride = 3088 floats apart
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block3Gelu), HiddenStride, At(Training.Block3Fc1), At(Training.Block3Norm2), p + Params.Blocks3MlpFc1Weight, p + Params.Blocks3MlpFc1Bias, rows);
         // blocks.3.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block3Gelu), p + Params.Blocks3MlpFc2Weight, p + Params.Blocks3MlpFc2Bias, rows);
+        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block3Gelu), HiddenStride, p + Params.Blocks3MlpFc2Weight, p + Params.Blocks3MlpFc2Bias, rows);
         // blocks.3: x = x + mlp(norm2(x))
         global::Vit.Kernels.Residual.Forward(At(Training.Block3Residual2), At(Training.Block3Residual1), At(Training.Branch), None, batch, Tokens * Dim);
 
@@ -320,10 +320,10 @@ partial class VitB16
         global::Vit.Kernels.Residual.Forward(At(Training.Block4Residual1), At(Training.Block3Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.4.norm2: x (B, 197, 768) → (B, 197, 768), keeping mean and 1/std (B, 197)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Block4Norm2), At(Training.Block4Norm2Mean), At(Training.Block4Norm2Rstd), At(Training.Block4Residual1), p + Params.Blocks4Norm2Weight, p + Params.Blocks4Norm2Bias, rows, Epsilon);
-        // blocks.4.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block4Gelu), At(Training.Block4Fc1), At(Training.Block4Norm2), p + Params.Blocks4MlpFc1Weight, p + Params.Blocks4MlpFc1Bias, rows);
+        // blocks.4.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient; the activation's rows are HiddenStride = 3088 floats apart
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block4Gelu), HiddenStride, At(Training.Block4Fc1), At(Training.Block4Norm2), p + Params.Blocks4MlpFc1Weight, p + Params.Blocks4MlpFc1Bias, rows);
         // blocks.4.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block4Gelu), p + Params.Blocks4MlpFc2Weight, p + Params.Blocks4MlpFc2Bias, rows);
+        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block4Gelu), HiddenStride, p + Params.Blocks4MlpFc2Weight, p + Params.Blocks4MlpFc2Bias, rows);
         // blocks.4: x = x + mlp(norm2(x))
         global::Vit.Kernels.Residual.Forward(At(Training.Block4Residual2), At(Training.Block4Residual1), At(Training.Branch), None, batch, Tokens * Dim);
 
@@ -339,10 +339,10 @@ partial class VitB16
         global::Vit.Kernels.Residual.Forward(At(Training.Block5Residual1), At(Training.Block4Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.5.norm2: x (B, 197, 768) → (B, 197, 768), keeping mean and 1/std (B, 197)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Block5Norm2), At(Training.Block5Norm2Mean), At(Training.Block5Norm2Rstd), At(Training.Block5Residual1), p + Params.Blocks5Norm2Weight, p + Params.Blocks5Norm2Bias, rows, Epsilon);
-        // blocks.5.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block5Gelu), At(Training.Block5Fc1), At(Training.Block5Norm2), p + Params.Blocks5MlpFc1Weight, p + Params.Blocks5MlpFc1Bias, rows);
+        // blocks.5.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient; the activation's rows are HiddenStride = 3088 floats apart
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block5Gelu), HiddenStride, At(Training.Block5Fc1), At(Training.Block5Norm2), p + Params.Blocks5MlpFc1Weight, p + Params.Blocks5MlpFc1Bias, rows);
         // blocks.5.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block5Gelu), p + Params.Blocks5MlpFc2Weight, p + Params.Blocks5MlpFc2Bias, rows);
+        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block5Gelu), HiddenStride, p + Params.Blocks5MlpFc2Weight, p + Params.Blocks5MlpFc2Bias, rows);
         // blocks.5: x = x + mlp(norm2(x))
         global::Vit.Kernels.Residual.Forward(At(Training.Block5Residual2), At(Training.Block5Residual1), At(Training.Branch), None, batch, Tokens * Dim);
 
@@ -358,10 +358,10 @@ partial class VitB16
         global::Vit.Kernels.Residual.Forward(At(Training.Block6Residual1), At(Training.Block5Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.6.norm2: x (B, 197, 768) → (B, 197, 768), keeping mean and 1/std (B, 197)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Block6Norm2), At(Training.Block6Norm2Mean), At(Training.Block6Norm2Rstd), At(Training.Block6Residual1), p + Params.Blocks6Norm2Weight, p + Params.Blocks6Norm2Bias, rows, Epsilon);
-        // blocks.6.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block6Gelu), At(Training.Block6Fc1), At(Training.Block6Norm2), p + Params.Blocks6MlpFc1Weight, p + Params.Blocks6MlpFc1Bias, rows);
+        // blocks.6.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient; the activation's rows are HiddenStride = 3088 floats apart
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block6Gelu), HiddenStride, At(Training.Block6Fc1), At(Training.Block6Norm2), p + Params.Blocks6MlpFc1Weight, p + Params.Blocks6MlpFc1Bias, rows);
         // blocks.6.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block6Gelu), p + Params.Blocks6MlpFc2Weight, p + Params.Blocks6MlpFc2Bias, rows);
+        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block6Gelu), HiddenStride, p + Params.Blocks6MlpFc2Weight, p + Params.Blocks6MlpFc2Bias, rows);
         // blocks.6: x = x + mlp(norm2(x))
         global::Vit.Kernels.Residual.Forward(At(Training.Block6Residual2), At(Training.Block6Residual1), At(Training.Branch), None, batch, Tokens * Dim);
 
@@ -377,10 +377,10 @@ partial class VitB16
         global::Vit.Kernels.Residual.Forward(At(Training.Block7Residual1), At(Training.Block6Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.7.norm2: x (B, 197, 768) → (B, 197, 768), keeping mean and 1/std (B, 197)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Block7Norm2), At(Training.Block7Norm2Mean), At(Training.Block7Norm2Rstd), At(Training.Block7Residual1), p + Params.Blocks7Norm2Weight, p + Params.Blocks7Norm2Bias, rows, Epsilon);
-        // blocks.7.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block7Gelu), At(Training.Block7Fc1), At(Training.Block7Norm2), p + Params.Blocks7MlpFc1Weight, p + Params.Blocks7MlpFc1Bias, rows);
+        // blocks.7.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient; the activation's rows are HiddenStride = 3088 floats apart
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block7Gelu), HiddenStride, At(Training.Block7Fc1), At(Training.Block7Norm2), p + Params.Blocks7MlpFc1Weight, p + Params.Blocks7MlpFc1Bias, rows);
         // blocks.7.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block7Gelu), p + Params.Blocks7MlpFc2Weight, p + Params.Blocks7MlpFc2Bias, rows);
+        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block7Gelu), HiddenStride, p + Params.Blocks7MlpFc2Weight, p + Params.Blocks7MlpFc2Bias, rows);
         // blocks.7: x = x + mlp(norm2(x))
         global::Vit.Kernels.Residual.Forward(At(Training.Block7Residual2), At(Training.Block7Residual1), At(Training.Branch), None, batch, Tokens * Dim);
 
@@ -396,10 +396,10 @@ partial class VitB16
         global::Vit.Kernels.Residual.Forward(At(Training.Block8Residual1), At(Training.Block7Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.8.norm2: x (B, 197, 768) → (B, 197, 768), keeping mean and 1/std (B, 197)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Block8Norm2), At(Training.Block8Norm2Mean), At(Training.Block8Norm2Rstd), At(Training.Block8Residual1), p + Params.Blocks8Norm2Weight, p + Params.Blocks8Norm2Bias, rows, Epsilon);
-        // blocks.8.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block8Gelu), At(Training.Block8Fc1), At(Training.Block8Norm2), p + Params.Blocks8MlpFc1Weight, p + Params.Blocks8MlpFc1Bias, rows);
+        // blocks.8.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient; the activation's rows are HiddenStride = 3088 floats apart
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block8Gelu), HiddenStride, At(Training.Block8Fc1), At(Training.Block8Norm2), p + Params.Blocks8MlpFc1Weight, p + Params.Blocks8MlpFc1Bias, rows);
         // blocks.8.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block8Gelu), p + Params.Blocks8MlpFc2Weight, p + Params.Blocks8MlpFc2Bias, rows);
+        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block8Gelu), HiddenStride, p + Params.Blocks8MlpFc2Weight, p + Params.Blocks8MlpFc2Bias, rows);
         // blocks.8: x = x + mlp(norm2(x))
         global::Vit.Kernels.Residual.Forward(At(Training.Block8Residual2), At(Training.Block8Residual1), At(Training.Branch), None, batch, Tokens * Dim);
 
@@ -415,10 +415,10 @@ partial class VitB16
         global::Vit.Kernels.Residual.Forward(At(Training.Block9Residual1), At(Training.Block8Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.9.norm2: x (B, 197, 768) → (B, 197, 768), keeping mean and 1/std (B, 197)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Block9Norm2), At(Training.Block9Norm2Mean), At(Training.Block9Norm2Rstd), At(Training.Block9Residual1), p + Params.Blocks9Norm2Weight, p + Params.Blocks9Norm2Bias, rows, Epsilon);
-        // blocks.9.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block9Gelu), At(Training.Block9Fc1), At(Training.Block9Norm2), p + Params.Blocks9MlpFc1Weight, p + Params.Blocks9MlpFc1Bias, rows);
+        // blocks.9.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient; the activation's rows are HiddenStride = 3088 floats apart
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block9Gelu), HiddenStride, At(Training.Block9Fc1), At(Training.Block9Norm2), p + Params.Blocks9MlpFc1Weight, p + Params.Blocks9MlpFc1Bias, rows);
         // blocks.9.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block9Gelu), p + Params.Blocks9MlpFc2Weight, p + Params.Blocks9MlpFc2Bias, rows);
+        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block9Gelu), HiddenStride, p + Params.Blocks9MlpFc2Weight, p + Params.Blocks9MlpFc2Bias, rows);
         // blocks.9: x = x + mlp(norm2(x))
         global::Vit.Kernels.Residual.Forward(At(Training.Block9Residual2), At(Training.Block9Residual1), At(Training.Branch), None, batch, Tokens * Dim);
 
@@ -434,10 +434,10 @@ partial class VitB16
         global::Vit.Kernels.Residual.Forward(At(Training.Block10Residual1), At(Training.Block9Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.10.norm2: x (B, 197, 768) → (B, 197, 768), keeping mean and 1/std (B, 197)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Block10Norm2), At(Training.Block10Norm2Mean), At(Training.Block10Norm2Rstd), At(Training.Block10Residual1), p + Params.Blocks10Norm2Weight, p + Params.Blocks10Norm2Bias, rows, Epsilon);
-        // blocks.10.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block10Gelu), At(Training.Block10Fc1), At(Training.Block10Norm2), p + Params.Blocks10MlpFc1Weight, p + Params.Blocks10MlpFc1Bias, rows);
+        // blocks.10.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient; the activation's rows are HiddenStride = 3088 floats apart
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block10Gelu), HiddenStride, At(Training.Block10Fc1), At(Training.Block10Norm2), p + Params.Blocks10MlpFc1Weight, p + Params.Blocks10MlpFc1Bias, rows);
         // blocks.10.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block10Gelu), p + Params.Blocks10MlpFc2Weight, p + Params.Blocks10MlpFc2Bias, rows);
+        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block10Gelu), HiddenStride, p + Params.Blocks10MlpFc2Weight, p + Params.Blocks10MlpFc2Bias, rows);
         // blocks.10: x = x + mlp(norm2(x))
         global::Vit.Kernels.Residual.Forward(At(Training.Block10Residual2), At(Training.Block10Residual1), At(Training.Branch), None, batch, Tokens * Dim);
 
@@ -453,10 +453,10 @@ partial class VitB16
         global::Vit.Kernels.Residual.Forward(At(Training.Block11Residual1), At(Training.Block10Residual2), At(Training.Branch), None, batch, Tokens * Dim);
         // blocks.11.norm2: x (B, 197, 768) → (B, 197, 768), keeping mean and 1/std (B, 197)
         global::Vit.Kernels.LayerNorm.Forward<D768>(At(Training.Block11Norm2), At(Training.Block11Norm2Mean), At(Training.Block11Norm2Rstd), At(Training.Block11Residual1), p + Params.Blocks11Norm2Weight, p + Params.Blocks11Norm2Bias, rows, Epsilon);
-        // blocks.11.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient
-        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block11Gelu), At(Training.Block11Fc1), At(Training.Block11Norm2), p + Params.Blocks11MlpFc1Weight, p + Params.Blocks11MlpFc1Bias, rows);
+        // blocks.11.mlp.fc1 + mlp.act: (B, 197, 768) → (B, 197, 3072) → GELU (erf), the GELU as the GEMM's epilogue; fc1's output is kept for the GELU gradient; the activation's rows are HiddenStride = 3088 floats apart
+        global::Vit.Kernels.Linear.ForwardGelu<D768, D3072>(At(Training.Block11Gelu), HiddenStride, At(Training.Block11Fc1), At(Training.Block11Norm2), p + Params.Blocks11MlpFc1Weight, p + Params.Blocks11MlpFc1Bias, rows);
         // blocks.11.mlp.fc2: (B, 197, 3072) → (B, 197, 768)
-        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block11Gelu), p + Params.Blocks11MlpFc2Weight, p + Params.Blocks11MlpFc2Bias, rows);
+        global::Vit.Kernels.Linear.Forward<D3072, D768>(At(Training.Branch), At(Training.Block11Gelu), HiddenStride, p + Params.Blocks11MlpFc2Weight, p + Params.Blocks11MlpFc2Bias, rows);
         // blocks.11: x = x + mlp(norm2(x))
         global::Vit.Kernels.Residual.Forward(At(Training.Block11Residual2), At(Training.Block11Residual1), At(Training.Branch), None, batch, Tokens * Dim);
 

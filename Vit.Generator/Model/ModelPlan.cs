@@ -30,6 +30,7 @@ internal sealed record ModelPlan(
     int PatchVector,
     int FeatureWidth,
     int OutputSize,
+    int HiddenStride,
     EquatableArray<ParameterSpec> Parameters,
     long ParameterCount,
     long ParameterFloats,

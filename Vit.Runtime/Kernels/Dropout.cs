@@ -36,7 +36,26 @@ public static unsafe class Dropout
         }
     }
 
-    /// <summary>Scalar reference of <see cref="Apply"/>: x *= mask.</summary>
+    /// <summary>
+    /// x *= mask on a tensor whose rows are <paramref name="xStride"/> floats apart (the padded MLP
+    /// activation of the training layout); the mask is contiguous, (rows, cols), so it holds the
+    /// same draws as an unpadded one, and the padding between rows is left as it is.
+    /// </summary>
+    /// <param name="x">The tensor, (rows, cols), row stride <paramref name="xStride"/>.</param>
+    /// <param name="xStride">Row stride of <paramref name="x"/> in floats, at least <paramref name="cols"/>.</param>
+    /// <param name="mask">The mask from <see cref="FillMask"/>, (rows · cols).</param>
+    /// <param name="rows">The number of rows.</param>
+    /// <param name="cols">Floats per row.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="xStride"/> is less than <paramref name="cols"/>.</exception>
+    public static void Apply(TensorPtr x, long xStride, TensorPtr mask, int rows, int cols)
+    {
+        if (xStride < cols)
+            throw new ArgumentOutOfRangeException(nameof(xStride), xStride, $"The row stride must be at least the row width ({cols} floats); found {xStride}.");
+        for (int r = 0; r < rows; r++)
+            Apply(x + r * xStride, mask + (long)r * cols, cols);
+    }
+
+    /// <summary>Scalar reference of <see cref="Apply(TensorPtr, TensorPtr, long)"/>: x *= mask.</summary>
     /// <param name="x">(count), updated.</param>
     /// <param name="mask">(count).</param>
     public static void ReferenceApply(double[] x, double[] mask)

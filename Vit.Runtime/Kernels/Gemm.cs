@@ -13,8 +13,9 @@ namespace Vit.Kernels;
 /// <remarks>
 /// <para>Blocked as in BLIS: B is packed once per call into panels of NR columns (64-byte aligned
 /// scratch, reused between calls; a weight read as <c>wᵀ</c> goes through an 8 × 8 register
-/// transpose), except that a B with contiguous rows at most 4 KiB apart is read in place when C
-/// has fewer than 1024 rows (with more, the copy costs less than the L1 misses of strided rows). Each
+/// transpose), except that a B with contiguous rows at most 4 KiB apart, or an odd number of cache
+/// lines apart (<see cref="SpreadsOverL1Sets"/>), is read in place when C has fewer than 1024 rows
+/// (with more, the copy costs less than the L1 misses of strided rows). Each
 /// task (a block of rows × a block of panels) then runs a register-blocked micro-kernel over K in
 /// blocks of at most 256, so a B panel stays in L1: 6 × 32 with AVX-512, 6 × 16 with AVX2,
 /// 6 × 8 with <see cref="Vector128"/>; a narrow last panel uses the narrower kernels. A is read
@@ -43,7 +44,10 @@ public static unsafe class Gemm
     private const int McTarget = 144;
 
     // A B with contiguous rows is read in place only when both hold:
-    // - its rows are at most 4 KiB apart (wider strides miss the TLB on every row);
+    // - its rows are at most 4 KiB apart, or an odd number of cache lines apart (see
+    //   SpreadsOverL1Sets: the padded MLP activation of the training layout, 3072 + 16 floats
+    //   at ViT-B, is read in place by fc2's weight gradient; the same rows 3072 floats apart
+    //   fall on 2 of L1's 64 sets, and reading them in place halved the product's speed);
     // - C has fewer than 1024 rows. Packing B copies K·N floats against 2·M·N·K FLOPs, so it
     //   pays when M is large: a B panel read in place with rows 3 KiB apart (768 floats) maps
     //   its 256 rows onto 8 of L1's 64 sets, so it never stays in L1 and every load of B comes
@@ -57,7 +61,7 @@ public static unsafe class Gemm
     private struct Args
     {
         public float* C, A, B, Bias, PackedB, GeluOut;
-        public long Ldc, ARow, ACol, BRow, BCol;
+        public long Ldc, Ldg, ARow, ACol, BRow, BCol;
         public int M, N, K, Nr, Kc, KBlocks, RowBlocks, ColBlocks, PanelsPerBlock, Panels;
         public SimdLevel Level;
         public bool Accumulate, PackA, BInPlace, Claim;
@@ -102,12 +106,14 @@ public static unsafe class Gemm
     }
 
     /// <summary>
-    /// <see cref="Multiply"/> without accumulation, then the GELU epilogue: <c>geluOut = gelu(C)</c>
-    /// with the same row stride, applied by each task to its block of C while it is hot in cache.
-    /// <paramref name="geluOut"/> may be <paramref name="c"/> itself (inference), or another buffer
-    /// so that C keeps the pre-activation for the backward pass (training).
+    /// <see cref="Multiply"/> without accumulation, then the GELU epilogue: <c>geluOut = gelu(C)</c>,
+    /// applied by each task to its block of C while it is hot in cache. <paramref name="geluOut"/>
+    /// may be <paramref name="c"/> itself (inference, <paramref name="ldg"/> = <paramref name="ldc"/>),
+    /// or another buffer so that C keeps the pre-activation for the backward pass (training, where
+    /// the activation's rows are padded: see <see cref="SpreadsOverL1Sets"/>).
     /// </summary>
-    /// <param name="geluOut">The activation output, row stride <paramref name="ldc"/>.</param>
+    /// <param name="geluOut">The activation output, row stride <paramref name="ldg"/>.</param>
+    /// <param name="ldg">Row stride of <paramref name="geluOut"/> in floats (at least <paramref name="n"/>).</param>
     /// <param name="c">C, row-major with row stride <paramref name="ldc"/>.</param>
     /// <param name="ldc">Row stride of C in floats.</param>
     /// <param name="a">A: element (i, p) at <c>a[i·aRow + p·aCol]</c>.</param>
@@ -120,19 +126,20 @@ public static unsafe class Gemm
     /// <param name="n">Columns of C.</param>
     /// <param name="k">The inner dimension.</param>
     /// <param name="bias">Added to every row, (n); null for none.</param>
-    public static void MultiplyGelu(float* geluOut, float* c, long ldc, float* a, long aRow, long aCol, float* b, long bRow, long bCol,
+    public static void MultiplyGelu(float* geluOut, long ldg, float* c, long ldc, float* a, long aRow, long aCol, float* b, long bRow, long bCol,
         int m, int n, int k, float* bias)
     {
         if (m <= 0 || n <= 0) return;
         if (k <= 0)
         {
             Degenerate(c, ldc, m, n, bias, false);
-            for (int i = 0; i < m; i++) Gelu.ForwardRange(geluOut + i * ldc, c + i * ldc, n);
+            for (int i = 0; i < m; i++) Gelu.ForwardRange(geluOut + i * ldg, c + i * ldc, n);
             return;
         }
         var pool = WorkerPool.Shared;
         var args = Plan(c, ldc, a, aRow, aCol, b, bRow, bCol, m, n, k, bias, false, pool.Threads);
         args.GeluOut = geluOut;
+        args.Ldg = ldg;
         Run(pool, &args);
     }
 
@@ -238,9 +245,19 @@ public static unsafe class Gemm
             Ldc = ldc, ARow = aRow, ACol = aCol, BRow = bRow, BCol = bCol,
             M = m, N = n, K = k, Nr = nr, Kc = (k + kBlocks - 1) / kBlocks, KBlocks = kBlocks,
             RowBlocks = rowBlocks, ColBlocks = colBlocks, PanelsPerBlock = (panels + colBlocks - 1) / colBlocks, Panels = panels,
-            Level = level, Accumulate = accumulate, PackA = packA, BInPlace = bCol == 1 && bRow <= InPlaceMaxRowStride && m < InPlaceMaxRows,
+            Level = level, Accumulate = accumulate, PackA = packA,
+            BInPlace = bCol == 1 && (bRow <= InPlaceMaxRowStride || SpreadsOverL1Sets(bRow)) && m < InPlaceMaxRows,
         };
     }
+
+    /// <summary>
+    /// True when rows <paramref name="rowStride"/> floats apart start an odd number of 64-byte lines
+    /// apart: then 64 consecutive rows fall on 64 different L1 sets, and a 256-row B panel (two lines
+    /// per row) takes 8 lines of each 12-way set, so it stays in L1 however wide the rows are.
+    /// The training layout pads the MLP activation to such a stride (3088 floats at ViT-B).
+    /// </summary>
+    /// <param name="rowStride">The distance between rows in floats.</param>
+    public static bool SpreadsOverL1Sets(long rowStride) => rowStride % 16 == 0 && rowStride / 16 % 2 == 1;
 
     private static float* Scratch(ref float* buffer, ref long length, long floats)
     {
@@ -518,7 +535,7 @@ public static unsafe class Gemm
                 // Epilogue on this task's block of C, still in L2.
                 int j0 = q0 * nr, width = Math.Min(a.N, q1 * nr) - j0;
                 for (int i = i0; i < i1; i++)
-                    Gelu.ForwardRange(a.GeluOut + i * a.Ldc + j0, a.C + i * a.Ldc + j0, width);
+                    Gelu.ForwardRange(a.GeluOut + i * a.Ldg + j0, a.C + i * a.Ldc + j0, width);
             }
         }
     }

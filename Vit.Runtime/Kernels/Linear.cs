@@ -22,7 +22,18 @@ public static unsafe class Linear
     /// <param name="rows">The number of rows (tokens × images).</param>
     public static void Forward<TIn, TOut>(TensorPtr y, TensorPtr x, TensorPtr w, TensorPtr b, int rows)
         where TIn : struct, IDim where TOut : struct, IDim
-        => Forward(y.Pointer, x.Pointer, w.Pointer, b.Pointer, rows, TIn.Value, TOut.Value);
+        => Forward(y.Pointer, x.Pointer, TIn.Value, w.Pointer, b.Pointer, rows, TIn.Value, TOut.Value);
+
+    /// <summary>Forward on an input whose rows are <paramref name="xStride"/> floats apart (the padded MLP activation of the training layout).</summary>
+    /// <param name="y">Output, (rows, TOut), overwritten.</param>
+    /// <param name="x">Input, (rows, TIn), row stride <paramref name="xStride"/>.</param>
+    /// <param name="xStride">Row stride of <paramref name="x"/> in floats, at least TIn.</param>
+    /// <param name="w">Weight, (TOut, TIn).</param>
+    /// <param name="b">Bias, (TOut), or <see cref="TensorPtr.Null"/> for none.</param>
+    /// <param name="rows">The number of rows (tokens × images).</param>
+    public static void Forward<TIn, TOut>(TensorPtr y, TensorPtr x, long xStride, TensorPtr w, TensorPtr b, int rows)
+        where TIn : struct, IDim where TOut : struct, IDim
+        => Forward(y.Pointer, x.Pointer, CheckStride(xStride, TIn.Value), w.Pointer, b.Pointer, rows, TIn.Value, TOut.Value);
 
     /// <summary>
     /// Forward with the GELU epilogue: <c>preActivation = x·wᵀ + b</c>, <c>activation = gelu(preActivation)</c>,
@@ -36,8 +47,25 @@ public static unsafe class Linear
     /// <param name="rows">The number of rows.</param>
     public static void ForwardGelu<TIn, TOut>(TensorPtr activation, TensorPtr preActivation, TensorPtr x, TensorPtr w, TensorPtr b, int rows)
         where TIn : struct, IDim where TOut : struct, IDim
-        => Gemm.MultiplyGelu(activation.Pointer, preActivation.Pointer, TOut.Value, x.Pointer, TIn.Value, 1, w.Pointer, 1, TIn.Value,
-            rows, TOut.Value, TIn.Value, b.Pointer);
+        => ForwardGelu<TIn, TOut>(activation, TOut.Value, preActivation, x, w, b, rows);
+
+    /// <summary>
+    /// <see cref="ForwardGelu{TIn, TOut}(TensorPtr, TensorPtr, TensorPtr, TensorPtr, TensorPtr, int)"/> with the
+    /// activation's rows <paramref name="activationStride"/> floats apart. The training layout pads
+    /// the MLP activation (fc2's input) to a stride an odd number of cache lines long, so that fc2's
+    /// weight gradient reads it in place instead of copying it (see <see cref="Gemm.SpreadsOverL1Sets"/>).
+    /// </summary>
+    /// <param name="activation">Output, (rows, TOut), row stride <paramref name="activationStride"/>.</param>
+    /// <param name="activationStride">Row stride of <paramref name="activation"/> in floats, at least TOut.</param>
+    /// <param name="preActivation">The product before GELU, (rows, TOut), contiguous, kept for the GELU gradient.</param>
+    /// <param name="x">Input, (rows, TIn).</param>
+    /// <param name="w">Weight, (TOut, TIn).</param>
+    /// <param name="b">Bias, (TOut), or <see cref="TensorPtr.Null"/> for none.</param>
+    /// <param name="rows">The number of rows.</param>
+    public static void ForwardGelu<TIn, TOut>(TensorPtr activation, long activationStride, TensorPtr preActivation, TensorPtr x, TensorPtr w, TensorPtr b, int rows)
+        where TIn : struct, IDim where TOut : struct, IDim
+        => Gemm.MultiplyGelu(activation.Pointer, CheckStride(activationStride, TOut.Value), preActivation.Pointer, TOut.Value,
+            x.Pointer, TIn.Value, 1, w.Pointer, 1, TIn.Value, rows, TOut.Value, TIn.Value, b.Pointer);
 
     /// <summary>
     /// Forward with the residual add fused: <c>y += x·wᵀ + b</c>, so a block's branch output never
@@ -62,9 +90,26 @@ public static unsafe class Linear
     /// <param name="rows">The number of rows.</param>
     public static void Backward<TIn, TOut>(TensorPtr dx, TensorPtr dw, TensorPtr db, TensorPtr dy, TensorPtr x, TensorPtr w, int rows)
         where TIn : struct, IDim where TOut : struct, IDim
-        => Backward(dx.Pointer, dw.Pointer, db.Pointer, dy.Pointer, x.Pointer, w.Pointer, rows, TIn.Value, TOut.Value);
+        => Backward(dx.Pointer, dw.Pointer, db.Pointer, dy.Pointer, x.Pointer, TIn.Value, w.Pointer, rows, TIn.Value, TOut.Value);
 
-    /// <summary>Scalar reference of <see cref="Forward{TIn, TOut}"/>; <paramref name="b"/> may be null.</summary>
+    /// <summary>Backward of <see cref="Forward{TIn, TOut}(TensorPtr, TensorPtr, long, TensorPtr, TensorPtr, int)"/>: the forward input's rows are <paramref name="xStride"/> floats apart.</summary>
+    /// <param name="dx">Input gradient, (rows, TIn), contiguous, overwritten; <see cref="TensorPtr.Null"/> to skip.</param>
+    /// <param name="dw">Weight gradient, (TOut, TIn), accumulated.</param>
+    /// <param name="db">Bias gradient, (TOut), accumulated; <see cref="TensorPtr.Null"/> to skip.</param>
+    /// <param name="dy">Output gradient, (rows, TOut).</param>
+    /// <param name="x">The forward input, (rows, TIn), row stride <paramref name="xStride"/>.</param>
+    /// <param name="xStride">Row stride of <paramref name="x"/> in floats, at least TIn.</param>
+    /// <param name="w">Weight, (TOut, TIn).</param>
+    /// <param name="rows">The number of rows.</param>
+    public static void Backward<TIn, TOut>(TensorPtr dx, TensorPtr dw, TensorPtr db, TensorPtr dy, TensorPtr x, long xStride, TensorPtr w, int rows)
+        where TIn : struct, IDim where TOut : struct, IDim
+        => Backward(dx.Pointer, dw.Pointer, db.Pointer, dy.Pointer, x.Pointer, CheckStride(xStride, TIn.Value), w.Pointer, rows, TIn.Value, TOut.Value);
+
+    private static long CheckStride(long stride, int width)
+        => stride >= width ? stride
+            : throw new ArgumentOutOfRangeException(nameof(stride), stride, $"A row stride must be at least the row width ({width} floats); found {stride}.");
+
+    /// <summary>Scalar reference of <see cref="Forward{TIn, TOut}(TensorPtr, TensorPtr, TensorPtr, TensorPtr, int)"/>; <paramref name="b"/> may be null.</summary>
     /// <param name="y">(rows, nOut).</param>
     /// <param name="x">(rows, nIn).</param>
     /// <param name="w">(nOut, nIn).</param>
@@ -83,7 +128,7 @@ public static unsafe class Linear
             }
     }
 
-    /// <summary>Scalar reference of <see cref="Backward{TIn, TOut}"/>; <paramref name="dx"/> and <paramref name="db"/> may be null.</summary>
+    /// <summary>Scalar reference of <see cref="Backward{TIn, TOut}(TensorPtr, TensorPtr, TensorPtr, TensorPtr, TensorPtr, TensorPtr, int)"/>; <paramref name="dx"/> and <paramref name="db"/> may be null.</summary>
     /// <param name="dx">(rows, nIn), overwritten, or null.</param>
     /// <param name="dw">(nOut, nIn), accumulated.</param>
     /// <param name="db">(nOut), accumulated, or null.</param>
@@ -115,17 +160,23 @@ public static unsafe class Linear
 
     /// <summary>Forward with run-time sizes (used by kernels whose sizes are products of dims).</summary>
     internal static void Forward(float* y, float* x, float* w, float* b, int rows, int nIn, int nOut)
-        // y (rows, nOut) = x (rows, nIn) · wᵀ, w (nOut, nIn): B[p, j] = w[j·nIn + p].
-        => Gemm.Multiply(y, nOut, x, nIn, 1, w, 1, nIn, rows, nOut, nIn, b, accumulate: false);
+        => Forward(y, x, nIn, w, b, rows, nIn, nOut);
+
+    private static void Forward(float* y, float* x, long ldx, float* w, float* b, int rows, int nIn, int nOut)
+        // y (rows, nOut) = x (rows, nIn; rows ldx apart) · wᵀ, w (nOut, nIn): B[p, j] = w[j·nIn + p].
+        => Gemm.Multiply(y, nOut, x, ldx, 1, w, 1, nIn, rows, nOut, nIn, b, accumulate: false);
 
     /// <summary>Backward with run-time sizes (used by kernels whose sizes are products of dims).</summary>
     internal static void Backward(float* dx, float* dw, float* db, float* dy, float* x, float* w, int rows, int nIn, int nOut)
+        => Backward(dx, dw, db, dy, x, nIn, w, rows, nIn, nOut);
+
+    private static void Backward(float* dx, float* dw, float* db, float* dy, float* x, long ldx, float* w, int rows, int nIn, int nOut)
     {
         if (rows <= 0) return;
         // dx (rows, nIn) = dy (rows, nOut) · w (nOut, nIn).
         if (dx != null) Gemm.Multiply(dx, nIn, dy, nOut, 1, w, nIn, 1, rows, nIn, nOut, null, accumulate: false);
-        // dw (nOut, nIn) += dyᵀ (nOut, rows) · x (rows, nIn): A[i, p] = dy[p·nOut + i].
-        Gemm.Multiply(dw, nIn, dy, 1, nOut, x, nIn, 1, nOut, nIn, rows, null, accumulate: true);
+        // dw (nOut, nIn) += dyᵀ (nOut, rows) · x (rows, nIn; rows ldx apart): A[i, p] = dy[p·nOut + i].
+        Gemm.Multiply(dw, nIn, dy, 1, nOut, x, ldx, 1, nOut, nIn, rows, null, accumulate: true);
         if (db != null) ColumnSums.Add(db, dy, rows, nOut);
     }
 }

@@ -41,7 +41,7 @@ public sealed unsafe partial class ClModel : DeviceMemory
 
     internal readonly KernelRing GemmKernel, ColumnSumsKernel, LayerNormForwardKernel, LayerNormInputKernel, LayerNormParamsKernel,
         AttentionForwardKernel, AttentionQueryKernel, AttentionKeyKernel, GeluBackwardKernel, TanhForwardKernel, TanhBackwardKernel,
-        MaskKernel, FillKernel, ResidualForwardKernel, ResidualBackwardKernel, Im2ColKernel, PatchScatterKernel, PatchGatherKernel,
+        MaskKernel, MaskRowsKernel, FillKernel, ResidualForwardKernel, ResidualBackwardKernel, Im2ColKernel, PatchScatterKernel, PatchGatherKernel,
         PositionForwardKernel, PositionBackwardKernel, PoolForwardKernel, PoolBackwardKernel, LossForwardKernel, LossBackwardKernel,
         SumSquaresKernel, AdamWKernel, SgdKernel;
 
@@ -76,6 +76,7 @@ public sealed unsafe partial class ClModel : DeviceMemory
             TanhForwardKernel = new KernelRing(program, "tanh_forward"),
             TanhBackwardKernel = new KernelRing(program, "tanh_backward"),
             MaskKernel = new KernelRing(program, "multiply_mask"),
+            MaskRowsKernel = new KernelRing(program, "multiply_mask_rows"),
             FillKernel = new KernelRing(program, "fill"),
             ResidualForwardKernel = new KernelRing(program, "residual_forward"),
             ResidualBackwardKernel = new KernelRing(program, "residual_backward"),

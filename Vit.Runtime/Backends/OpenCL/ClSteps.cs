@@ -81,22 +81,42 @@ public sealed partial class ClModel
         /// <summary>y = x·wᵀ + b.</summary>
         public void Forward<TIn, TOut>(DevicePtr y, DevicePtr x, DevicePtr w, DevicePtr b, int rows)
             where TIn : struct, IDim where TOut : struct, IDim
-            => Model.Gemm(y, TOut.Value, x, TIn.Value, 1, w, 1, TIn.Value, b, DevicePtr.None, rows, TOut.Value, TIn.Value, accumulate: false);
+            => Forward<TIn, TOut>(y, x, TIn.Value, w, b, rows);
+
+        /// <summary>y = x·wᵀ + b with x's rows <paramref name="xStride"/> floats apart (the padded MLP activation).</summary>
+        public void Forward<TIn, TOut>(DevicePtr y, DevicePtr x, long xStride, DevicePtr w, DevicePtr b, int rows)
+            where TIn : struct, IDim where TOut : struct, IDim
+            => Model.Gemm(y, TOut.Value, x, CheckStride(xStride, TIn.Value), 1, w, 1, TIn.Value, b, DevicePtr.None, 0, rows, TOut.Value, TIn.Value, accumulate: false);
 
         /// <summary>preActivation = x·wᵀ + b and activation = gelu(preActivation), in one GEMM epilogue.</summary>
         public void ForwardGelu<TIn, TOut>(DevicePtr activation, DevicePtr preActivation, DevicePtr x, DevicePtr w, DevicePtr b, int rows)
             where TIn : struct, IDim where TOut : struct, IDim
-            => Model.Gemm(preActivation, TOut.Value, x, TIn.Value, 1, w, 1, TIn.Value, b, activation, rows, TOut.Value, TIn.Value, accumulate: false);
+            => ForwardGelu<TIn, TOut>(activation, TOut.Value, preActivation, x, w, b, rows);
+
+        /// <summary>As the overload without a stride, with the activation's rows <paramref name="activationStride"/> floats apart.</summary>
+        public void ForwardGelu<TIn, TOut>(DevicePtr activation, long activationStride, DevicePtr preActivation, DevicePtr x, DevicePtr w, DevicePtr b, int rows)
+            where TIn : struct, IDim where TOut : struct, IDim
+            => Model.Gemm(preActivation, TOut.Value, x, TIn.Value, 1, w, 1, TIn.Value, b, activation, CheckStride(activationStride, TOut.Value),
+                rows, TOut.Value, TIn.Value, accumulate: false);
 
         /// <summary>y += x·wᵀ + b (the residual add fused).</summary>
         public void ForwardResidual<TIn, TOut>(DevicePtr y, DevicePtr x, DevicePtr w, DevicePtr b, int rows)
             where TIn : struct, IDim where TOut : struct, IDim
-            => Model.Gemm(y, TOut.Value, x, TIn.Value, 1, w, 1, TIn.Value, b, DevicePtr.None, rows, TOut.Value, TIn.Value, accumulate: true);
+            => Model.Gemm(y, TOut.Value, x, TIn.Value, 1, w, 1, TIn.Value, b, DevicePtr.None, 0, rows, TOut.Value, TIn.Value, accumulate: true);
 
         /// <summary>dx = dy·w (overwrite, unless None), dw += dyᵀ·x, db += Σ_rows dy (unless None).</summary>
         public void Backward<TIn, TOut>(DevicePtr dx, DevicePtr dw, DevicePtr db, DevicePtr dy, DevicePtr x, DevicePtr w, int rows)
             where TIn : struct, IDim where TOut : struct, IDim
-            => Model.LinearBackward(dx, dw, db, dy, x, w, rows, TIn.Value, TOut.Value);
+            => Model.LinearBackward(dx, dw, db, dy, x, TIn.Value, w, rows, TIn.Value, TOut.Value);
+
+        /// <summary>As the overload without a stride, with the forward input's rows <paramref name="xStride"/> floats apart.</summary>
+        public void Backward<TIn, TOut>(DevicePtr dx, DevicePtr dw, DevicePtr db, DevicePtr dy, DevicePtr x, long xStride, DevicePtr w, int rows)
+            where TIn : struct, IDim where TOut : struct, IDim
+            => Model.LinearBackward(dx, dw, db, dy, x, CheckStride(xStride, TIn.Value), w, rows, TIn.Value, TOut.Value);
+
+        private static long CheckStride(long stride, int width)
+            => stride >= width ? stride
+                : throw new ArgumentOutOfRangeException(nameof(stride), stride, $"A row stride must be at least the row width ({width} floats); found {stride}.");
     }
 
     /// <summary>Multi-head self-attention (see <see cref="Vit.Kernels.Attention"/>).</summary>
@@ -151,7 +171,7 @@ public sealed partial class ClModel
             k.SetArg(i, batch);
             Model.Launch(k, (long)batch * n * kk);
             var rows = Model.PatchRows;
-            Model.Gemm(rows, d, patches, kk, 1, weight, 1, kk, bias, DevicePtr.None, batch * n, d, kk, accumulate: false);
+            Model.Gemm(rows, d, patches, kk, 1, weight, 1, kk, bias, DevicePtr.None, 0, batch * n, d, kk, accumulate: false);
             k = Model.PatchScatterKernel.Take();
             i = 0;
             SetTensor(k, ref i, tokens); SetTensor(k, ref i, rows);
@@ -170,7 +190,7 @@ public sealed partial class ClModel
             SetTensor(k, ref i, rows); SetTensor(k, ref i, dtokens);
             k.SetArg(i, batch);
             Model.Launch(k, (long)batch * n * d);
-            Model.LinearBackward(DevicePtr.None, dweight, dbias, rows, patches, DevicePtr.None, batch * n, kk, d);
+            Model.LinearBackward(DevicePtr.None, dweight, dbias, rows, patches, kk, DevicePtr.None, batch * n, kk, d);
         }
     }
 
@@ -278,6 +298,19 @@ public sealed partial class ClModel
 
         /// <summary>x *= mask.</summary>
         public void Apply(DevicePtr x, DevicePtr mask, long count) => Elementwise(Model.MaskKernel, count, x, mask);
+
+        /// <summary>x *= mask with x's rows <paramref name="xStride"/> floats apart and the mask contiguous, (rows, cols), as <see cref="Vit.Kernels.Dropout"/>.</summary>
+        public void Apply(DevicePtr x, long xStride, DevicePtr mask, int rows, int cols)
+        {
+            if (xStride < cols)
+                throw new ArgumentOutOfRangeException(nameof(xStride), xStride, $"The row stride must be at least the row width ({cols} floats); found {xStride}.");
+            var k = Model.MaskRowsKernel.Take();
+            int i = 0;
+            SetTensor(k, ref i, x); k.SetArg(i++, xStride); SetTensor(k, ref i, mask);
+            long count = (long)rows * cols;
+            k.SetArg(i++, (long)cols); k.SetArg(i, count);
+            Model.Launch(k, count);
+        }
     }
 
     /// <summary>Drop path (see <see cref="Vit.Kernels.DropPath"/>).</summary>
@@ -355,10 +388,11 @@ public sealed partial class ClModel
 
     /// <summary>
     /// C (m×n, row stride ldc) = op(A)·op(B) [+ bias] [+ C], with A(i, k) = a[i·sai + k·sak] and
-    /// B(k, j) = b[k·sbk + j·sbj]; <paramref name="act"/> (unless None) also receives gelu(C).
+    /// B(k, j) = b[k·sbk + j·sbj]; <paramref name="act"/> (unless None) also receives gelu(C), with
+    /// row stride <paramref name="ldAct"/>.
     /// </summary>
     internal void Gemm(DevicePtr c, long ldc, DevicePtr a, long sai, long sak, DevicePtr b, long sbk, long sbj,
-        DevicePtr bias, DevicePtr act, int m, int n, int k, bool accumulate)
+        DevicePtr bias, DevicePtr act, long ldAct, int m, int n, int k, bool accumulate)
     {
         if (m <= 0 || n <= 0) return;
         var kernel = GemmKernel.Take();
@@ -366,18 +400,18 @@ public sealed partial class ClModel
         SetTensor(kernel, ref i, c); kernel.SetArg(i++, ldc);
         SetTensor(kernel, ref i, a); kernel.SetArg(i++, sai); kernel.SetArg(i++, sak);
         SetTensor(kernel, ref i, b); kernel.SetArg(i++, sbk); kernel.SetArg(i++, sbj);
-        SetTensor(kernel, ref i, bias); SetTensor(kernel, ref i, act);
+        SetTensor(kernel, ref i, bias); SetTensor(kernel, ref i, act); kernel.SetArg(i++, act.IsNull ? ldc : ldAct);
         kernel.SetArg(i++, m); kernel.SetArg(i++, n); kernel.SetArg(i++, k); kernel.SetArg(i, accumulate ? 1 : 0);
         long groupsX = (n + GemmTile - 1) / GemmTile, groupsY = (m + GemmTile - 1) / GemmTile;
         Context.Launch2D(kernel, groupsX * GemmLocal, groupsY * GemmLocal, GemmLocal, GemmLocal);
     }
 
-    /// <summary>dx = dy·w (unless None), dw += dyᵀ·x, db += Σ_rows dy (unless None), as <see cref="Vit.Kernels.Linear"/>.</summary>
-    internal void LinearBackward(DevicePtr dx, DevicePtr dw, DevicePtr db, DevicePtr dy, DevicePtr x, DevicePtr w, int rows, int nIn, int nOut)
+    /// <summary>dx = dy·w (unless None), dw += dyᵀ·x, db += Σ_rows dy (unless None), as <see cref="Vit.Kernels.Linear"/>; x's rows are <paramref name="ldx"/> floats apart.</summary>
+    internal void LinearBackward(DevicePtr dx, DevicePtr dw, DevicePtr db, DevicePtr dy, DevicePtr x, long ldx, DevicePtr w, int rows, int nIn, int nOut)
     {
         if (rows <= 0) return;
-        if (!dx.IsNull) Gemm(dx, nIn, dy, nOut, 1, w, nIn, 1, DevicePtr.None, DevicePtr.None, rows, nIn, nOut, accumulate: false);
-        Gemm(dw, nIn, dy, 1, nOut, x, nIn, 1, DevicePtr.None, DevicePtr.None, nOut, nIn, rows, accumulate: true);
+        if (!dx.IsNull) Gemm(dx, nIn, dy, nOut, 1, w, nIn, 1, DevicePtr.None, DevicePtr.None, 0, rows, nIn, nOut, accumulate: false);
+        Gemm(dw, nIn, dy, 1, nOut, x, ldx, 1, DevicePtr.None, DevicePtr.None, 0, nOut, nIn, rows, accumulate: true);
         if (!db.IsNull)
         {
             var k = ColumnSumsKernel.Take();

@@ -20,7 +20,7 @@
 
 // ---------------------------------------------------------------------------------------------
 // GEMM: C (M×N, row stride ldc) = op(A)·op(B) [+ bias] [+ C when accumulate]; optionally
-// act = gelu(C) as well (fc1 + mlp.act). A(i, k) = a[i·sai + k·sak] and B(k, j) = b[k·sbk + j·sbj],
+// act = gelu(C) as well (fc1 + mlp.act; row stride ldact, padded in the training layout). A(i, k) = a[i·sai + k·sak] and B(k, j) = b[k·sbk + j·sbj],
 // so one kernel serves x·Wᵀ (forward), dy·W (input gradient) and dyᵀ·x (weight gradient).
 // Tiled in local memory: a 16×16 work-group computes a 64×64 block of C, 4×4 values per work-item,
 // stepping through K 16 at a time.
@@ -34,7 +34,7 @@ DEVICE float gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654
 KERNEL void gemm(TENSOR(c), vit_long ldc,
                  CTENSOR(a), vit_long sai, vit_long sak,
                  CTENSOR(b), vit_long sbk, vit_long sbj,
-                 CTENSOR(bias), TENSOR(act),
+                 CTENSOR(bias), TENSOR(act), vit_long ldact,
                  int M, int N, int K, int accumulate)
 {
     LOCAL float As[GEMM_TK][GEMM_TM];
@@ -92,7 +92,7 @@ KERNEL void gemm(TENSOR(c), vit_long ldc,
             if (bias) v += bias[j];
             if (accumulate) v += C[i * ldc + j];
             C[i * ldc + j] = v;
-            if (actOut) actOut[i * ldc + j] = gelu(v);
+            if (actOut) actOut[i * ldact + j] = gelu(v);
         }
     }
 }
@@ -352,6 +352,14 @@ KERNEL void multiply_mask(TENSOR(x), CTENSOR(mask), vit_long count)
 {
     vit_long i = GLOBAL_ID(0);
     if (i < count) AT(x)[i] *= AT(mask)[i];
+}
+
+// x *= mask with x's rows ldx floats apart and the mask contiguous, (count / cols, cols): dropout
+// on the padded MLP activation of the training layout.
+KERNEL void multiply_mask_rows(TENSOR(x), vit_long ldx, CTENSOR(mask), vit_long cols, vit_long count)
+{
+    vit_long i = GLOBAL_ID(0);
+    if (i < count) AT(x)[i / cols * ldx + i % cols] *= AT(mask)[i];
 }
 
 // out = input + branch·scale[image] (scale null: 1). out may be input.
