@@ -37,7 +37,7 @@ public class GemmBenchmarks
     public void Setup()
     {
         var s = GemmShape.All().First(x => x.Name == Shape);
-        _shape = new GemmShape(s.Name, s.Form, s.M, s.N, s.K);
+        _shape = new GemmShape(s.Name, s.Form, s.M, s.N, s.K, s.Ldb);
     }
 
     [GlobalCleanup]

@@ -22,10 +22,10 @@ if (args.Length >= 2 && args[0] == "quick")
     }
     else if (args[1] == "gemm")
     {
-        foreach (var (name, form, m, n, k) in GemmShape.All())
+        foreach (var (name, form, m, n, k, ldb) in GemmShape.All())
         {
             if (args.Length > 3 && !name.Contains(args[3], StringComparison.OrdinalIgnoreCase)) continue;
-            using var g = new GemmShape(name, form, m, n, k);
+            using var g = new GemmShape(name, form, m, n, k, ldb);
             for (int i = 0; i < 3; i++) g.Run();
             var times = new List<double>();
             var total = Stopwatch.StartNew();
