@@ -49,8 +49,7 @@ public static unsafe class Dropout
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="xStride"/> is less than <paramref name="cols"/>.</exception>
     public static void Apply(TensorPtr x, long xStride, TensorPtr mask, int rows, int cols)
     {
-        if (xStride < cols)
-            throw new ArgumentOutOfRangeException(nameof(xStride), xStride, $"The row stride must be at least the row width ({cols} floats); found {xStride}.");
+        Linear.CheckStride(xStride, cols);
         for (int r = 0; r < rows; r++)
             Apply(x + r * xStride, mask + (long)r * cols, cols);
     }

@@ -47,7 +47,9 @@ public static unsafe class Gemm
     // - its rows are at most 4 KiB apart, or an odd number of cache lines apart (see
     //   SpreadsOverL1Sets: the padded MLP activation of the training layout, 3072 + 16 floats
     //   at ViT-B, is read in place by fc2's weight gradient; the same rows 3072 floats apart
-    //   fall on 2 of L1's 64 sets, and reading them in place halved the product's speed);
+    //   fall on 2 of L1's 64 sets, and reading them in place halved the product's speed; rows
+    //   over 4 KiB apart also touch one page each, which the TLB absorbs when the buffer is on
+    //   2 MiB pages, as every NativeBuffer of 2 MiB or more is);
     // - C has fewer than 1024 rows. Packing B copies K·N floats against 2·M·N·K FLOPs, so it
     //   pays when M is large: a B panel read in place with rows 3 KiB apart (768 floats) maps
     //   its 256 rows onto 8 of L1's 64 sets, so it never stays in L1 and every load of B comes

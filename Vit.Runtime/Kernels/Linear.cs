@@ -105,7 +105,8 @@ public static unsafe class Linear
         where TIn : struct, IDim where TOut : struct, IDim
         => Backward(dx.Pointer, dw.Pointer, db.Pointer, dy.Pointer, x.Pointer, CheckStride(xStride, TIn.Value), w.Pointer, rows, TIn.Value, TOut.Value);
 
-    private static long CheckStride(long stride, int width)
+    /// <summary>Returns <paramref name="stride"/>, or throws when it is less than the row width (shared with the OpenCL steps).</summary>
+    internal static long CheckStride(long stride, int width)
         => stride >= width ? stride
             : throw new ArgumentOutOfRangeException(nameof(stride), stride, $"A row stride must be at least the row width ({width} floats); found {stride}.");
 

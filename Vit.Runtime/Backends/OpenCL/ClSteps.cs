@@ -86,7 +86,7 @@ public sealed partial class ClModel
         /// <summary>y = x·wᵀ + b with x's rows <paramref name="xStride"/> floats apart (the padded MLP activation).</summary>
         public void Forward<TIn, TOut>(DevicePtr y, DevicePtr x, long xStride, DevicePtr w, DevicePtr b, int rows)
             where TIn : struct, IDim where TOut : struct, IDim
-            => Model.Gemm(y, TOut.Value, x, CheckStride(xStride, TIn.Value), 1, w, 1, TIn.Value, b, DevicePtr.None, 0, rows, TOut.Value, TIn.Value, accumulate: false);
+            => Model.Gemm(y, TOut.Value, x, Vit.Kernels.Linear.CheckStride(xStride, TIn.Value), 1, w, 1, TIn.Value, b, DevicePtr.None, 0, rows, TOut.Value, TIn.Value, accumulate: false);
 
         /// <summary>preActivation = x·wᵀ + b and activation = gelu(preActivation), in one GEMM epilogue.</summary>
         public void ForwardGelu<TIn, TOut>(DevicePtr activation, DevicePtr preActivation, DevicePtr x, DevicePtr w, DevicePtr b, int rows)
@@ -96,7 +96,7 @@ public sealed partial class ClModel
         /// <summary>As the overload without a stride, with the activation's rows <paramref name="activationStride"/> floats apart.</summary>
         public void ForwardGelu<TIn, TOut>(DevicePtr activation, long activationStride, DevicePtr preActivation, DevicePtr x, DevicePtr w, DevicePtr b, int rows)
             where TIn : struct, IDim where TOut : struct, IDim
-            => Model.Gemm(preActivation, TOut.Value, x, TIn.Value, 1, w, 1, TIn.Value, b, activation, CheckStride(activationStride, TOut.Value),
+            => Model.Gemm(preActivation, TOut.Value, x, TIn.Value, 1, w, 1, TIn.Value, b, activation, Vit.Kernels.Linear.CheckStride(activationStride, TOut.Value),
                 rows, TOut.Value, TIn.Value, accumulate: false);
 
         /// <summary>y += x·wᵀ + b (the residual add fused).</summary>
@@ -112,11 +112,7 @@ public sealed partial class ClModel
         /// <summary>As the overload without a stride, with the forward input's rows <paramref name="xStride"/> floats apart.</summary>
         public void Backward<TIn, TOut>(DevicePtr dx, DevicePtr dw, DevicePtr db, DevicePtr dy, DevicePtr x, long xStride, DevicePtr w, int rows)
             where TIn : struct, IDim where TOut : struct, IDim
-            => Model.LinearBackward(dx, dw, db, dy, x, CheckStride(xStride, TIn.Value), w, rows, TIn.Value, TOut.Value);
-
-        private static long CheckStride(long stride, int width)
-            => stride >= width ? stride
-                : throw new ArgumentOutOfRangeException(nameof(stride), stride, $"A row stride must be at least the row width ({width} floats); found {stride}.");
+            => Model.LinearBackward(dx, dw, db, dy, x, Vit.Kernels.Linear.CheckStride(xStride, TIn.Value), w, rows, TIn.Value, TOut.Value);
     }
 
     /// <summary>Multi-head self-attention (see <see cref="Vit.Kernels.Attention"/>).</summary>
@@ -302,8 +298,7 @@ public sealed partial class ClModel
         /// <summary>x *= mask with x's rows <paramref name="xStride"/> floats apart and the mask contiguous, (rows, cols), as <see cref="Vit.Kernels.Dropout"/>.</summary>
         public void Apply(DevicePtr x, long xStride, DevicePtr mask, int rows, int cols)
         {
-            if (xStride < cols)
-                throw new ArgumentOutOfRangeException(nameof(xStride), xStride, $"The row stride must be at least the row width ({cols} floats); found {xStride}.");
+            Vit.Kernels.Linear.CheckStride(xStride, cols);
             var k = Model.MaskRowsKernel.Take();
             int i = 0;
             SetTensor(k, ref i, x); k.SetArg(i++, xStride); SetTensor(k, ref i, mask);
