@@ -32,6 +32,7 @@ public sealed partial class VisionTransformerGenerator
                 ("Tokens", plan.Tokens, "Patch tokens ((ImageSize / Patch)²) plus the class token."),
                 ("Classes", s.Classes, "Classes of <c>head</c>; 0 means no head."),
                 ("OutputSize", plan.OutputSize, $"Floats per output row: {output}."),
+                ("HiddenStride", plan.HiddenStride, "Row stride in floats of the MLP activation saved for training (<c>Block{i}Gelu</c>): MlpDim padded to an odd number of cache lines, so fc2's weight gradient reads it in place."),
             })
             {
                 w.Line($"/// <summary>{doc}</summary>");
@@ -42,8 +43,6 @@ public sealed partial class VisionTransformerGenerator
             w.Line();
             w.Line("/// <summary>LayerNorm epsilon.</summary>");
             w.Line($"private const float Epsilon = {F(s.LayerNormEpsilon)};");
-            w.Line("/// <summary>Row stride in floats of the saved MLP activation (Block{i}Gelu): MlpDim padded to an odd number of cache lines, so fc2's weight gradient reads it in place.</summary>");
-            w.Line($"private const int HiddenStride = {N(plan.HiddenStride)};");
             if (s.Dropout > 0) w.Line($"private const float DropoutRate = {F(s.Dropout)}; // pos_drop, attn.proj_drop, mlp.drop1, mlp.drop2");
             if (s.AttentionDropout > 0) w.Line($"private const float AttentionDropoutRate = {F(s.AttentionDropout)}; // attn.attn_drop");
             w.Line();

@@ -56,13 +56,13 @@ partial class MeanRepr : global::Vit.IVisionTransformer
     public const int Classes = 7;
     /// <summary>Floats per output row: the logits (Classes).</summary>
     public const int OutputSize = 7;
+    /// <summary>Row stride in floats of the MLP activation saved for training (<c>Block{i}Gelu</c>): MlpDim padded to an odd number of cache lines, so fc2's weight gradient reads it in place.</summary>
+    public const int HiddenStride = 48;
     /// <summary>Number of parameters, as timm counts them.</summary>
     public const long ParameterCount = 11183; // 11,183
 
     /// <summary>LayerNorm epsilon.</summary>
     private const float Epsilon = 1E-05f;
-    /// <summary>Row stride in floats of the saved MLP activation (Block{i}Gelu): MlpDim padded to an odd number of cache lines, so fc2's weight gradient reads it in place.</summary>
-    private const int HiddenStride = 48;
     private const float DropoutRate = 0.1f; // pos_drop, attn.proj_drop, mlp.drop1, mlp.drop2
     private const float AttentionDropoutRate = 0.05f; // attn.attn_drop
 

@@ -55,13 +55,13 @@ partial class Tiny : global::Vit.IVisionTransformer
     public const int Classes = 5;
     /// <summary>Floats per output row: the logits (Classes).</summary>
     public const int OutputSize = 5;
+    /// <summary>Row stride in floats of the MLP activation saved for training (<c>Block{i}Gelu</c>): MlpDim padded to an odd number of cache lines, so fc2's weight gradient reads it in place.</summary>
+    public const int HiddenStride = 80;
     /// <summary>Number of parameters, as timm counts them.</summary>
     public const long ParameterCount = 7557; // 7,557
 
     /// <summary>LayerNorm epsilon.</summary>
     private const float Epsilon = 1E-06f;
-    /// <summary>Row stride in floats of the saved MLP activation (Block{i}Gelu): MlpDim padded to an odd number of cache lines, so fc2's weight gradient reads it in place.</summary>
-    private const int HiddenStride = 80;
 
     /// <summary>The attribute values, at run time.</summary>
     public static global::Vit.VisionTransformerConfig Config { get; } = new(

@@ -55,13 +55,13 @@ partial class VitB16 : global::Vit.IVisionTransformer
     public const int Classes = 1000;
     /// <summary>Floats per output row: the logits (Classes).</summary>
     public const int OutputSize = 1000;
+    /// <summary>Row stride in floats of the MLP activation saved for training (<c>Block{i}Gelu</c>): MlpDim padded to an odd number of cache lines, so fc2's weight gradient reads it in place.</summary>
+    public const int HiddenStride = 3088;
     /// <summary>Number of parameters, as timm counts them.</summary>
     public const long ParameterCount = 86567656; // 86,567,656
 
     /// <summary>LayerNorm epsilon.</summary>
     private const float Epsilon = 1E-06f;
-    /// <summary>Row stride in floats of the saved MLP activation (Block{i}Gelu): MlpDim padded to an odd number of cache lines, so fc2's weight gradient reads it in place.</summary>
-    private const int HiddenStride = 3088;
 
     /// <summary>The attribute values, at run time.</summary>
     public static global::Vit.VisionTransformerConfig Config { get; } = new(

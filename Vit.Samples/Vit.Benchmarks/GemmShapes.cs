@@ -60,11 +60,11 @@ public sealed unsafe class GemmShape : IDisposable
     /// ViT-B/16 (batch 8, 1576 rows) and cifar (batch 64, 4160 rows) products, forward and backward,
     /// with the operands laid out as the generated model lays them out: fc2's weight gradient reads
     /// the saved MLP activation, whose rows the training layout pads to an odd number of cache
-    /// lines (the generator's <c>Planner.HiddenStride</c>: 3088 floats for 3072, 784 for 768).
+    /// lines (the generated <c>HiddenStride</c> of the b16 and cifar presets: 3088 floats for 3072, 784 for 768).
     /// </summary>
     public static IEnumerable<(string Name, Form Form, int M, int N, int K, int Ldb)> All()
     {
-        foreach (var (model, rows, d, mlp, hiddenStride) in new[] { ("b16", 8 * 197, 768, 3072, 3088), ("cifar", 64 * 65, 192, 768, 784) })
+        foreach (var (model, rows, d, mlp, hiddenStride) in new[] { ("b16", 8 * 197, 768, 3072, Vit.Cli.VitB16.HiddenStride), ("cifar", 64 * 65, 192, 768, Vit.Cli.CifarVit.HiddenStride) })
         {
             yield return ($"{model} qkv x·wT {rows}x{d}x{3 * d}", Form.ABt, rows, 3 * d, d, 0);
             yield return ($"{model} fc1 x·wT {rows}x{d}x{mlp}", Form.ABt, rows, mlp, d, 0);
