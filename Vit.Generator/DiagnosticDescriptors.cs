@@ -37,7 +37,7 @@ internal static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor DimNotDivisibleByHeads = new(
         "VIT0006", "Dim must be divisible by Heads",
-        "Dim={0} is not divisible by Heads={1}: every head needs Dim/Heads channels (the nearest valid Dim values are {2} and {3})",
+        "Dim={0} is not divisible by Heads={1}: every head needs Dim/Heads channels (the nearest valid Dim values are {2} and {3}), or set HeadDim to give each head its own width",
         Category, DiagnosticSeverity.Error, isEnabledByDefault: true);
 
     public static readonly DiagnosticDescriptor ImageNotDivisibleByPatch = new(
@@ -63,5 +63,10 @@ internal static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor UnknownPooling = new(
         "VIT0011", "Unknown pooling",
         "Pooling={0} is not a Vit.Pooling value; use Pooling.Token or Pooling.Mean",
+        Category, DiagnosticSeverity.Error, isEnabledByDefault: true);
+
+    public static readonly DiagnosticDescriptor InvalidLayerScale = new(
+        "VIT0012", "LayerScale must not be negative",
+        "LayerScale={0} is not valid: it is the initial value of the per-channel scales (timm init_values), a finite number >= 0, and 0 turns LayerScale off",
         Category, DiagnosticSeverity.Error, isEnabledByDefault: true);
 }

@@ -29,10 +29,71 @@ internal sealed class SourceWriter
         Line("}" + suffix);
     }
 
-    /// <summary>Writes each line of <paramref name="text"/> as a <c>//</c> comment.</summary>
+    /// <summary>The width generated lines are kept to, where they can be broken (about 140 characters).</summary>
+    public const int Width = 140;
+
+    /// <summary>Writes each line of <paramref name="text"/> as a <c>//</c> comment, wrapped at word boundaries to <see cref="Width"/>.</summary>
     public void Comment(string text)
     {
-        foreach (var line in text.Split('\n')) Line(line.Length == 0 ? "//" : "// " + line);
+        foreach (var line in text.Split('\n'))
+        {
+            if (line.Length == 0) { Line("//"); continue; }
+            var current = new StringBuilder("//");
+            foreach (var word in line.Split(' '))
+            {
+                if (current.Length > 2 && _indent * 4 + current.Length + 1 + word.Length > Width)
+                {
+                    Line(current.ToString());
+                    current.Clear().Append("//  ");
+                }
+                current.Append(' ').Append(word);
+            }
+            Line(current.ToString());
+        }
+    }
+
+    /// <summary>
+    /// Writes a call, breaking its argument list after top-level commas into continuation lines
+    /// (indented one level) when it is wider than <see cref="Width"/>.
+    /// </summary>
+    public void Call(string call)
+    {
+        int open = call.IndexOf('(');
+        if (_indent * 4 + call.Length <= Width || open < 0 || !call.EndsWith(");", StringComparison.Ordinal))
+        {
+            Line(call);
+            return;
+        }
+        var arguments = new System.Collections.Generic.List<string>();
+        int depth = 0, start = open + 1;
+        for (int i = open + 1; i < call.Length - 2; i++)
+        {
+            char c = call[i];
+            if (c == '(' || c == '<') depth++;
+            else if (c == ')' || c == '>') depth--;
+            else if (c == ',' && depth == 0)
+            {
+                arguments.Add(call.Substring(start, i - start).Trim());
+                start = i + 1;
+            }
+        }
+        arguments.Add(call.Substring(start, call.Length - 2 - start).Trim());
+        Line(call.Substring(0, open + 1));
+        _indent++;
+        var current = new StringBuilder();
+        for (int i = 0; i < arguments.Count; i++)
+        {
+            string piece = arguments[i] + (i < arguments.Count - 1 ? "," : ");");
+            if (current.Length > 0 && _indent * 4 + current.Length + 1 + piece.Length > Width)
+            {
+                Line(current.ToString());
+                current.Clear();
+            }
+            if (current.Length > 0) current.Append(' ');
+            current.Append(piece);
+        }
+        Line(current.ToString());
+        _indent--;
     }
 
     public override string ToString() => _text.ToString();

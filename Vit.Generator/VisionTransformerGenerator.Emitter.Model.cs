@@ -15,7 +15,7 @@ public sealed partial class VisionTransformerGenerator
             OpenType(w, plan, "constants, parameter table, memory layout, construction and weights I/O.");
 
             WriteExplanation(w, plan);
-            w.Line("[global::System.CodeDom.Compiler.GeneratedCode(\"Vit.Generator\", \"1.0.0\")]");
+            w.Line($"[global::System.CodeDom.Compiler.GeneratedCode(\"Vit.Generator\", \"{GeneratorVersion}\")]");
             w.Open(TypeDeclaration(plan, withInterface: true));
 
             string output = s.Classes > 0 ? "the logits (Classes)" : s.RepresentationSize > 0 ? "the pre-logits features (RepresentationSize)" : "the pooled features (Dim)";
@@ -27,7 +27,7 @@ public sealed partial class VisionTransformerGenerator
                 ("Dim", s.Dim, "Embedding width."),
                 ("Depth", s.Depth, "Number of transformer blocks."),
                 ("Heads", s.Heads, "Attention heads per block."),
-                ("HeadDim", plan.HeadDim, "Channels per head: Dim / Heads."),
+                ("HeadDim", plan.HeadDim, s.HeadDim > 0 ? "Channels per head (the attribute's HeadDim); the attention's inner width is Heads·HeadDim." : "Channels per head: Dim / Heads."),
                 ("MlpDim", s.MlpDim, "Hidden width of each MLP."),
                 ("Tokens", plan.Tokens, "Patch tokens ((ImageSize / Patch)²) plus the class token."),
                 ("Classes", s.Classes, "Classes of <c>head</c>; 0 means no head."),
@@ -73,8 +73,11 @@ public sealed partial class VisionTransformerGenerator
             w.Line($"/// patch_embed.proj        Conv2d({N(s.Channels)}→{N(D)}, kernel {N(s.Patch)}, stride {N(s.Patch)})   → ({N(plan.Patches)}, {N(D)}) patch tokens in raster order");
             w.Line($"/// cls_token, pos_embed    prepend the class token, add positions → x ({N(T)}, {N(D)})");
             w.Line($"/// blocks.0 … blocks.{N(s.Depth - 1)}     x = x + attn(norm1(x));  x = x + mlp(norm2(x))");
-            w.Line($"///   attn                  qkv Linear({N(D)}→{N(3 * D)}{(s.QkvBias ? "" : ", no bias")}); {N(s.Heads)} heads × {N(plan.HeadDim)}: softmax(q·kᵀ/√{N(plan.HeadDim)})·v; proj Linear({N(D)}→{N(D)})");
+            int inner = s.Heads * plan.HeadDim;
+            w.Line($"///   attn                  qkv Linear({N(D)}→{N(3 * inner)}{(s.QkvBias ? "" : ", no bias")}); {N(s.Heads)} heads × {N(plan.HeadDim)}: softmax(q·kᵀ/√{N(plan.HeadDim)})·v; proj Linear({N(inner)}→{N(D)})");
             w.Line($"///   mlp                   fc1 Linear({N(D)}→{N(s.MlpDim)}), GELU (erf), fc2 Linear({N(s.MlpDim)}→{N(D)})");
+            if (s.LayerScale > 0)
+                w.Line($"///   ls1, ls2              LayerScale: each branch times a per-channel gamma ({N(D)}), initialized to {Real(s.LayerScale)}");
             if (s.Pooling == 0)
                 w.Line($"/// norm → x[:, 0]          LayerNorm of the class token → ({N(D)})");
             else
@@ -90,7 +93,8 @@ public sealed partial class VisionTransformerGenerator
             w.Line("/// <see cref=\"Forward\"/> runs inference (no dropout) over buffers shared by liveness;");
             w.Line("/// <see cref=\"ForwardBackward\"/> runs the training forward pass, saving every tensor the backward");
             w.Line("/// pass reads, then the backward pass in reverse order, adding gradients into the gradient buffer.");
-            w.Line("/// Each step is one kernel call from <c>Vit.Kernels</c>, specialized by the dimension structs below.");
+            w.Line("/// Each pass is written once against the backend contract (<c>Vit.Backends.IKernels</c>): each step is one");
+            w.Line("/// kernel call, specialized by the dimension structs below, on the CPU or a device backend.");
             w.Line($"/// LayerNorm epsilon {Real(s.LayerNormEpsilon)}; dropout {Real(s.Dropout)}, attention dropout {Real(s.AttentionDropout)}, drop path {Real(s.DropPath)}.");
             w.Line("/// </para>");
             w.Line("/// </remarks>");
@@ -103,7 +107,7 @@ public sealed partial class VisionTransformerGenerator
             w.Line($"public static global::Vit.VisionTransformerConfig Config {{ get; }} = new(");
             w.Line($"    Name: {S(s.TypeName)}, ImageSize: {N(s.ImageSize)}, Patch: {N(s.Patch)}, Channels: {N(s.Channels)}, Dim: {N(s.Dim)}, Depth: {N(s.Depth)}, Heads: {N(s.Heads)},");
             w.Line($"    MlpDim: {N(s.MlpDim)}, Classes: {N(s.Classes)}, QkvBias: {(s.QkvBias ? "true" : "false")}, Pooling: global::Vit.Pooling.{Pooling(s)}, RepresentationSize: {N(s.RepresentationSize)},");
-            w.Line($"    LayerNormEpsilon: {Real(s.LayerNormEpsilon)}, Dropout: {Real(s.Dropout)}, AttentionDropout: {Real(s.AttentionDropout)}, DropPath: {Real(s.DropPath)});");
+            w.Line($"    LayerNormEpsilon: {Real(s.LayerNormEpsilon)}, Dropout: {Real(s.Dropout)}, AttentionDropout: {Real(s.AttentionDropout)}, DropPath: {Real(s.DropPath)}{Options(s)});");
             w.Line();
             w.Line("/// <summary>Parameter count, FLOPs per image (2 per multiply-add, matrix products only) and activation floats per image.</summary>");
             w.Line("public static global::Vit.ModelSummary Summary { get; } = new(");
@@ -111,6 +115,14 @@ public sealed partial class VisionTransformerGenerator
             w.Line($"    InferenceFloatsPerImage: Inference.FloatsPerImage, TrainingFloatsPerImage: Training.FloatsPerImage);");
             w.Line();
         }
+
+        /// <summary>The optional config values, only when set (so models without them read as before).</summary>
+        private static string Options(ModelSpec s) =>
+            (s.LayerScale > 0 ? $", LayerScale: {Real(s.LayerScale)}" : "") + (s.HeadDim > 0 ? $", AttentionHeadDim: {N(s.HeadDim)}" : "");
+
+        /// <summary>The generator's assembly version, as <c>[GeneratedCode]</c> reports it.</summary>
+        private static readonly string GeneratorVersion =
+            typeof(VisionTransformerGenerator).Assembly.GetName().Version?.ToString() ?? "0.0.0.0";
 
         private static void WriteParameterTable(SourceWriter w, ModelPlan plan)
         {
@@ -171,12 +183,9 @@ public sealed partial class VisionTransformerGenerator
         private static void WriteLifecycle(SourceWriter w, ModelPlan plan)
         {
             var s = plan.Spec;
-            w.Line("/// <summary>An absent optional tensor: no bias, no dropout mask, no saved statistics.</summary>");
-            w.Line("private static global::Vit.Memory.TensorPtr None => default;");
-            w.Line();
             w.Line("private readonly global::Vit.Memory.ModelMemory _memory;");
             w.Line("private global::Vit.Numerics.Rng _rng;");
-            w.Line("private readonly global::Vit.Backends.OpenCL.ClModel? _cl; // the device side when the backend is OpenCL");
+            w.Line("private readonly global::Vit.Backends.ModelRunner _runner; // runs the passes on the backend's kernels");
             w.Line();
             w.Line("/// <summary>Creates the model on the CPU, timm-style initialized from seed 0, with room for one image (buffers grow with the batch).</summary>");
             w.Line($"public {s.TypeName}() : this(seed: 0, maxBatch: 1)");
@@ -204,7 +213,7 @@ public sealed partial class VisionTransformerGenerator
             w.Line("_memory = new global::Vit.Memory.ModelMemory(Layout, maxBatch);");
             w.Line("global::Vit.ParameterInitializer.Initialize(_memory.Parameters, Parameters, seed);");
             w.Line("_rng = new global::Vit.Numerics.Rng(unchecked((ulong)seed * 0x9E3779B97F4A7C15UL + 1));");
-            w.Line("if (backend is global::Vit.Backends.OpenCL.OpenCLBackend openCL) _cl = new global::Vit.Backends.OpenCL.ClModel(openCL, _memory);");
+            w.Line("_runner = backend.CreateRunner(_memory);");
             w.Line("Backend = backend;");
             w.Close();
             w.Line();
@@ -236,7 +245,7 @@ public sealed partial class VisionTransformerGenerator
             w.Line();
             w.Line("/// <summary>Frees the model's native and device memory.</summary>");
             w.Open("public void Dispose()");
-            w.Line("_cl?.Dispose();");
+            w.Line("_runner.Dispose();");
             w.Line("_memory.Dispose();");
             w.Close();
             w.Line();

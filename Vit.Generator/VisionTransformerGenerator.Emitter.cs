@@ -9,38 +9,18 @@ public sealed partial class VisionTransformerGenerator
 {
     /// <summary>
     /// Emit: formats a <see cref="ModelPlan"/> as C#. Three files per model: the model (constants,
-    /// parameter table, memory, weights I/O), the forward passes, and the backward pass.
+    /// parameter table, memory, weights I/O), the forward passes, and the backward pass. The passes
+    /// are written once, generic over the backend contract (<c>Vit.Backends.IKernels</c>); each step
+    /// is formatted by its op's file in <c>Ops/</c>.
     /// </summary>
     internal static partial class Emitter
     {
-        private const string K = "global::Vit.Kernels.";
-        private const string Ptr = "global::Vit.Memory.TensorPtr";
-        private const string ClModel = "global::Vit.Backends.OpenCL.ClModel";
-        private const string DevicePtr = "global::Vit.Backends.OpenCL.DevicePtr";
-
-        /// <summary>
-        /// Where a pass runs. The CPU and OpenCL passes are the same sequence of steps, emitted by the
-        /// same code: on the CPU each step calls a static kernel in <c>Vit.Kernels</c> on native memory;
-        /// on OpenCL it calls the same-named method of the model's <c>ClModel</c> (<c>k</c>), which
-        /// enqueues the device kernel on device buffers.
-        /// </summary>
-        /// <param name="K">The kernel prefix: <c>global::Vit.Kernels.</c> or <c>k.</c>.</param>
-        /// <param name="Ptr">The tensor pointer type.</param>
-        /// <param name="Input">The staged input images.</param>
-        /// <param name="Device">True for the OpenCL pass.</param>
-        private sealed record Target(string K, string Ptr, string Input, bool Device)
-        {
-            public static readonly Target Cpu = new("global::Vit.Kernels.", "global::Vit.Memory.TensorPtr", "_memory.Input", false);
-            public static readonly Target OpenCL = new("k.", DevicePtr, "k.Input", true);
-        }
-
         public static IEnumerable<(string HintName, string Source)> Emit(ModelPlan plan)
         {
             string name = plan.Spec.FullName;
             yield return (name + ".Model.g.cs", EmitModel(plan));
             yield return (name + ".Forward.g.cs", EmitForward(plan));
             yield return (name + ".Backward.g.cs", EmitBackward(plan));
-            yield return (name + ".OpenCL.g.cs", EmitOpenCL(plan));
         }
 
         /// <summary>The file header, namespace and containing types; returns how many braces to close.</summary>
@@ -66,12 +46,10 @@ public sealed partial class VisionTransformerGenerator
         }
 
         private static string TypeDeclaration(ModelPlan plan, bool withInterface) =>
-            "partial class " + plan.Spec.TypeName + (withInterface ? " : global::Vit.IVisionTransformer" : "");
+            "partial class " + plan.Spec.TypeName + (withInterface ? " : global::Vit.IVisionTransformer, global::Vit.Backends.IModelPasses" : "");
 
         /// <summary>The compile-time dimension struct for a size, for example <c>D768</c>.</summary>
         private static string Dim(int size) => "D" + N(size);
-
-        private static string Dims(params int[] sizes) => string.Join(", ", sizes.Select(Dim));
 
         private static string Pooling(ModelSpec s) => s.Pooling == 0 ? "Token" : "Mean";
 

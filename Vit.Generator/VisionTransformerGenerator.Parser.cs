@@ -63,6 +63,8 @@ public sealed partial class VisionTransformerGenerator
             double dropout = values.Double("Dropout", 0);
             double attentionDropout = values.Double("AttentionDropout", 0);
             double dropPath = values.Double("DropPath", 0);
+            int headDim = values.Int("HeadDim", 0);
+            double layerScale = values.Double("LayerScale", 0);
 
             bool sizesValid = true;
             foreach (var (name, value) in new[] { ("ImageSize", imageSize), ("Patch", patch), ("Channels", channels), ("Dim", dim), ("Depth", depth), ("Heads", heads) })
@@ -73,7 +75,7 @@ public sealed partial class VisionTransformerGenerator
                     sizesValid = false;
                 }
             }
-            foreach (var (name, value, meaning) in new[] { ("MlpDim", mlpDim, "4·Dim"), ("Classes", classes, "no head"), ("RepresentationSize", representation, "no pre-logits layer") })
+            foreach (var (name, value, meaning) in new[] { ("MlpDim", mlpDim, "4·Dim"), ("Classes", classes, "no head"), ("RepresentationSize", representation, "no pre-logits layer"), ("HeadDim", headDim, "Dim / Heads") })
             {
                 if (value < 0)
                 {
@@ -81,7 +83,7 @@ public sealed partial class VisionTransformerGenerator
                     sizesValid = false;
                 }
             }
-            if (dim > 0 && heads > 0 && dim % heads != 0)
+            if (dim > 0 && heads > 0 && headDim == 0 && dim % heads != 0)
             {
                 int below = dim / heads * heads, above = below + heads;
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.DimNotDivisibleByHeads,
@@ -100,6 +102,8 @@ public sealed partial class VisionTransformerGenerator
                 if (!(rate >= 0 && rate < 1))
                     diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.RateOutOfRange, values.Location(name), name, Format(rate)));
             }
+            if (!(layerScale >= 0) || double.IsInfinity(layerScale))
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidLayerScale, values.Location("LayerScale"), Format(layerScale)));
             if (!(epsilon > 0) || double.IsInfinity(epsilon))
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.InvalidEpsilon, values.Location("LayerNormEpsilon"), Format(epsilon)));
             if (pooling != 0 && pooling != 1)
@@ -110,7 +114,7 @@ public sealed partial class VisionTransformerGenerator
             // Sizes whose element counts must stay indexable. Estimated in double, so no overflow.
             if (sizesValid)
             {
-                var estimate = SizeEstimate.Of(imageSize, patch, channels, dim, depth, heads, mlpDim, classes, representation);
+                var estimate = SizeEstimate.Of(imageSize, patch, channels, dim, depth, heads, mlpDim, classes, representation, headDim > 0 ? headDim : dim / (double)heads, layerScale > 0);
                 if (estimate.Parameters > int.MaxValue)
                     diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.TooLarge, values.Location("Dim", "Depth"),
                         "parameter count", Grouped(estimate.Parameters), Grouped(int.MaxValue), "Dim, Depth, MlpDim or Classes"));
@@ -125,7 +129,8 @@ public sealed partial class VisionTransformerGenerator
                 ContainingTypes: new EquatableArray<string>(containing.ToArray()),
                 ImageSize: imageSize, Patch: patch, Channels: channels, Dim: dim, Depth: depth, Heads: heads,
                 MlpDim: mlpDim, Classes: classes, QkvBias: qkvBias, Pooling: pooling, RepresentationSize: representation,
-                LayerNormEpsilon: epsilon, Dropout: dropout, AttentionDropout: attentionDropout, DropPath: dropPath);
+                LayerNormEpsilon: epsilon, Dropout: dropout, AttentionDropout: attentionDropout, DropPath: dropPath,
+                HeadDim: headDim, LayerScale: layerScale);
             return new ParseResult(spec, new EquatableArray<DiagnosticInfo>(diagnostics.ToArray()));
         }
 
@@ -199,27 +204,31 @@ public sealed partial class VisionTransformerGenerator
             ActivationsPerImage = activations;
         }
 
-        public static SizeEstimate Of(double image, double patch, double channels, double dim, double depth, double heads, double mlp, double classes, double representation)
+        public static SizeEstimate Of(double image, double patch, double channels, double dim, double depth, double heads, double mlp, double classes, double representation, double headDim = 0, bool layerScale = false)
         {
+            if (headDim <= 0) headDim = dim / heads;
+            double inner = Math.Max(dim, heads * headDim);
             double grid = Math.Floor(image / patch), tokens = grid * grid + 1, patchVector = channels * patch * patch;
-            double T = tokens, D = dim, M = mlp, H = heads, R = representation, K = classes;
+            double T = tokens, D = dim, M = mlp, H = heads, R = representation, K = classes, A = heads * headDim;
             double padding = Planner.AlignFloats - 1;
 
-            // Parameters: the exact count, plus padding after each of at most 12 per block + 10 others.
-            double block = 4 * D + 3 * D * D + 3 * D + D * D + D + 2 * D * M + M + D;
+            // Parameters: the exact count (attention inner width A = Heads·HeadDim, two LayerScale
+            // gammas counted), plus padding after each of at most 14 per block + 10 others.
+            double block = 4 * D + 3 * A * D + 3 * A + A * D + D + 2 * D * M + M + D + (layerScale ? 2 * D : 0);
             double features = R > 0 ? R : D;
             double parameters = D + T * D + D * patchVector + D + depth * block + 2 * D
                 + (R > 0 ? R * D + R : 0) + (K > 0 ? K * features + K : 0)
-                + padding * (12 * depth + 10);
+                + padding * ((layerScale ? 14 : 12) * depth + 10);
 
             // Training activations with every optional tensor (dropout masks, drop-path scales):
-            // per block 10 (T, D) tensors, 3 (T, M) (one with rows padded by up to 32 floats, see
+            // per block 6 (T, D) tensors (2 more with LayerScale, its saved inputs), 4 (T, A)
+            // (qkv counts 3), 3 (T, M) (one with rows padded by up to 32 floats, see
             // Planner.HiddenStride), 2 (H, T, T), 4 (T) and 2 scalars; before the blocks the
             // patches and 2 (T, D); after them the head tensors and the backward scratch.
-            double perBlock = 10 * T * D + 3 * T * M + 32 * T + 2 * H * T * T + 4 * T + 2;
+            double perBlock = (layerScale ? 8 : 6) * T * D + 4 * T * A + 3 * T * M + 32 * T + 2 * H * T * T + 4 * T + 2;
             double head = 2 * D + 2 + 2 * R + 3 * K + 2 * D;
-            double scratch = 4 * T * D + T * Math.Max(3 * D, M) + H * T * T;
-            double tensors = 3 + 20 * depth + 20;
+            double scratch = 3 * T * D + T * A + T * Math.Max(3 * A, M) + H * T * T;
+            double tensors = 3 + 22 * depth + 20;
             double activations = T * patchVector + 2 * T * D + depth * perBlock + head + scratch + padding * tensors;
             return new SizeEstimate(parameters, activations);
         }

@@ -99,14 +99,19 @@ public sealed class SizeEstimateTests
     [InlineData(224, 16, 3, 768, 12, 12, 0, 1000, 0, 0.1, 0.1)]
     [InlineData(224, 14, 3, 1280, 32, 16, 0, 0, 0, 0.1, 0.1)]
     [InlineData(32, 2, 3, 8, 1, 1, 4000, 3, 3, 0.5, 0.0)]
-    public void Estimate_bounds_the_plan(int image, int patch, int channels, int dim, int depth, int heads, int mlp, int classes, int representation, double dropout, double attentionDropout)
+    [InlineData(224, 16, 3, 768, 12, 12, 0, 1000, 0, 0.1, 0.1, 0, 1e-5)]
+    [InlineData(12, 4, 3, 20, 2, 3, 40, 6, 0, 0.1, 0.1, 8, 0.1)]
+    [InlineData(32, 4, 3, 64, 2, 8, 0, 10, 0, 0.0, 0.0, 64, 0)]
+    public void Estimate_bounds_the_plan(int image, int patch, int channels, int dim, int depth, int heads, int mlp, int classes, int representation, double dropout, double attentionDropout,
+        int headDim = 0, double layerScale = 0)
     {
         int mlpDim = mlp == 0 ? 4 * dim : mlp;
         var spec = new Vit.Generator.Model.ModelSpec("N", "M", Vit.Generator.Model.EquatableArray<string>.Empty,
             image, patch, channels, dim, depth, heads, mlpDim, classes, QkvBias: true, Pooling: 0, representation,
-            LayerNormEpsilon: 1e-6, dropout, attentionDropout, DropPath: 0.1);
+            LayerNormEpsilon: 1e-6, dropout, attentionDropout, DropPath: 0.1, HeadDim: headDim, LayerScale: layerScale);
         var plan = VisionTransformerGenerator.Planner.Plan(spec);
-        var estimate = VisionTransformerGenerator.SizeEstimate.Of(image, patch, channels, dim, depth, heads, mlpDim, classes, representation);
+        var estimate = VisionTransformerGenerator.SizeEstimate.Of(image, patch, channels, dim, depth, heads, mlpDim, classes, representation,
+            headDim > 0 ? headDim : dim / (double)heads, layerScale > 0);
         Assert.True(estimate.Parameters >= plan.ParameterFloats, $"parameters: estimate {estimate.Parameters}, plan {plan.ParameterFloats}");
         Assert.True(estimate.ActivationsPerImage >= plan.TrainingFloatsPerImage, $"activations: estimate {estimate.ActivationsPerImage}, plan {plan.TrainingFloatsPerImage}");
         Assert.True(estimate.ActivationsPerImage >= plan.InferenceFloatsPerImage);

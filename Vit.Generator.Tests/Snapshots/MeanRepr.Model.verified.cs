@@ -27,12 +27,13 @@ namespace Samples.Models;
 /// <see cref="Forward"/> runs inference (no dropout) over buffers shared by liveness;
 /// <see cref="ForwardBackward"/> runs the training forward pass, saving every tensor the backward
 /// pass reads, then the backward pass in reverse order, adding gradients into the gradient buffer.
-/// Each step is one kernel call from <c>Vit.Kernels</c>, specialized by the dimension structs below.
+/// Each pass is written once against the backend contract (<c>Vit.Backends.IKernels</c>): each step is one
+/// kernel call, specialized by the dimension structs below, on the CPU or a device backend.
 /// LayerNorm epsilon 1E-05; dropout 0.1, attention dropout 0.05, drop path 0.2.
 /// </para>
 /// </remarks>
-[global::System.CodeDom.Compiler.GeneratedCode("Vit.Generator", "1.0.0")]
-partial class MeanRepr : global::Vit.IVisionTransformer
+[global::System.CodeDom.Compiler.GeneratedCode("Vit.Generator", "1.0.0.0")]
+partial class MeanRepr : global::Vit.IVisionTransformer, global::Vit.Backends.IModelPasses
 {
     /// <summary>Input height and width in pixels.</summary>
     public const int ImageSize = 32;
@@ -206,12 +207,12 @@ partial class MeanRepr : global::Vit.IVisionTransformer
         public const long PreLogits = 18432; // pre_logits tanh(fc(x)) (B, 10)
         public const long Logits = 18448; // head output (B, 7)
         public const long Probs = 18464; // softmax of the logits (B, 7)
-        public const long Branch = 18480; // scratch: attn.proj / mlp.fc2 output before the residual (B, 17, 24)
-        public const long GradResidual = 18896; // backward: d(loss)/d(x) of the residual stream (B, 17, 24)
-        public const long GradA = 19312; // backward scratch (B, 17, 24)
-        public const long GradB = 19728; // backward scratch (B, 17, 24)
-        public const long GradWide = 20144; // backward scratch (B, 17, 72)
-        public const long GradProbs = 21376; // backward scratch for attention probabilities (B, 3, 17, 17)
+        public const long GradResidual = 18480; // backward: d(loss)/d(x) of the residual stream (B, 17, 24)
+        public const long GradA = 18896; // backward scratch (B, 17, 24)
+        public const long GradB = 19312; // backward scratch (B, 17, 24)
+        public const long GradProbs = 19728; // backward scratch for attention probabilities (B, 3, 17, 17)
+        public const long Branch = 20608; // scratch: attn.proj / mlp.fc2 output before the residual (B, 17, 24)
+        public const long GradWide = 21024; // backward scratch (B, 17, 72)
         public const long GradLogits = 22256; // backward: d(loss)/d(logits) (B, 7)
         public const long GradPreLogits = 22272; // backward: d(loss)/d(pre_logits) (B, 10)
         public const long GradNormed = 22288; // backward: d(loss)/d(fc_norm output) (B, 24)
@@ -225,16 +226,15 @@ partial class MeanRepr : global::Vit.IVisionTransformer
     /// </summary>
     private static class Inference
     {
-        public const long Patches = 0; // patch_embed im2col (B, 16, 64); shares memory with Qkv, Hidden, Branch, Pooled, Features, PreLogits, Logits
         public const long X = 2112; // the residual stream x (B, 17, 24)
+        public const long Patches = 0; // patch_embed im2col (B, 16, 64); shares memory with Qkv, Hidden, Pooled, Features, PreLogits, Logits
         public const long Normed = 2528; // norm1 / norm2 output (B, 17, 24)
-        public const long Qkv = 0; // attn.qkv output (B, 17, 72); shares memory with Patches, Hidden, Branch, Pooled, Features, PreLogits, Logits
-        public const long Probs = 1232; // attention probabilities (B, 3, 17, 17)
+        public const long Qkv = 0; // attn.qkv output (B, 17, 72); shares memory with Patches, Hidden, Pooled, Features, PreLogits, Logits
         public const long AttnOut = 2944; // attention heads merged (B, 17, 24)
-        public const long Branch = 688; // attn.proj / mlp.fc2 output (B, 17, 24); shares memory with Qkv, Patches
+        public const long Probs = 1232; // attention probabilities (B, 3, 17, 17)
         public const long Hidden = 0; // mlp.fc1 output and GELU (B, 17, 40); shares memory with Qkv, Patches, Pooled, Features, PreLogits, Logits
         public const long Pooled = 0; // pooled features (B, 24); shares memory with Qkv, Patches, Hidden, PreLogits, Logits
-        public const long Features = 32; // fc_norm output (B, 24); shares memory with Qkv, Patches, Hidden
+        public const long Features = 32; // norm / fc_norm output (B, 24); shares memory with Qkv, Patches, Hidden
         public const long PreLogits = 0; // pre_logits output (B, 10); shares memory with Qkv, Patches, Hidden, Pooled
         public const long Logits = 16; // head output (B, 7); shares memory with Qkv, Patches, Hidden, Pooled
         public const long FloatsPerImage = 3360;
@@ -253,12 +253,9 @@ partial class MeanRepr : global::Vit.IVisionTransformer
     private readonly struct D40 : global::Vit.Kernels.IDim { public static int Value => 40; }
     private readonly struct D72 : global::Vit.Kernels.IDim { public static int Value => 72; }
 
-    /// <summary>An absent optional tensor: no bias, no dropout mask, no saved statistics.</summary>
-    private static global::Vit.Memory.TensorPtr None => default;
-
     private readonly global::Vit.Memory.ModelMemory _memory;
     private global::Vit.Numerics.Rng _rng;
-    private readonly global::Vit.Backends.OpenCL.ClModel? _cl; // the device side when the backend is OpenCL
+    private readonly global::Vit.Backends.ModelRunner _runner; // runs the passes on the backend's kernels
 
     /// <summary>Creates the model on the CPU, timm-style initialized from seed 0, with room for one image (buffers grow with the batch).</summary>
     public MeanRepr() : this(seed: 0, maxBatch: 1)
@@ -287,7 +284,7 @@ partial class MeanRepr : global::Vit.IVisionTransformer
         _memory = new global::Vit.Memory.ModelMemory(Layout, maxBatch);
         global::Vit.ParameterInitializer.Initialize(_memory.Parameters, Parameters, seed);
         _rng = new global::Vit.Numerics.Rng(unchecked((ulong)seed * 0x9E3779B97F4A7C15UL + 1));
-        if (backend is global::Vit.Backends.OpenCL.OpenCLBackend openCL) _cl = new global::Vit.Backends.OpenCL.ClModel(openCL, _memory);
+        _runner = backend.CreateRunner(_memory);
         Backend = backend;
     }
 
@@ -320,7 +317,7 @@ partial class MeanRepr : global::Vit.IVisionTransformer
     /// <summary>Frees the model's native and device memory.</summary>
     public void Dispose()
     {
-        _cl?.Dispose();
+        _runner.Dispose();
         _memory.Dispose();
     }
 

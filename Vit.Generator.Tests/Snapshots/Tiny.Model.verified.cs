@@ -26,12 +26,13 @@ namespace Samples.Models;
 /// <see cref="Forward"/> runs inference (no dropout) over buffers shared by liveness;
 /// <see cref="ForwardBackward"/> runs the training forward pass, saving every tensor the backward
 /// pass reads, then the backward pass in reverse order, adding gradients into the gradient buffer.
-/// Each step is one kernel call from <c>Vit.Kernels</c>, specialized by the dimension structs below.
+/// Each pass is written once against the backend contract (<c>Vit.Backends.IKernels</c>): each step is one
+/// kernel call, specialized by the dimension structs below, on the CPU or a device backend.
 /// LayerNorm epsilon 1E-06; dropout 0.0, attention dropout 0.0, drop path 0.0.
 /// </para>
 /// </remarks>
-[global::System.CodeDom.Compiler.GeneratedCode("Vit.Generator", "1.0.0")]
-partial class Tiny : global::Vit.IVisionTransformer
+[global::System.CodeDom.Compiler.GeneratedCode("Vit.Generator", "1.0.0.0")]
+partial class Tiny : global::Vit.IVisionTransformer, global::Vit.Backends.IModelPasses
 {
     /// <summary>Input height and width in pixels.</summary>
     public const int ImageSize = 8;
@@ -191,12 +192,12 @@ partial class Tiny : global::Vit.IVisionTransformer
         public const long NormRstd = 3296; // norm 1/std (B)
         public const long Logits = 3312; // head output (B, 5)
         public const long Probs = 3328; // softmax of the logits (B, 5)
-        public const long Branch = 3344; // scratch: attn.proj / mlp.fc2 output before the residual (B, 5, 16)
-        public const long GradResidual = 3424; // backward: d(loss)/d(x) of the residual stream (B, 5, 16)
-        public const long GradA = 3504; // backward scratch (B, 5, 16)
-        public const long GradB = 3584; // backward scratch (B, 5, 16)
-        public const long GradWide = 3664; // backward scratch (B, 5, 64)
-        public const long GradProbs = 3984; // backward scratch for attention probabilities (B, 2, 5, 5)
+        public const long GradResidual = 3344; // backward: d(loss)/d(x) of the residual stream (B, 5, 16)
+        public const long GradA = 3424; // backward scratch (B, 5, 16)
+        public const long GradB = 3504; // backward scratch (B, 5, 16)
+        public const long GradProbs = 3584; // backward scratch for attention probabilities (B, 2, 5, 5)
+        public const long Branch = 3648; // scratch: attn.proj / mlp.fc2 output before the residual (B, 5, 16)
+        public const long GradWide = 3728; // backward scratch (B, 5, 64)
         public const long GradLogits = 4048; // backward: d(loss)/d(logits) (B, 5)
         public const long GradNormed = 4064; // backward: d(loss)/d(norm output) (B, 16)
         public const long GradPooled = 4080; // backward: d(loss)/d(pooled) (B, 16)
@@ -209,18 +210,17 @@ partial class Tiny : global::Vit.IVisionTransformer
     /// </summary>
     private static class Inference
     {
-        public const long Patches = 0; // patch_embed im2col (B, 4, 48); shares memory with Hidden, Qkv, Pooled, Features, Logits
         public const long X = 320; // the residual stream x (B, 5, 16)
+        public const long Patches = 0; // patch_embed im2col (B, 4, 48); shares memory with Hidden, Qkv, Pooled, Features, Logits
         public const long Normed = 400; // norm1 / norm2 output (B, 5, 16)
         public const long Qkv = 0; // attn.qkv output (B, 5, 48); shares memory with Hidden, Patches, Pooled, Features, Logits
-        public const long Probs = 480; // attention probabilities (B, 2, 5, 5); shares memory with Branch
         public const long AttnOut = 240; // attention heads merged (B, 5, 16); shares memory with Hidden
-        public const long Branch = 480; // attn.proj / mlp.fc2 output (B, 5, 16); shares memory with Probs
+        public const long Probs = 480; // attention probabilities (B, 2, 5, 5)
         public const long Hidden = 0; // mlp.fc1 output and GELU (B, 5, 64); shares memory with Qkv, Patches, AttnOut, Pooled, Features, Logits
         public const long Pooled = 0; // pooled features (B, 16); shares memory with Hidden, Qkv, Patches, Logits
-        public const long Features = 16; // norm output (B, 16); shares memory with Hidden, Qkv, Patches
+        public const long Features = 16; // norm / fc_norm output (B, 16); shares memory with Hidden, Qkv, Patches
         public const long Logits = 0; // head output (B, 5); shares memory with Hidden, Qkv, Patches, Pooled
-        public const long FloatsPerImage = 560;
+        public const long FloatsPerImage = 544;
     }
 
     // Compile-time dimensions: kernels are generic over these, so each shape is compiled once,
@@ -234,12 +234,9 @@ partial class Tiny : global::Vit.IVisionTransformer
     private readonly struct D48 : global::Vit.Kernels.IDim { public static int Value => 48; }
     private readonly struct D64 : global::Vit.Kernels.IDim { public static int Value => 64; }
 
-    /// <summary>An absent optional tensor: no bias, no dropout mask, no saved statistics.</summary>
-    private static global::Vit.Memory.TensorPtr None => default;
-
     private readonly global::Vit.Memory.ModelMemory _memory;
     private global::Vit.Numerics.Rng _rng;
-    private readonly global::Vit.Backends.OpenCL.ClModel? _cl; // the device side when the backend is OpenCL
+    private readonly global::Vit.Backends.ModelRunner _runner; // runs the passes on the backend's kernels
 
     /// <summary>Creates the model on the CPU, timm-style initialized from seed 0, with room for one image (buffers grow with the batch).</summary>
     public Tiny() : this(seed: 0, maxBatch: 1)
@@ -268,7 +265,7 @@ partial class Tiny : global::Vit.IVisionTransformer
         _memory = new global::Vit.Memory.ModelMemory(Layout, maxBatch);
         global::Vit.ParameterInitializer.Initialize(_memory.Parameters, Parameters, seed);
         _rng = new global::Vit.Numerics.Rng(unchecked((ulong)seed * 0x9E3779B97F4A7C15UL + 1));
-        if (backend is global::Vit.Backends.OpenCL.OpenCLBackend openCL) _cl = new global::Vit.Backends.OpenCL.ClModel(openCL, _memory);
+        _runner = backend.CreateRunner(_memory);
         Backend = backend;
     }
 
@@ -301,7 +298,7 @@ partial class Tiny : global::Vit.IVisionTransformer
     /// <summary>Frees the model's native and device memory.</summary>
     public void Dispose()
     {
-        _cl?.Dispose();
+        _runner.Dispose();
         _memory.Dispose();
     }
 

@@ -26,12 +26,13 @@ namespace Samples.Models;
 /// <see cref="Forward"/> runs inference (no dropout) over buffers shared by liveness;
 /// <see cref="ForwardBackward"/> runs the training forward pass, saving every tensor the backward
 /// pass reads, then the backward pass in reverse order, adding gradients into the gradient buffer.
-/// Each step is one kernel call from <c>Vit.Kernels</c>, specialized by the dimension structs below.
+/// Each pass is written once against the backend contract (<c>Vit.Backends.IKernels</c>): each step is one
+/// kernel call, specialized by the dimension structs below, on the CPU or a device backend.
 /// LayerNorm epsilon 1E-06; dropout 0.0, attention dropout 0.0, drop path 0.0.
 /// </para>
 /// </remarks>
-[global::System.CodeDom.Compiler.GeneratedCode("Vit.Generator", "1.0.0")]
-partial class VitB16 : global::Vit.IVisionTransformer
+[global::System.CodeDom.Compiler.GeneratedCode("Vit.Generator", "1.0.0.0")]
+partial class VitB16 : global::Vit.IVisionTransformer, global::Vit.Backends.IModelPasses
 {
     /// <summary>Input height and width in pixels.</summary>
     public const int ImageSize = 224;
@@ -561,12 +562,12 @@ partial class VitB16 : global::Vit.IVisionTransformer
         public const long NormRstd = 34988560; // norm 1/std (B)
         public const long Logits = 34988576; // head output (B, 1000)
         public const long Probs = 34989584; // softmax of the logits (B, 1000)
-        public const long Branch = 34990592; // scratch: attn.proj / mlp.fc2 output before the residual (B, 197, 768)
-        public const long GradResidual = 35141888; // backward: d(loss)/d(x) of the residual stream (B, 197, 768)
-        public const long GradA = 35293184; // backward scratch (B, 197, 768)
-        public const long GradB = 35444480; // backward scratch (B, 197, 768)
-        public const long GradWide = 35595776; // backward scratch (B, 197, 3072)
-        public const long GradProbs = 36200960; // backward scratch for attention probabilities (B, 12, 197, 197)
+        public const long GradResidual = 34990592; // backward: d(loss)/d(x) of the residual stream (B, 197, 768)
+        public const long GradA = 35141888; // backward scratch (B, 197, 768)
+        public const long GradB = 35293184; // backward scratch (B, 197, 768)
+        public const long GradProbs = 35444480; // backward scratch for attention probabilities (B, 12, 197, 197)
+        public const long Branch = 35910192; // scratch: attn.proj / mlp.fc2 output before the residual (B, 197, 768)
+        public const long GradWide = 36061488; // backward scratch (B, 197, 3072)
         public const long GradLogits = 36666672; // backward: d(loss)/d(logits) (B, 1000)
         public const long GradNormed = 36667680; // backward: d(loss)/d(norm output) (B, 768)
         public const long GradPooled = 36668448; // backward: d(loss)/d(pooled) (B, 768)
@@ -579,16 +580,15 @@ partial class VitB16 : global::Vit.IVisionTransformer
     /// </summary>
     private static class Inference
     {
-        public const long Patches = 0; // patch_embed im2col (B, 196, 768); shares memory with Hidden, Probs, Logits, Pooled, Features
         public const long X = 919600; // the residual stream x (B, 197, 768)
+        public const long Patches = 0; // patch_embed im2col (B, 196, 768); shares memory with Hidden, Probs, Logits, Pooled, Features
         public const long Normed = 1070896; // norm1 / norm2 output (B, 197, 768)
-        public const long Qkv = 465712; // attn.qkv output (B, 197, 2304); shares memory with Hidden, Branch
-        public const long Probs = 0; // attention probabilities (B, 12, 197, 197); shares memory with Hidden, Patches, Logits, Pooled, Features
+        public const long Qkv = 465712; // attn.qkv output (B, 197, 2304); shares memory with Hidden
         public const long AttnOut = 1222192; // attention heads merged (B, 197, 768)
-        public const long Branch = 605184; // attn.proj / mlp.fc2 output (B, 197, 768); shares memory with Qkv
+        public const long Probs = 0; // attention probabilities (B, 12, 197, 197); shares memory with Hidden, Patches, Logits, Pooled, Features
         public const long Hidden = 0; // mlp.fc1 output and GELU (B, 197, 3072); shares memory with Probs, Qkv, Patches, Logits, Pooled, Features
         public const long Pooled = 0; // pooled features (B, 768); shares memory with Hidden, Probs, Patches, Logits
-        public const long Features = 1008; // norm output (B, 768); shares memory with Hidden, Probs, Patches
+        public const long Features = 1008; // norm / fc_norm output (B, 768); shares memory with Hidden, Probs, Patches
         public const long Logits = 0; // head output (B, 1000); shares memory with Hidden, Probs, Patches, Pooled
         public const long FloatsPerImage = 1373488;
     }
@@ -606,12 +606,9 @@ partial class VitB16 : global::Vit.IVisionTransformer
     private readonly struct D2304 : global::Vit.Kernels.IDim { public static int Value => 2304; }
     private readonly struct D3072 : global::Vit.Kernels.IDim { public static int Value => 3072; }
 
-    /// <summary>An absent optional tensor: no bias, no dropout mask, no saved statistics.</summary>
-    private static global::Vit.Memory.TensorPtr None => default;
-
     private readonly global::Vit.Memory.ModelMemory _memory;
     private global::Vit.Numerics.Rng _rng;
-    private readonly global::Vit.Backends.OpenCL.ClModel? _cl; // the device side when the backend is OpenCL
+    private readonly global::Vit.Backends.ModelRunner _runner; // runs the passes on the backend's kernels
 
     /// <summary>Creates the model on the CPU, timm-style initialized from seed 0, with room for one image (buffers grow with the batch).</summary>
     public VitB16() : this(seed: 0, maxBatch: 1)
@@ -640,7 +637,7 @@ partial class VitB16 : global::Vit.IVisionTransformer
         _memory = new global::Vit.Memory.ModelMemory(Layout, maxBatch);
         global::Vit.ParameterInitializer.Initialize(_memory.Parameters, Parameters, seed);
         _rng = new global::Vit.Numerics.Rng(unchecked((ulong)seed * 0x9E3779B97F4A7C15UL + 1));
-        if (backend is global::Vit.Backends.OpenCL.OpenCLBackend openCL) _cl = new global::Vit.Backends.OpenCL.ClModel(openCL, _memory);
+        _runner = backend.CreateRunner(_memory);
         Backend = backend;
     }
 
@@ -673,7 +670,7 @@ partial class VitB16 : global::Vit.IVisionTransformer
     /// <summary>Frees the model's native and device memory.</summary>
     public void Dispose()
     {
-        _cl?.Dispose();
+        _runner.Dispose();
         _memory.Dispose();
     }
 

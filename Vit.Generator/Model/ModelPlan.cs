@@ -18,7 +18,8 @@ internal sealed record TensorSpec(string ConstantName, long Offset, long Length,
 
 /// <summary>
 /// Plan: every number derived from a <see cref="ModelSpec"/>, computed once: sizes, the parameter
-/// table, both activation layouts, FLOPs. The emitter only formats it.
+/// table, the step list (<see cref="Steps"/>, forward order; <see cref="InferenceSteps"/>, derived
+/// from it), both activation layouts, FLOPs. The emitter only formats it.
 /// </summary>
 /// <remarks>Structurally equatable and free of symbols: required for incremental caching.</remarks>
 internal sealed record ModelPlan(
@@ -40,4 +41,6 @@ internal sealed record ModelPlan(
     long InferenceFloatsPerImage,
     long ForwardFlopsPerImage,
     long TrainingFlopsPerImage,
-    EquatableArray<int> Dims);
+    EquatableArray<int> Dims,
+    EquatableArray<StepSpec> Steps,
+    EquatableArray<StepSpec> InferenceSteps);

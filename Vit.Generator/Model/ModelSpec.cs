@@ -2,7 +2,7 @@ namespace Vit.Generator.Model;
 
 /// <summary>
 /// What the parser read from one <c>[VisionTransformer]</c> class: where the class lives and the
-/// attribute's values, with defaults applied (MlpDim 0 resolved to 4·Dim). Valid by construction:
+/// attribute's values, with defaults applied (MlpDim 0 resolved to 4·Dim; HeadDim 0 means Dim / Heads). Valid by construction:
 /// invalid attributes produce diagnostics and no spec.
 /// </summary>
 /// <remarks>
@@ -27,7 +27,9 @@ internal sealed record ModelSpec(
     double LayerNormEpsilon,
     double Dropout,
     double AttentionDropout,
-    double DropPath)
+    double DropPath,
+    int HeadDim,
+    double LayerScale)
 {
     /// <summary>The type's full name without <c>global::</c>, used in hint names.</summary>
     public string FullName

@@ -18,7 +18,7 @@ public abstract class Backend
     }
 
     /// <summary>The SIMD C# kernels on this machine's cores (the default).</summary>
-    public static Backend Cpu { get; } = new CpuBackend();
+    public static Backend Cpu { get; } = new Cpu.CpuBackend();
 
     /// <summary>
     /// An OpenCL device. <paramref name="device"/> is a case-insensitive part of the device's (or
@@ -58,14 +58,12 @@ public abstract class Backend
     /// <summary>What it runs on, for people: the CPU's SIMD level and threads, or the device's name and platform.</summary>
     public abstract string Description { get; }
 
+    /// <summary>
+    /// Puts a model whose memory is <paramref name="memory"/> on this backend; called once by the
+    /// generated model's constructor. The runner then runs the model's passes.
+    /// </summary>
+    public abstract ModelRunner CreateRunner(Vit.Memory.ModelMemory memory);
+
     /// <inheritdoc/>
     public override string ToString() => $"{Name} ({Description})";
-
-    private sealed class CpuBackend : Backend
-    {
-        public override string Name => "cpu";
-
-        public override string Description =>
-            $"{Vit.Kernels.Simd.Level}, {Vit.Kernels.WorkerPool.Shared.Threads} threads";
-    }
 }

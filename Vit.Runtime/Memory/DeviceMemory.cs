@@ -17,7 +17,7 @@ public enum ModelBuffer
 /// <see cref="SyncToHost"/> before the host copy is read or written (weights I/O, checkpoints,
 /// <c>Parameter(name)</c>), and the device uploads it again before its next use when it changed.
 /// </summary>
-public abstract class DeviceMemory : IDisposable
+public abstract class DeviceMemory : Vit.Backends.ModelRunner
 {
     /// <summary>The backend's name, for messages (<c>opencl</c>).</summary>
     public abstract string BackendName { get; }
@@ -43,15 +43,6 @@ public abstract class DeviceMemory : IDisposable
     /// </summary>
     public abstract DeviceOptimizerState CreateOptimizerState(IReadOnlyList<ParameterInfo> trained, int stateBuffers);
 
-    /// <summary>Frees the device memory.</summary>
-    public void Dispose()
-    {
-        Dispose(true);
-        GC.SuppressFinalize(this);
-    }
-
-    /// <summary>Frees the device memory.</summary>
-    protected abstract void Dispose(bool disposing);
 }
 
 /// <summary>

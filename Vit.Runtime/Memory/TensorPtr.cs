@@ -12,7 +12,7 @@ namespace Vit.Memory;
 /// A <see cref="TensorPtr"/> carries no length and no ownership: it is exactly as safe as
 /// the plan that computed its offset. The generator computes every offset at build time.
 /// </remarks>
-public readonly unsafe struct TensorPtr : IEquatable<TensorPtr>
+public readonly unsafe struct TensorPtr : IEquatable<TensorPtr>, Vit.Backends.ITensorPointer<TensorPtr>
 {
     private readonly float* _pointer;
 
@@ -21,6 +21,9 @@ public readonly unsafe struct TensorPtr : IEquatable<TensorPtr>
 
     /// <summary>The null pointer: "this optional tensor is absent" (no bias, no dropout mask).</summary>
     public static TensorPtr Null => default;
+
+    /// <summary>An absent optional tensor (the null pointer), as the backend contract names it.</summary>
+    public static TensorPtr None => default;
 
     /// <summary>True when this is <see cref="Null"/>.</summary>
     public bool IsNull => _pointer == null;

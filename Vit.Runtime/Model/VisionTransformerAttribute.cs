@@ -58,4 +58,19 @@ public sealed class VisionTransformerAttribute : Attribute
 
     /// <summary>Stochastic depth: the drop-path rate of the last block; it rises linearly from 0 over the blocks, as in timm. Default 0.</summary>
     public double DropPath { get; set; }
+
+    /// <summary>
+    /// Channels per attention head (lucidrains' <c>dim_head</c>). Default 0: <c>Dim / Heads</c>.
+    /// When set, the attention's inner width <c>Heads·HeadDim</c> may differ from <c>Dim</c>
+    /// (<c>attn.qkv</c> is (3·Heads·HeadDim, Dim), <c>attn.proj</c> (Dim, Heads·HeadDim)), and Dim
+    /// need not be divisible by Heads.
+    /// </summary>
+    public int HeadDim { get; set; }
+
+    /// <summary>
+    /// LayerScale (timm <c>init_values</c>, DeiT III, DINOv2, EVA): when &gt; 0, each block scales its
+    /// attention and MLP branches per channel by <c>blocks.N.ls1.gamma</c> and <c>blocks.N.ls2.gamma</c>
+    /// (shape (Dim), initialized to this value, not weight-decayed). Default 0: off.
+    /// </summary>
+    public double LayerScale { get; set; }
 }

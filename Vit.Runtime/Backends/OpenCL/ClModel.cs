@@ -129,6 +129,24 @@ public sealed unsafe partial class ClModel : DeviceMemory
     /// <inheritdoc/>
     public override string BackendName => "opencl";
 
+    /// <inheritdoc/>
+    public override void Forward(IModelPasses passes, ReadOnlySpan<float> images, int batch, Span<float> output)
+    {
+        var activations = BeginForward(images, batch, output);
+        var result = passes.Forward<ClKernels, DevicePtr>(new ClKernels(this), activations, batch);
+        EndForward(result, batch, output);
+    }
+
+    /// <inheritdoc/>
+    public override float ForwardBackward(IModelPasses passes, ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int batch)
+    {
+        var activations = BeginTraining(images, labels, batch);
+        var k = new ClKernels(this);
+        passes.ForwardTraining<ClKernels, DevicePtr>(k, activations, labels, batch);
+        passes.Backward<ClKernels, DevicePtr>(k, activations, labels, batch);
+        return EndTraining(batch);
+    }
+
     /// <summary>Device bytes held by this model: parameters, gradients, activations and staging.</summary>
     public long DeviceBytes =>
         _parameters.Bytes + _gradients.Bytes + (_inference?.Bytes ?? 0) + (_training?.Bytes ?? 0) + (_input?.Bytes ?? 0)

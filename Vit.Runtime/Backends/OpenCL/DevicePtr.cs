@@ -6,7 +6,7 @@ namespace Vit.Backends.OpenCL;
 /// pass (<c>At(offset)</c>, <c>p + Params.X</c>). Kernels receive the buffer and the offset as two
 /// arguments.
 /// </summary>
-public readonly struct DevicePtr : IEquatable<DevicePtr>
+public readonly struct DevicePtr : IEquatable<DevicePtr>, ITensorPointer<DevicePtr>
 {
     internal DevicePtr(ClBuffer? buffer, long offset)
     {

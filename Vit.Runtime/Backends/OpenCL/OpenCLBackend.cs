@@ -34,6 +34,9 @@ public sealed class OpenCLBackend : Backend
     /// <inheritdoc/>
     public override string Description => $"{Device.Name}, {Device.Type}, {Device.PlatformName} (device {Device.Id})";
 
+    /// <inheritdoc/>
+    public override ModelRunner CreateRunner(Vit.Memory.ModelMemory memory) => new ClModel(this, memory);
+
     /// <summary>Programs compiled so far, by build options (one per model shape).</summary>
     public int ProgramCount
     {

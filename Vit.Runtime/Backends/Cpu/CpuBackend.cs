@@ -1,0 +1,46 @@
+using Vit.Kernels;
+using Vit.Memory;
+
+namespace Vit.Backends.Cpu;
+
+/// <summary>The SIMD C# kernels on this machine's cores, over the model's native memory (<see cref="Backend.Cpu"/>).</summary>
+public sealed class CpuBackend : Backend
+{
+    internal CpuBackend()
+    {
+    }
+
+    /// <inheritdoc/>
+    public override string Name => "cpu";
+
+    /// <inheritdoc/>
+    public override string Description => $"{Simd.Level}, {WorkerPool.Shared.Threads} threads";
+
+    /// <inheritdoc/>
+    public override ModelRunner CreateRunner(ModelMemory memory) => new CpuRunner(memory);
+}
+
+/// <summary>Runs a model's passes with <see cref="CpuKernels"/> on its <see cref="ModelMemory"/>.</summary>
+internal sealed class CpuRunner(ModelMemory memory) : ModelRunner
+{
+    public ModelMemory Memory { get; } = memory ?? throw new ArgumentNullException(nameof(memory));
+
+    /// <summary>The mean loss of the current training step, set by the loss kernel.</summary>
+    public float Loss { get; set; }
+
+    public override void Forward(IModelPasses passes, ReadOnlySpan<float> images, int batch, Span<float> output)
+    {
+        var activations = Memory.BeginForward(images, batch, output);
+        var result = passes.Forward<CpuKernels, TensorPtr>(new CpuKernels(this), activations, batch);
+        Memory.EndForward(result, batch, output);
+    }
+
+    public override float ForwardBackward(IModelPasses passes, ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int batch)
+    {
+        var activations = Memory.BeginTraining(images, labels, batch);
+        var k = new CpuKernels(this);
+        passes.ForwardTraining<CpuKernels, TensorPtr>(k, activations, labels, batch);
+        passes.Backward<CpuKernels, TensorPtr>(k, activations, labels, batch);
+        return Loss;
+    }
+}
