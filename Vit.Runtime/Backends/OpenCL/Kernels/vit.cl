@@ -380,6 +380,35 @@ KERNEL void residual_backward(TENSOR(dbranch), CTENSOR(dout), CTENSOR(scale), vi
     AT(dbranch)[i] = AT(dout)[i] * s;
 }
 
+// LayerScale (timm init_values) over (rows, DIM): y = x·gamma[channel]. y may be x.
+KERNEL void layer_scale_forward(TENSOR(y), CTENSOR(x), CTENSOR(gamma), vit_long rows)
+{
+    vit_long i = GLOBAL_ID(0);
+    if (i >= rows * DIM) return;
+    AT(y)[i] = AT(x)[i] * AT(gamma)[i % DIM];
+}
+
+// dx = dy·gamma[channel]. dx may be dy: the host launches layer_scale_backward_gamma first.
+KERNEL void layer_scale_backward_input(TENSOR(dx), CTENSOR(dy), CTENSOR(gamma), vit_long rows)
+{
+    vit_long i = GLOBAL_ID(0);
+    if (i >= rows * DIM) return;
+    AT(dx)[i] = AT(dy)[i] * AT(gamma)[i % DIM];
+}
+
+// dgamma[j] += Σ_rows dy[r, j]·x[r, j], x the forward input. One work-item per channel, rows in
+// order: the same sum on every run.
+KERNEL void layer_scale_backward_gamma(TENSOR(dgamma), CTENSOR(dy), CTENSOR(x), vit_long rows)
+{
+    vit_long j = GLOBAL_ID(0);
+    if (j >= DIM) return;
+    GLOBAL const float* g = AT(dy);
+    GLOBAL const float* xs = AT(x);
+    float s = 0.0f;
+    for (vit_long r = 0; r < rows; r++) s += g[r * DIM + j] * xs[r * DIM + j];
+    AT(dgamma)[j] += s;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Patch embedding, class token, positions, pooling.
 // ---------------------------------------------------------------------------------------------
