@@ -68,15 +68,16 @@ public sealed unsafe class ClKernelHarness : IDisposable
 
 /// <summary>
 /// Kernel-level parity of OpenCL steps with the CPU kernels of the same name, on shapes the
-/// generated test models do not cover (a width that is no multiple of 16).
+/// generated test models do not cover: a model width that is no multiple of 16, and attention
+/// whose inner width (heads × head dim) differs from the model width.
 /// </summary>
 public sealed class OpenCLKernelTests(OpenCLBackendFixture fixture) : IClassFixture<OpenCLBackendFixture>
 {
-    // Width 67; 8×8 images in 4×4 patches: 5 tokens.
+    // Width 67; 8×8 images in 4×4 patches: 5 tokens; 3 heads of 8 channels: attention width 24.
     private static readonly VisionTransformerConfig Config = new(
         Name: "KernelHarness", ImageSize: 8, Patch: 4, Channels: 3, Dim: 67, Depth: 1, Heads: 3,
         MlpDim: 16, Classes: 5, QkvBias: true, Pooling: Pooling.Token, RepresentationSize: 0,
-        LayerNormEpsilon: 1e-6, Dropout: 0, AttentionDropout: 0, DropPath: 0);
+        LayerNormEpsilon: 1e-6, Dropout: 0, AttentionDropout: 0, DropPath: 0, AttentionHeadDim: 8);
 
     private OpenCLBackend Device
     {
@@ -128,5 +129,54 @@ public sealed class OpenCLKernelTests(OpenCLBackendFixture fixture) : IClassFixt
 
         var e = Assert.Throws<ArgumentException>(() => cl.Forward(dY, dX, dG, rows, 64));
         Assert.Contains("built for width 67; found dim 64", e.Message);
+    }
+
+    [Fact]
+    public void Build_options_take_the_head_dim_from_the_config()
+    {
+        string options = OpenCLBackend.BuildOptions(Config);
+        Assert.Contains("-D DIM=67", options);
+        Assert.Contains("-D HEADS=3", options);
+        Assert.Contains("-D HEAD_DIM=8", options);
+        Assert.Contains($"-D ATTN_SCALE={(1f / MathF.Sqrt(8)).ToString("R", System.Globalization.CultureInfo.InvariantCulture)}f", options);
+    }
+
+    // qkv (B, T, 3·24) and the merged heads (B, T, 24) with a model width of 67: every attention
+    // stride is the inner width. Guard floats after each output must stay as they were.
+    [SkippableTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Attention_with_an_inner_width_other_than_the_model_width_matches_the_cpu_kernel(bool dropout)
+    {
+        using var h = new ClKernelHarness(Device, Config);
+        const int batch = 2, t = 5, heads = 3, hd = 8, inner = heads * hd, guard = 30;
+        Assert.Equal(inner, Config.AttentionWidth);
+        var rng = new Rng(dropout ? 44UL : 43UL);
+        var qkv = Random(ref rng, batch * t * 3 * inner, 2);
+        var dout = Random(ref rng, batch * t * inner);
+        int scores = batch * heads * t * t;
+        var mask = new double[scores];
+        for (int i = 0; i < scores; i++) mask[i] = !dropout ? 1 : rng.NextDouble() < 0.3 ? 0 : (float)(1 / 0.7);
+
+        using FloatTensor fqkv = new(qkv), fout = new(batch * t * inner), fp = new(scores), fm = new(mask), fdout = new(dout),
+            fdqkv = new(qkv.Length), fdp = new(scores);
+        var cpuMask = dropout ? fm.Ptr : TensorPtr.Null;
+        Attention.Forward<D5, D3, D8>(fout.Ptr, fp.Ptr, cpuMask, fqkv.Ptr, batch);
+        Attention.Backward<D5, D3, D8>(fdqkv.Ptr, fdp.Ptr, fdout.Ptr, fp.Ptr, cpuMask, fqkv.Ptr, batch);
+
+        DevicePtr dQkv = h.Upload(qkv), dMask = dropout ? h.Upload(mask) : DevicePtr.None, dDout = h.Upload(dout),
+            dOut = h.Filled(batch * t * inner + guard, 5), dP = h.Filled(scores + guard, 2),
+            dDqkv = h.Filled(qkv.Length + guard, -3), dDp = h.Filled(scores, 0);
+        h.Model.Attention.Forward<D5, D3, D8>(dOut, dP, dMask, dQkv, batch);
+        h.Model.Attention.Backward<D5, D3, D8>(dDqkv, dDp, dDout, dP, dMask, dQkv, batch);
+        var output = h.Download(dOut, batch * t * inner + guard);
+        var probs = h.Download(dP, scores + guard);
+        var dqkv = h.Download(dDqkv, qkv.Length + guard);
+        AssertClose(fp.ToDoubles(), probs, 1e-4, 1e-6, "probs");
+        AssertClose(fout.ToDoubles(), output, 1e-4, 1e-5 * MaxAbs(fout.ToDoubles()), "output");
+        AssertClose(fdqkv.ToDoubles(), dqkv, 1e-3, 1e-5 * MaxAbs(fdqkv.ToDoubles()), "dqkv");
+        Assert.All(output[(batch * t * inner)..], v => Assert.Equal(5, v));
+        Assert.All(probs[scores..], v => Assert.Equal(2, v));
+        Assert.All(dqkv[qkv.Length..], v => Assert.Equal(-3, v));
     }
 }
