@@ -15,7 +15,7 @@ public class AttentionTests
         return m;
     }
 
-    internal static void Compare<TT, TH, THd>(int batch, bool dropout, ulong seed)
+    internal static void Compare<TT, TH, THd>(int batch, bool dropout, ulong seed, int guard = 0)
         where TT : struct, IDim where TH : struct, IDim where THd : struct, IDim
     {
         int t = TT.Value, h = TH.Value, hd = THd.Value, d = h * hd;
@@ -29,22 +29,34 @@ public class AttentionTests
         var dqkv = new double[qkv.Length];
         Attention.ReferenceBackward(dqkv, dout, probs, mask, qkv, batch, t, h, hd);
 
-        using FloatTensor fqkv = new(qkv), fout = new(output.Length), fp = new(probs.Length), fm = new(mask ?? [0]),
-            fdout = new(dout), fdqkv = new(qkv.Length), fdp = new(probs.Length);
+        // guard floats past the end of each output: the kernel must leave them as they are.
+        using FloatTensor fqkv = new(qkv), fout = new(output.Length + guard), fp = new(probs.Length + guard), fm = new(mask ?? [0]),
+            fdout = new(dout), fdqkv = new(qkv.Length + guard), fdp = new(probs.Length);
         fout.Fill(5);
         fdqkv.Fill(-3); // overwritten
+        fp.Fill(2);
         var maskPtr = dropout ? fm.Ptr : TensorPtr.Null;
         Attention.Forward<TT, TH, THd>(fout.Ptr, fp.Ptr, maskPtr, fqkv.Ptr, batch);
         Attention.Backward<TT, TH, THd>(fdqkv.Ptr, fdp.Ptr, fdout.Ptr, fp.Ptr, maskPtr, fqkv.Ptr, batch);
         AssertClose(probs, fp, 1e-4, 1e-5, "probs");
         AssertClose(output, fout, 1e-4, 1e-5, "output");
         AssertClose(dqkv, fdqkv, 1e-4, 1e-5, "dqkv");
+        for (int i = 0; i < guard; i++)
+        {
+            Assert.Equal(5f, fout.Span[output.Length + i]);
+            Assert.Equal(2f, fp.Span[probs.Length + i]);
+            Assert.Equal(-3f, fdqkv.Span[qkv.Length + i]);
+        }
     }
 
     [Fact] public void Awkward() => Compare<D7, D3, D5>(2, false, 1);
     [Fact] public void AwkwardWithDropout() => Compare<D7, D3, D5>(2, true, 2);
     [Fact] public void Larger() => Compare<D67, D4, D24>(3, true, 3);
     [Fact] public void LargerNoDropout() => Compare<D67, D2, D64>(2, false, 4);
+
+    // The kernel's widths are heads·headDim (here 3·8 = 24) and never a model width: qkv rows are
+    // 3·24 floats apart, output rows 24, and nothing past the last row is written.
+    [Fact] public void InnerWidthIsHeadsTimesHeadDim() => Compare<D5, D3, D8>(2, true, 7, guard: 40);
 
     [Theory]
     [InlineData(false)]

@@ -6,6 +6,13 @@ namespace Vit;
 /// The attribute values of a compiled model, available at run time (for <c>vit info</c>, and stored
 /// in the <c>__metadata__</c> of saved weights so a checkpoint says which model it belongs to).
 /// </summary>
+/// <remarks>
+/// <see cref="LayerScale"/> (timm <c>init_values</c>; 0: no LayerScale) and
+/// <see cref="AttentionHeadDim"/> (channels per head when the attention's inner width
+/// <see cref="AttentionWidth"/> differs from <see cref="Dim"/>; 0: <see cref="Dim"/> / <see cref="Heads"/>)
+/// come last and are optional, so code that names every other value keeps compiling, and appear
+/// in <see cref="ToMetadata"/> only when set, so the metadata of existing weight files is unchanged.
+/// </remarks>
 public sealed record VisionTransformerConfig(
     string Name,
     int ImageSize,
@@ -22,19 +29,30 @@ public sealed record VisionTransformerConfig(
     double LayerNormEpsilon,
     double Dropout,
     double AttentionDropout,
-    double DropPath)
+    double DropPath,
+    double LayerScale = 0,
+    int AttentionHeadDim = 0)
 {
+    /// <summary>The metadata keys written only when their value is not the default (see <see cref="ToMetadata"/>).</summary>
+    public static IReadOnlyList<string> OptionalMetadataKeys { get; } = ["LayerScale", "HeadDim"];
+
     /// <summary>Patch tokens plus the class token.</summary>
     public int Tokens => (ImageSize / Patch) * (ImageSize / Patch) + 1;
 
-    /// <summary>Channels per attention head.</summary>
-    public int HeadDim => Dim / Heads;
+    /// <summary>Channels per attention head: <see cref="AttentionHeadDim"/> when set, else Dim / Heads.</summary>
+    public int HeadDim => AttentionHeadDim > 0 ? AttentionHeadDim : Dim / Heads;
 
-    /// <summary>The string form used in safetensors metadata: one entry per attribute property.</summary>
+    /// <summary>The attention's inner width, Heads × HeadDim: qkv is (B, T, 3·AttentionWidth), the merged heads (B, T, AttentionWidth).</summary>
+    public int AttentionWidth => Heads * HeadDim;
+
+    /// <summary>
+    /// The string form used in safetensors metadata: one entry per attribute property, with
+    /// <c>LayerScale</c> and <c>HeadDim</c> only when they are set (<see cref="OptionalMetadataKeys"/>).
+    /// </summary>
     public Dictionary<string, string> ToMetadata()
     {
         var c = CultureInfo.InvariantCulture;
-        return new Dictionary<string, string>(StringComparer.Ordinal)
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["model"] = Name,
             ["ImageSize"] = ImageSize.ToString(c),
@@ -53,6 +71,9 @@ public sealed record VisionTransformerConfig(
             ["AttentionDropout"] = AttentionDropout.ToString("R", c),
             ["DropPath"] = DropPath.ToString("R", c),
         };
+        if (LayerScale != 0) metadata["LayerScale"] = LayerScale.ToString("R", c);
+        if (AttentionHeadDim > 0) metadata["HeadDim"] = HeadDim.ToString(c);
+        return metadata;
     }
 }
 

@@ -134,12 +134,17 @@ public static class Checkpoint
     public static void CheckConfig(string path, IReadOnlyDictionary<string, string> metadata, VisionTransformerConfig config)
     {
         var differences = new List<string>();
-        foreach (var (key, expected) in config.ToMetadata())
+        var own = config.ToMetadata();
+        foreach (var (key, expected) in own)
         {
             if (key == "model") continue; // the class name may differ; the shape is what matters
             if (!metadata.TryGetValue(key, out var found)) differences.Add($"{key} is missing (the model has {expected})");
             else if (found != expected) differences.Add($"{key} is {found} in the file, {expected} in the model");
         }
+        // Keys written only when set: a file that has one the model does not was saved from another model.
+        foreach (var key in VisionTransformerConfig.OptionalMetadataKeys)
+            if (metadata.TryGetValue(key, out var found) && !own.ContainsKey(key))
+                differences.Add($"{key} is {found} in the file, not set in the model");
         if (differences.Count > 0)
             throw new InvalidDataException($"'{path}' was saved from a different model than {config.Name}: {string.Join("; ", differences)}.");
     }

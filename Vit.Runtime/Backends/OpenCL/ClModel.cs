@@ -41,7 +41,8 @@ public sealed unsafe partial class ClModel : DeviceMemory
 
     internal readonly KernelRing GemmKernel, ColumnSumsKernel, LayerNormForwardKernel, LayerNormInputKernel, LayerNormParamsKernel,
         AttentionForwardKernel, AttentionQueryKernel, AttentionKeyKernel, GeluBackwardKernel, TanhForwardKernel, TanhBackwardKernel,
-        MaskKernel, MaskRowsKernel, FillKernel, ResidualForwardKernel, ResidualBackwardKernel, Im2ColKernel, PatchScatterKernel, PatchGatherKernel,
+        MaskKernel, MaskRowsKernel, FillKernel, ResidualForwardKernel, ResidualBackwardKernel,
+        LayerScaleForwardKernel, LayerScaleInputKernel, LayerScaleGammaKernel, Im2ColKernel, PatchScatterKernel, PatchGatherKernel,
         PositionForwardKernel, PositionBackwardKernel, PoolForwardKernel, PoolBackwardKernel, LossForwardKernel, LossBackwardKernel,
         SumSquaresKernel, AdamWKernel, SgdKernel;
 
@@ -80,6 +81,9 @@ public sealed unsafe partial class ClModel : DeviceMemory
             FillKernel = new KernelRing(program, "fill"),
             ResidualForwardKernel = new KernelRing(program, "residual_forward"),
             ResidualBackwardKernel = new KernelRing(program, "residual_backward"),
+            LayerScaleForwardKernel = new KernelRing(program, "layer_scale_forward"),
+            LayerScaleInputKernel = new KernelRing(program, "layer_scale_backward_input"),
+            LayerScaleGammaKernel = new KernelRing(program, "layer_scale_backward_gamma"),
             Im2ColKernel = new KernelRing(program, "im2col"),
             PatchScatterKernel = new KernelRing(program, "patch_scatter"),
             PatchGatherKernel = new KernelRing(program, "patch_gather"),
@@ -109,6 +113,7 @@ public sealed unsafe partial class ClModel : DeviceMemory
         TokenPooling = new PoolingSteps(this, mean: false);
         MeanPooling = new PoolingSteps(this, mean: true);
         Residual = new ResidualSteps(this);
+        LayerScale = new LayerScaleSteps(this);
         Dropout = new DropoutSteps(this);
         DropPath = new DropPathSteps(this);
         Gelu = new GeluSteps(this);
@@ -195,6 +200,9 @@ public sealed unsafe partial class ClModel : DeviceMemory
 
     /// <summary>Residual adds (with drop-path scales).</summary>
     public ResidualSteps Residual { get; }
+
+    /// <summary>LayerScale (timm <c>init_values</c>): the per-channel scale of a block's branch.</summary>
+    public LayerScaleSteps LayerScale { get; }
 
     /// <summary>Dropout masks and their application.</summary>
     public DropoutSteps Dropout { get; }
@@ -396,6 +404,13 @@ public sealed unsafe partial class ClModel : DeviceMemory
         k.SetArg(i++, 0f);
         k.SetArg(i, count);
         Launch(k, count);
+    }
+
+    /// <summary>Fails unless <paramref name="dim"/> is the model width the program's kernels were built with (<c>DIM</c>).</summary>
+    internal void CheckWidth(int dim)
+    {
+        if (dim != _layout.Config.Dim)
+            throw new ArgumentException($"The OpenCL program of {_layout.Config.Name} is built for width {_layout.Config.Dim}; found dim {dim}.", nameof(dim));
     }
 
     /// <summary>Sets a tensor argument: the buffer (null: a null pointer) and the offset in floats.</summary>

@@ -275,6 +275,43 @@ public sealed partial class ClModel
         }
     }
 
+    /// <summary>LayerScale over the model's width (see <see cref="Vit.Kernels.LayerScale"/>).</summary>
+    public sealed class LayerScaleSteps : Steps
+    {
+        internal LayerScaleSteps(ClModel model) : base(model) { }
+
+        /// <summary>y[r, c] = x[r, c]·gamma[c]; y may be x.</summary>
+        /// <exception cref="ArgumentException"><paramref name="dim"/> is not the width the program was built for.</exception>
+        public void Forward(DevicePtr y, DevicePtr x, DevicePtr gamma, long rows, int dim)
+        {
+            Model.CheckWidth(dim);
+            var k = Model.LayerScaleForwardKernel.Take();
+            int i = 0;
+            SetTensor(k, ref i, y); SetTensor(k, ref i, x); SetTensor(k, ref i, gamma);
+            k.SetArg(i, rows);
+            Model.Launch(k, rows * dim);
+        }
+
+        /// <summary>dgamma[c] += Σ_r dy[r, c]·x[r, c] (accumulated), then dx = dy·gamma (overwrite; dx may be dy).</summary>
+        /// <exception cref="ArgumentException"><paramref name="dim"/> is not the width the program was built for.</exception>
+        public void Backward(DevicePtr dx, DevicePtr dgamma, DevicePtr dy, DevicePtr x, DevicePtr gamma, long rows, int dim)
+        {
+            Model.CheckWidth(dim);
+            // The gamma gradient first: the in-order queue then lets dx overwrite dy.
+            var k = Model.LayerScaleGammaKernel.Take();
+            int i = 0;
+            SetTensor(k, ref i, dgamma); SetTensor(k, ref i, dy); SetTensor(k, ref i, x);
+            k.SetArg(i, rows);
+            Model.Launch(k, rows > 0 ? dim : 0);
+
+            k = Model.LayerScaleInputKernel.Take();
+            i = 0;
+            SetTensor(k, ref i, dx); SetTensor(k, ref i, dy); SetTensor(k, ref i, gamma);
+            k.SetArg(i, rows);
+            Model.Launch(k, rows * dim);
+        }
+    }
+
     /// <summary>Dropout (see <see cref="Vit.Kernels.Dropout"/>).</summary>
     public sealed unsafe class DropoutSteps : Steps
     {

@@ -75,7 +75,7 @@ public sealed class OpenCLBackend : Backend
     public static string BuildOptions(VisionTransformerConfig c)
     {
         ArgumentNullException.ThrowIfNull(c);
-        int grid = c.ImageSize / c.Patch, headDim = c.Dim / c.Heads;
+        int grid = c.ImageSize / c.Patch, headDim = c.HeadDim;
         float scale = 1f / MathF.Sqrt(headDim); // as Vit.Kernels.Attention computes it
         var inv = CultureInfo.InvariantCulture;
         return string.Join(" ",

@@ -3,7 +3,7 @@
 //
 // Compiled once per model type and device, after a prelude (prelude.opencl.h here; the same source
 // compiles as CUDA C after prelude.cuda.h), with the model's shapes as -D constants:
-//   TOKENS (patches + 1), DIM, HEADS, HEAD_DIM, CLASSES, CHANNELS, IMAGE, PATCH, GRID (IMAGE/PATCH),
+//   TOKENS (patches + 1), DIM (the model width), HEADS, HEAD_DIM, CLASSES, CHANNELS, IMAGE, PATCH, GRID (IMAGE/PATCH),
 //   NPATCH (GRID²), PATCH_K (CHANNELS·PATCH²), ATTN_SCALE (1/√HEAD_DIM, as the CPU computes it in float).
 // Kernels whose sizes vary within a model (the GEMM: qkv, proj, fc1, fc2, head) take them as
 // arguments instead.
@@ -196,10 +196,13 @@ KERNEL void layernorm_backward_params(TENSOR(dw), TENSOR(db), CTENSOR(dy), CTENS
 }
 
 // ---------------------------------------------------------------------------------------------
-// Attention, per (image, head, query row): qkv (B, TOKENS, 3·DIM) rows [q | k | v], head h at
-// columns h·HEAD_DIM; probs (B, HEADS, TOKENS, TOKENS) pre-dropout; mask optional.
+// Attention, per (image, head, query row): qkv (B, TOKENS, 3·INNER) rows [q | k | v], head h at
+// columns h·HEAD_DIM; output and its gradient (B, TOKENS, INNER), the heads merged; probs
+// (B, HEADS, TOKENS, TOKENS) pre-dropout; mask optional. INNER = HEADS·HEAD_DIM is the
+// attention's width, which may differ from the model width DIM (HEAD_DIM set explicitly).
 // ---------------------------------------------------------------------------------------------
-#define QKV_ROW (3 * DIM)
+#define INNER (HEADS * HEAD_DIM)
+#define QKV_ROW (3 * INNER)
 
 KERNEL void attention_forward(TENSOR(out), TENSOR(probs), CTENSOR(mask), CTENSOR(qkv), int batch)
 {
@@ -217,7 +220,7 @@ KERNEL void attention_forward(TENSOR(out), TENSOR(probs), CTENSOR(mask), CTENSOR
     float mx = -3.402823466e38f;
     for (int j = 0; j < TOKENS; j++)
     {
-        GLOBAL const float* k = base + (vit_long)j * QKV_ROW + DIM;
+        GLOBAL const float* k = base + (vit_long)j * QKV_ROW + INNER;
         float s = 0.0f;
         for (int e = 0; e < HEAD_DIM; e++) s += q[e] * k[e];
         s *= ATTN_SCALE;
@@ -234,10 +237,10 @@ KERNEL void attention_forward(TENSOR(out), TENSOR(probs), CTENSOR(mask), CTENSOR
         float pj = p[j] * inv;
         p[j] = pj;
         if (mk) pj *= mk[j];
-        GLOBAL const float* v = base + (vit_long)j * QKV_ROW + 2 * DIM;
+        GLOBAL const float* v = base + (vit_long)j * QKV_ROW + 2 * INNER;
         for (int e = 0; e < HEAD_DIM; e++) o[e] += pj * v[e];
     }
-    GLOBAL float* y = AT(out) + (b * TOKENS + i) * DIM + h * HEAD_DIM;
+    GLOBAL float* y = AT(out) + (b * TOKENS + i) * INNER + h * HEAD_DIM;
     for (int e = 0; e < HEAD_DIM; e++) y[e] = o[e];
 }
 
@@ -254,13 +257,13 @@ KERNEL void attention_backward_query(TENSOR(dqkv), TENSOR(dscores), CTENSOR(dout
     GLOBAL const float* p = AT(probs) + (bh * TOKENS + i) * TOKENS;
     GLOBAL const float* mk = mask_p ? AT(mask) + (bh * TOKENS + i) * TOKENS : 0;
     GLOBAL float* ds = AT(dscores) + (bh * TOKENS + i) * TOKENS;
-    GLOBAL const float* go = AT(dout) + (b * TOKENS + i) * DIM + h * HEAD_DIM;
+    GLOBAL const float* go = AT(dout) + (b * TOKENS + i) * INNER + h * HEAD_DIM;
     float g[HEAD_DIM];
     for (int e = 0; e < HEAD_DIM; e++) g[e] = go[e];
     float c = 0.0f;
     for (int j = 0; j < TOKENS; j++)
     {
-        GLOBAL const float* v = base + (vit_long)j * QKV_ROW + 2 * DIM;
+        GLOBAL const float* v = base + (vit_long)j * QKV_ROW + 2 * INNER;
         float dp = 0.0f;
         for (int e = 0; e < HEAD_DIM; e++) dp += g[e] * v[e];
         if (mk) dp *= mk[j];
@@ -273,7 +276,7 @@ KERNEL void attention_backward_query(TENSOR(dqkv), TENSOR(dscores), CTENSOR(dout
     {
         float s = p[j] * (ds[j] - c) * ATTN_SCALE;
         ds[j] = s;
-        GLOBAL const float* k = base + (vit_long)j * QKV_ROW + DIM;
+        GLOBAL const float* k = base + (vit_long)j * QKV_ROW + INNER;
         for (int e = 0; e < HEAD_DIM; e++) dq[e] += s * k[e];
     }
     GLOBAL float* d = AT(dqkv) + (b * TOKENS + i) * QKV_ROW + h * HEAD_DIM;
@@ -293,7 +296,7 @@ KERNEL void attention_backward_key(TENSOR(dqkv), CTENSOR(dscores), CTENSOR(dout)
     GLOBAL const float* p = AT(probs) + bh * TOKENS * TOKENS + j;
     GLOBAL const float* mk = mask_p ? AT(mask) + bh * TOKENS * TOKENS + j : 0;
     GLOBAL const float* ds = AT(dscores) + bh * TOKENS * TOKENS + j;
-    GLOBAL const float* go = AT(dout) + b * TOKENS * DIM + h * HEAD_DIM;
+    GLOBAL const float* go = AT(dout) + b * TOKENS * INNER + h * HEAD_DIM;
     float dk[HEAD_DIM], dv[HEAD_DIM];
     for (int e = 0; e < HEAD_DIM; e++) { dk[e] = 0.0f; dv[e] = 0.0f; }
     for (int i = 0; i < TOKENS; i++)
@@ -302,11 +305,11 @@ KERNEL void attention_backward_key(TENSOR(dqkv), CTENSOR(dscores), CTENSOR(dout)
         float pw = p[(vit_long)i * TOKENS];
         if (mk) pw *= mk[(vit_long)i * TOKENS];
         GLOBAL const float* q = base + (vit_long)i * QKV_ROW;
-        GLOBAL const float* g = go + (vit_long)i * DIM;
+        GLOBAL const float* g = go + (vit_long)i * INNER;
         for (int e = 0; e < HEAD_DIM; e++) { dk[e] += s * q[e]; dv[e] += pw * g[e]; }
     }
     GLOBAL float* d = AT(dqkv) + (b * TOKENS + j) * QKV_ROW + h * HEAD_DIM;
-    for (int e = 0; e < HEAD_DIM; e++) { d[DIM + e] = dk[e]; d[2 * DIM + e] = dv[e]; }
+    for (int e = 0; e < HEAD_DIM; e++) { d[INNER + e] = dk[e]; d[2 * INNER + e] = dv[e]; }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -378,6 +381,35 @@ KERNEL void residual_backward(TENSOR(dbranch), CTENSOR(dout), CTENSOR(scale), vi
     if (i >= count) return;
     float s = scale_p ? AT(scale)[i / per_image] : 1.0f;
     AT(dbranch)[i] = AT(dout)[i] * s;
+}
+
+// LayerScale (timm init_values) over (rows, DIM): y = x·gamma[channel]. y may be x.
+KERNEL void layer_scale_forward(TENSOR(y), CTENSOR(x), CTENSOR(gamma), vit_long rows)
+{
+    vit_long i = GLOBAL_ID(0);
+    if (i >= rows * DIM) return;
+    AT(y)[i] = AT(x)[i] * AT(gamma)[i % DIM];
+}
+
+// dx = dy·gamma[channel]. dx may be dy: the host launches layer_scale_backward_gamma first.
+KERNEL void layer_scale_backward_input(TENSOR(dx), CTENSOR(dy), CTENSOR(gamma), vit_long rows)
+{
+    vit_long i = GLOBAL_ID(0);
+    if (i >= rows * DIM) return;
+    AT(dx)[i] = AT(dy)[i] * AT(gamma)[i % DIM];
+}
+
+// dgamma[j] += Σ_rows dy[r, j]·x[r, j], x the forward input. One work-item per channel, rows in
+// order: the same sum on every run.
+KERNEL void layer_scale_backward_gamma(TENSOR(dgamma), CTENSOR(dy), CTENSOR(x), vit_long rows)
+{
+    vit_long j = GLOBAL_ID(0);
+    if (j >= DIM) return;
+    GLOBAL const float* g = AT(dy);
+    GLOBAL const float* xs = AT(x);
+    float s = 0.0f;
+    for (vit_long r = 0; r < rows; r++) s += g[r * DIM + j] * xs[r * DIM + j];
+    AT(dgamma)[j] += s;
 }
 
 // ---------------------------------------------------------------------------------------------
