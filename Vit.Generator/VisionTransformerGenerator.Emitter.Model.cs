@@ -132,7 +132,7 @@ public sealed partial class VisionTransformerGenerator
             foreach (var p in plan.Parameters)
             {
                 string shape = string.Join(", ", p.Shape.Select(d => N(d)));
-                w.Line($"    new({S(p.Name)}, new int[] {{ {shape} }}, Params.{p.ConstantName}, global::Vit.ParameterInit.{p.Init}, fanIn: {N(p.FanIn)}, weightDecay: {(p.WeightDecay ? "true" : "false")}),");
+                w.Line($"    new({S(p.Name)}, new int[] {{ {shape} }}, Params.{p.ConstantName}, global::Vit.ParameterInit.{p.Init}, fanIn: {N(p.FanIn)}, weightDecay: {(p.WeightDecay ? "true" : "false")}{(p.Init == "Constant" ? $", value: {Real(p.InitValue)}" : "")}),");
             }
             w.Line("};");
             w.Line();

@@ -10,7 +10,8 @@ internal sealed record ParameterSpec(
     long Length,
     string Init,
     int FanIn,
-    bool WeightDecay);
+    bool WeightDecay,
+    double InitValue = 0);
 
 /// <summary>One activation tensor: its constant name, offset and length per image, and what it holds.</summary>
 /// <remarks>Structurally equatable: required for incremental caching.</remarks>

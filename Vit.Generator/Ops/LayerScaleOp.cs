@@ -12,7 +12,7 @@ namespace Vit.Generator.Ops;
 internal static class LayerScaleOp
 {
     public static string Parameter(PlanBuilder b, string module) =>
-        b.Parameter(module + ".gamma", new long[] { b.Spec.Dim }, "LayerScale", decay: false);
+        b.Parameter(module + ".gamma", new long[] { b.Spec.Dim }, "Constant", decay: false, value: b.Spec.LayerScale);
 
     public static void Add(PlanBuilder b, string module, int block, TensorRef x, TensorRef y, string gamma) =>
         b.Step(OpKind.LayerScale, module, block, new[] { x }, new[] { y }, new TensorRef[0], new[] { gamma }, new[] { (int)x.Shape[x.Shape.Count - 1] });

@@ -28,14 +28,14 @@ internal static class Architecture
         return x;
     }
 
-    /// <summary>blocks.i: x = x + drop_path1(attn(norm1(x))); x = x + drop_path2(mlp(norm2(x))).</summary>
+    /// <summary>blocks.i: x = x + drop_path1(ls1(attn(norm1(x)))); x = x + drop_path2(ls2(mlp(norm2(x)))); ls1, ls2 only with LayerScale.</summary>
     public static TensorRef Block(PlanBuilder b, int i, TensorRef x, int tokens, int headDim, int hiddenStride)
     {
         var s = b.Spec;
         string m = "blocks." + N(i), t = "Block" + N(i);
         long T = tokens, D = s.Dim, M = s.MlpDim, inner = (long)s.Heads * headDim;
         double rate = VisionTransformerGenerator.Planner.DropPathRate(s, i);
-        bool dropout = s.Dropout > 0;
+        bool dropout = s.Dropout > 0, layerScale = s.LayerScale > 0;
 
         var norm1 = LayerNormOp.Add(b, m + ".norm1", i, x, t + "Norm1", "Normed", "GradA");
         b.Scratch("GradA", (double)T * D, $"backward scratch (B, {N(T)}, {N(D)})");
@@ -45,8 +45,10 @@ internal static class Architecture
         var heads = AttentionOp.Add(b, m + ".attn", i, qkv, t, tokens, headDim);
         var projParameters = LinearOp.Parameters(b, m + ".attn.proj", (int)inner, s.Dim);
         var branch = b.Transient("Branch", "Branch", "GradA", new[] { T, D }, $"scratch: attn.proj / mlp.fc2 output before the residual (B, {N(T)}, {N(D)})");
-        LinearOp.Add(b, m + ".attn.proj", i, heads, branch, projParameters);
-        if (dropout) DropoutOp.Add(b, m + ".attn.proj_drop", i, branch, t + "ProjDropMask");
+        var proj = layerScale ? b.Saved(t + "AttnProj", "Branch", "GradA", new[] { T, D }, $"{m}.attn.proj output (after proj_drop), input of ls1 (B, {N(T)}, {N(D)})") : branch;
+        LinearOp.Add(b, m + ".attn.proj", i, heads, proj, projParameters);
+        if (dropout) DropoutOp.Add(b, m + ".attn.proj_drop", i, proj, t + "ProjDropMask");
+        if (layerScale) LayerScaleOp.Add(b, m + ".ls1", i, proj, branch, LayerScaleOp.Parameter(b, m + ".ls1"));
         x = ResidualOp.Add(b, m, i, t, x, branch, 1, rate);
 
         var norm2 = LayerNormOp.Add(b, m + ".norm2", i, x, t + "Norm2", "Normed", "GradA");
@@ -58,8 +60,10 @@ internal static class Architecture
         LinearOp.Add(b, m + ".mlp.fc1", i, norm2, act, fc1Parameters, "gelu", fc1);
         if (dropout) DropoutOp.Add(b, m + ".mlp.drop1", i, act, t + "MlpDrop1Mask");
         var fc2Parameters = LinearOp.Parameters(b, m + ".mlp.fc2", s.MlpDim, s.Dim);
-        LinearOp.Add(b, m + ".mlp.fc2", i, act, branch, fc2Parameters);
-        if (dropout) DropoutOp.Add(b, m + ".mlp.drop2", i, branch, t + "MlpDrop2Mask");
+        var fc2 = layerScale ? b.Saved(t + "MlpFc2", "Branch", "GradA", new[] { T, D }, $"{m}.mlp.fc2 output (after mlp.drop2), input of ls2 (B, {N(T)}, {N(D)})") : branch;
+        LinearOp.Add(b, m + ".mlp.fc2", i, act, fc2, fc2Parameters);
+        if (dropout) DropoutOp.Add(b, m + ".mlp.drop2", i, fc2, t + "MlpDrop2Mask");
+        if (layerScale) LayerScaleOp.Add(b, m + ".ls2", i, fc2, branch, LayerScaleOp.Parameter(b, m + ".ls2"));
         return ResidualOp.Add(b, m, i, t, x, branch, 2, rate);
     }
 

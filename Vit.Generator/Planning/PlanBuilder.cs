@@ -40,12 +40,12 @@ internal sealed class PlanBuilder
         _saved.Sum(t => AlignUp(t.LengthEstimate())) + _scratch.Sum(s => AlignUp(s.Length));
 
     /// <summary>Declares a parameter; returns the name of its offset constant in <c>Params</c>.</summary>
-    public string Parameter(string name, long[] shape, string init, bool decay, int fanIn = 0)
+    public string Parameter(string name, long[] shape, string init, bool decay, int fanIn = 0, double value = 0)
     {
         double count = shape.Aggregate(1.0, (a, d) => a * d);
         long length = count < long.MaxValue / 2 ? shape.Aggregate(1L, (a, d) => a * d) : 0;
         string constant = ConstantName(name);
-        _parameters.Add(new ParameterSpec(name, constant, new EquatableArray<int>(shape.Select(d => (int)d).ToArray()), _parameterOffset, length, init, fanIn, decay));
+        _parameters.Add(new ParameterSpec(name, constant, new EquatableArray<int>(shape.Select(d => (int)d).ToArray()), _parameterOffset, length, init, fanIn, decay, value));
         _parameterOffset += Align(length);
         ParameterCount += count;
         ParameterFloats += AlignUp(count);

@@ -91,6 +91,14 @@ public interface IKernels<TPtr> where TPtr : struct, ITensorPointer<TPtr>
     void AttentionBackward<TTokens, THeads, THeadDim>(TPtr dqkv, TPtr dprobs, TPtr doutput, TPtr probs, TPtr dropoutMask, TPtr qkv, int batch)
         where TTokens : struct, IDim where THeads : struct, IDim where THeadDim : struct, IDim;
 
+    /// <summary>timm <c>LayerScale</c>: y[r, c] = x[r, c]·gamma[c] (rows, TDim); y may be x.</summary>
+    void LayerScaleForward<TDim>(TPtr y, TPtr x, TPtr gamma, int rows)
+        where TDim : struct, IDim;
+
+    /// <summary>dgamma += Σ_rows dy·x (adds); dx = dy·gamma (overwrites; dx may be dy). x is the layer scale's input.</summary>
+    void LayerScaleBackward<TDim>(TPtr dx, TPtr dgamma, TPtr dy, TPtr x, TPtr gamma, int rows)
+        where TDim : struct, IDim;
+
     /// <summary>output = input + branch·sampleScale[image] (scale None: 1), <paramref name="perImage"/> floats per image; output may be input.</summary>
     void ResidualForward(TPtr output, TPtr input, TPtr branch, TPtr sampleScale, int batch, long perImage);
 

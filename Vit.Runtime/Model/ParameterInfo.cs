@@ -17,6 +17,9 @@ public enum ParameterInit
 
     /// <summary>PyTorch's default Conv2d init: uniform in ±1/√fan_in (weight and bias of <c>patch_embed.proj</c>).</summary>
     FanInUniform,
+
+    /// <summary>Every element <see cref="ParameterInfo.Value"/> (LayerScale's <c>gamma</c>: timm <c>init_values</c>).</summary>
+    Constant,
 }
 
 /// <summary>One parameter tensor of a compiled model: its timm name, shape and place in the flat buffer.</summary>
@@ -28,9 +31,11 @@ public sealed class ParameterInfo
     /// <param name="offset">Offset in floats into the model's parameter (and gradient) buffer.</param>
     /// <param name="init">How it is initialized.</param>
     /// <param name="fanIn">The fan-in used by <see cref="ParameterInit.FanInUniform"/>.</param>
-    /// <param name="weightDecay">False for the usual no-decay set: norms, biases, <c>cls_token</c>, <c>pos_embed</c>.</param>
-    public ParameterInfo(string name, int[] shape, long offset, ParameterInit init, int fanIn, bool weightDecay)
+    /// <param name="weightDecay">False for the usual no-decay set: norms, biases, <c>cls_token</c>, <c>pos_embed</c>, LayerScale gammas.</param>
+    /// <param name="value">The value of every element for <see cref="ParameterInit.Constant"/>.</param>
+    public ParameterInfo(string name, int[] shape, long offset, ParameterInit init, int fanIn, bool weightDecay, double value = 0)
     {
+        Value = value;
         Name = name;
         Shape = shape;
         Offset = offset;
@@ -56,6 +61,9 @@ public sealed class ParameterInfo
 
     /// <summary>How it is initialized.</summary>
     public ParameterInit Init { get; }
+
+    /// <summary>The initial value of every element for <see cref="ParameterInit.Constant"/>.</summary>
+    public double Value { get; }
 
     /// <summary>Fan-in (inputs per output) for <see cref="ParameterInit.FanInUniform"/>.</summary>
     public int FanIn { get; }

@@ -51,6 +51,9 @@ public static class ParameterInitializer
                 double bound = 1.0 / Math.Sqrt(Math.Max(1, p.FanIn));
                 for (int i = 0; i < values.Length; i++) values[i] = (float)((2 * rng.NextDouble() - 1) * bound);
                 break;
+            case ParameterInit.Constant:
+                values.Fill((float)p.Value);
+                break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(p), p.Init, $"Unknown initialization for {p.Name}.");
         }

@@ -200,4 +200,14 @@ public readonly struct CpuKernels : IKernels<TensorPtr>
     public void SoftmaxCrossEntropyBackward<TClasses>(TensorPtr dlogits, TensorPtr probs, ReadOnlySpan<int> labels, int batch, float labelSmoothing)
         where TClasses : struct, IDim
         => SoftmaxCrossEntropy.Backward<TClasses>(dlogits, probs, labels, batch, labelSmoothing);
+
+    /// <inheritdoc/>
+    public void LayerScaleForward<TDim>(TensorPtr y, TensorPtr x, TensorPtr gamma, int rows)
+        where TDim : struct, IDim
+        => LayerScale.Forward(y, x, gamma, rows, TDim.Value);
+
+    /// <inheritdoc/>
+    public void LayerScaleBackward<TDim>(TensorPtr dx, TensorPtr dgamma, TensorPtr dy, TensorPtr x, TensorPtr gamma, int rows)
+        where TDim : struct, IDim
+        => LayerScale.Backward(dx, dgamma, dy, x, gamma, rows, TDim.Value);
 }

@@ -167,4 +167,14 @@ public readonly struct ClKernels : IKernels<DevicePtr>
     public void SoftmaxCrossEntropyBackward<TClasses>(DevicePtr dlogits, DevicePtr probs, ReadOnlySpan<int> labels, int batch, float labelSmoothing)
         where TClasses : struct, IDim
         => _model.SoftmaxCrossEntropy.Backward<TClasses>(dlogits, probs, labels, batch, labelSmoothing);
+
+    /// <inheritdoc/>
+    public void LayerScaleForward<TDim>(DevicePtr y, DevicePtr x, DevicePtr gamma, int rows)
+        where TDim : struct, IDim
+        => _model.LayerScale.Forward(y, x, gamma, rows, TDim.Value);
+
+    /// <inheritdoc/>
+    public void LayerScaleBackward<TDim>(DevicePtr dx, DevicePtr dgamma, DevicePtr dy, DevicePtr x, DevicePtr gamma, int rows)
+        where TDim : struct, IDim
+        => _model.LayerScale.Backward(dx, dgamma, dy, x, gamma, rows, TDim.Value);
 }
