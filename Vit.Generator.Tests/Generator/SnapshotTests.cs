@@ -11,6 +11,7 @@ public sealed class SnapshotTests
         { "Tiny", "[VisionTransformer(ImageSize = 8, Patch = 4, Channels = 3, Dim = 16, Depth = 2, Heads = 2, Classes = 5)]\npublic partial class Tiny;" },
         { "VitB16", "[VisionTransformer(ImageSize = 224, Patch = 16, Dim = 768, Depth = 12, Heads = 12, Classes = 1000)]\npublic partial class VitB16;" },
         { "MeanRepr", "[VisionTransformer(ImageSize = 32, Patch = 8, Channels = 1, Dim = 24, Depth = 2, Heads = 3, MlpDim = 40, Classes = 7,\n    Pooling = Pooling.Mean, RepresentationSize = 10, QkvBias = false, LayerNormEpsilon = 1e-5,\n    Dropout = 0.1, AttentionDropout = 0.05, DropPath = 0.2)]\ninternal partial class MeanRepr;" },
+        { "Options", "[VisionTransformer(ImageSize = 8, Patch = 4, Dim = 20, Depth = 1, Heads = 3, HeadDim = 8, MlpDim = 40, Classes = 4,\n    LayerScale = 0.1, Dropout = 0.1)]\npublic partial class Options;" },
     };
 
     [Theory]

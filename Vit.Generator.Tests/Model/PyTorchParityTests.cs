@@ -27,12 +27,14 @@ public sealed class PyTorchParityTests(ITestOutputHelper log)
         "mean_repr_noqkvbias" => new MeanReprNoQkvBias(seed: 1, maxBatch: 1),
         "token_repr_eps" => new TokenReprEps(seed: 1, maxBatch: 1),
         "features_only" => new FeaturesOnly(seed: 1, maxBatch: 1),
+        "layerscale_token" => new LayerScaleToken(seed: 1, maxBatch: 1),
+        "headdim_mean" => new HeadDimMean(seed: 1, maxBatch: 1),
         _ => throw new ArgumentException(fixture),
     };
 
-    public static TheoryData<string> Trainable => new() { "tiny_token", "mean_repr_noqkvbias", "token_repr_eps" };
+    public static TheoryData<string> Trainable => new() { "tiny_token", "mean_repr_noqkvbias", "token_repr_eps", "layerscale_token", "headdim_mean" };
 
-    public static TheoryData<string> All => new() { "tiny_token", "mean_repr_noqkvbias", "token_repr_eps", "features_only" };
+    public static TheoryData<string> All => new() { "tiny_token", "mean_repr_noqkvbias", "token_repr_eps", "features_only", "layerscale_token", "headdim_mean" };
 
     [Theory]
     [MemberData(nameof(All))]

@@ -23,6 +23,15 @@ public partial class TokenReprEps;
 [VisionTransformer(ImageSize = 8, Patch = 2, Channels = 3, Dim = 8, Depth = 1, Heads = 1, MlpDim = 32, Classes = 0)]
 public partial class FeaturesOnly;
 
+/// <summary>Fixture <c>layerscale_token</c>: LayerScale (timm init_values 0.1; the fixture's gammas are random), token pooling.</summary>
+[VisionTransformer(ImageSize = 8, Patch = 4, Channels = 3, Dim = 16, Depth = 2, Heads = 2, MlpDim = 32, Classes = 5, LayerScale = 0.1)]
+public partial class LayerScaleToken;
+
+/// <summary>Fixture <c>headdim_mean</c>: 3 heads of 8 channels (inner width 24) on a width of 20, mean pooling.</summary>
+[VisionTransformer(ImageSize = 12, Patch = 4, Channels = 3, Dim = 20, Depth = 2, Heads = 3, HeadDim = 8, MlpDim = 40, Classes = 6,
+    Pooling = Pooling.Mean)]
+public partial class HeadDimMean;
+
 /// <summary>tiny_token's shapes with every regularizer on, to test training-mode behaviour.</summary>
 [VisionTransformer(ImageSize = 8, Patch = 4, Channels = 3, Dim = 16, Depth = 2, Heads = 2, MlpDim = 64, Classes = 5,
     Dropout = 0.2, AttentionDropout = 0.2, DropPath = 0.3)]

@@ -105,6 +105,12 @@ public sealed class OpenCLModelTests(OpenCLBackendFixture fixture) : IClassFixtu
     public void Forward_matches_the_cpu_without_a_head() => ForwardMatches((s, be) => new FeaturesOnly(s, 2, be), 2);
 
     [SkippableFact]
+    public void Forward_matches_the_cpu_with_layer_scale() => ForwardMatches((s, be) => new LayerScaleToken(s, 3, be), 3);
+
+    [SkippableFact]
+    public void Forward_matches_the_cpu_with_an_attention_width_other_than_dim() => ForwardMatches((s, be) => new HeadDimMean(s, 2, be), 2);
+
+    [SkippableFact]
     public void Forward_matches_the_cpu_at_cifar_shapes() => ForwardMatches((s, be) => new CifarVit(s, 2, be), 2);
 
     private void TrainingStepMatches<T>(Func<int, Backend, T> create, int batch) where T : IVisionTransformer
@@ -136,6 +142,12 @@ public sealed class OpenCLModelTests(OpenCLBackendFixture fixture) : IClassFixtu
 
     [SkippableFact]
     public void Training_step_matches_the_cpu_mean_pooling_pre_logits_no_qkv_bias() => TrainingStepMatches((s, be) => new MeanReprNoQkvBias(s, 3, be), 3);
+
+    [SkippableFact]
+    public void Training_step_matches_the_cpu_with_layer_scale() => TrainingStepMatches((s, be) => new LayerScaleToken(s, 3, be), 3);
+
+    [SkippableFact]
+    public void Training_step_matches_the_cpu_with_an_attention_width_other_than_dim() => TrainingStepMatches((s, be) => new HeadDimMean(s, 2, be), 2);
 
     [SkippableFact]
     public void Training_step_matches_the_cpu_three_blocks_pre_logits() => TrainingStepMatches((s, be) => new TokenReprEps(s, 2, be), 2);
