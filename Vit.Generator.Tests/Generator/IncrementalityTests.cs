@@ -139,6 +139,6 @@ public sealed class TrainingLayoutTests
         int stride = VisionTransformerGenerator.Planner.HiddenStride(mlpDim);
         Assert.Equal(expected, stride);
         Assert.InRange(stride - mlpDim, 0, 31);
-        Assert.True(Vit.Kernels.Gemm.SpreadsOverL1Sets(stride));
+        Assert.True(Vit.Backends.Cpu.Gemm.SpreadsOverL1Sets(stride));
     }
 }

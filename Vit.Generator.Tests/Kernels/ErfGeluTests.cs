@@ -1,4 +1,5 @@
-using Vit.Kernels;
+using Vit.Backends;
+using Vit.Backends.Cpu;
 using Vit.Numerics;
 using Xunit;
 using static Vit.Tests.Kernels.KernelTestSupport;

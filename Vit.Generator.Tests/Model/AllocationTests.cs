@@ -46,5 +46,5 @@ public sealed class AllocationTests
     }
 
 
-    private static long Allocated() => GC.GetAllocatedBytesForCurrentThread() + Vit.Kernels.WorkerPool.Shared.WorkerAllocatedBytes;
+    private static long Allocated() => GC.GetAllocatedBytesForCurrentThread() + Vit.Backends.Cpu.WorkerPool.Shared.WorkerAllocatedBytes;
 }

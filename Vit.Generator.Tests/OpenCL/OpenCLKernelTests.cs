@@ -1,5 +1,6 @@
 using Vit.Backends.OpenCL;
-using Vit.Kernels;
+using Vit.Backends;
+using Vit.Backends.Cpu;
 using Vit.Memory;
 using Vit.Numerics;
 using Vit.Tests.Kernels;

@@ -4,7 +4,8 @@ using BenchmarkDotNet.Diagnosers;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using Vit.Cli;
-using Vit.Kernels;
+using Vit.Backends;
+using Vit.Backends.Cpu;
 
 namespace Vit.Benchmarks;
 

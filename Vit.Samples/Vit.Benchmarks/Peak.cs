@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.Intrinsics;
-using Vit.Kernels;
+using Vit.Backends;
+using Vit.Backends.Cpu;
 
 namespace Vit.Benchmarks;
 

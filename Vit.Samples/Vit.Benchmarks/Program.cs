@@ -2,7 +2,8 @@ using System.Diagnostics;
 using BenchmarkDotNet.Running;
 using Vit.Benchmarks;
 using Vit.Cli;
-using Vit.Kernels;
+using Vit.Backends;
+using Vit.Backends.Cpu;
 
 // Usage:
 //   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- [BenchmarkDotNet arguments, e.g. --filter '*Gemm*']

@@ -1,5 +1,6 @@
 using System.Diagnostics;
-using Vit.Kernels;
+using Vit.Backends;
+using Vit.Backends.Cpu;
 
 namespace Vit.Cli;
 

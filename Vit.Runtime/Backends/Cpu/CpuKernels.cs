@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
-using Vit.Kernels;
+using Vit.Backends;
+using Vit.Backends.Cpu;
 using Vit.Memory;
 using Vit.Numerics;
 
@@ -7,7 +8,7 @@ namespace Vit.Backends.Cpu;
 
 /// <summary>
 /// The backend contract on the CPU: each operation is the SIMD kernel of the same name in
-/// <c>Vit.Kernels</c>, on the model's native memory. A struct, so the generated passes are
+/// <c>Vit.Backends.Cpu</c>, on the model's native memory. A struct, so the generated passes are
 /// compiled once for it and every call is direct.
 /// </summary>
 public readonly struct CpuKernels : IKernels<TensorPtr>

@@ -6,7 +6,7 @@ namespace Vit.Backends.OpenCL;
 /// One model instance on an OpenCL device: the device memory pools (parameters, gradients,
 /// activations, staging), the kernels of the model's program, and the steps the generated launch
 /// sequence calls (<c>k.LayerNorm.Forward&lt;D768&gt;(…)</c>, the same names and arguments as the
-/// CPU kernels in <c>Vit.Kernels</c>).
+/// CPU kernels in <c>Vit.Backends.Cpu</c>).
 /// </summary>
 /// <remarks>
 /// <para>
@@ -275,7 +275,7 @@ public sealed unsafe partial class ClModel : DeviceMemory
     public DevicePtr BeginTraining(ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int batch)
     {
         _memory.CheckTraining(images, labels, batch);
-        Vit.Kernels.SoftmaxCrossEntropy.CheckLabels(labels, batch, _layout.Config.Classes);
+        Vit.Backends.Cpu.SoftmaxCrossEntropy.CheckLabels(labels, batch, _layout.Config.Classes);
         EnsureCapacity(_memory.Capacity);
         _training = Grow(_training, _layout.TrainingFloatsPerImage * _capacity * sizeof(float));
         UploadImages(images);

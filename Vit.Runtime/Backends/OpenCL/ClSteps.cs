@@ -1,10 +1,11 @@
-using Vit.Kernels;
+using Vit.Backends;
+using Vit.Backends.Cpu;
 using Vit.Numerics;
 
 namespace Vit.Backends.OpenCL;
 
 // The steps the generated OpenCL launch sequence calls. Each mirrors the CPU kernel of the same
-// name in Vit.Kernels (same arguments, same meaning of every tensor, same accumulate/overwrite
+// name in Vit.Backends.Cpu (same arguments, same meaning of every tensor, same accumulate/overwrite
 // rules) and enqueues the vit.cl kernels that compute it. Sizes that the program was not built
 // with (the GEMM's) come from the dimension type arguments.
 public sealed partial class ClModel
@@ -36,7 +37,7 @@ public sealed partial class ClModel
         }
     }
 
-    /// <summary>LayerNorm over the model's width (see <see cref="Vit.Kernels.LayerNorm"/>).</summary>
+    /// <summary>LayerNorm over the model's width (see <see cref="Vit.Backends.Cpu.LayerNorm"/>).</summary>
     public sealed class LayerNormSteps : Steps
     {
         internal LayerNormSteps(ClModel model) : base(model) { }
@@ -73,7 +74,7 @@ public sealed partial class ClModel
         }
     }
 
-    /// <summary>Linear layers as the tiled GEMM (see <see cref="Vit.Kernels.Linear"/>).</summary>
+    /// <summary>Linear layers as the tiled GEMM (see <see cref="Vit.Backends.Cpu.Linear"/>).</summary>
     public sealed class LinearSteps : Steps
     {
         internal LinearSteps(ClModel model) : base(model) { }
@@ -86,7 +87,7 @@ public sealed partial class ClModel
         /// <summary>y = x·wᵀ + b with x's rows <paramref name="xStride"/> floats apart (the padded MLP activation).</summary>
         public void Forward<TIn, TOut>(DevicePtr y, DevicePtr x, long xStride, DevicePtr w, DevicePtr b, int rows)
             where TIn : struct, IDim where TOut : struct, IDim
-            => Model.Gemm(y, TOut.Value, x, Vit.Kernels.Linear.CheckStride(xStride, TIn.Value), 1, w, 1, TIn.Value, b, DevicePtr.None, 0, rows, TOut.Value, TIn.Value, accumulate: false);
+            => Model.Gemm(y, TOut.Value, x, Vit.Backends.Cpu.Linear.CheckStride(xStride, TIn.Value), 1, w, 1, TIn.Value, b, DevicePtr.None, 0, rows, TOut.Value, TIn.Value, accumulate: false);
 
         /// <summary>preActivation = x·wᵀ + b and activation = gelu(preActivation), in one GEMM epilogue.</summary>
         public void ForwardGelu<TIn, TOut>(DevicePtr activation, DevicePtr preActivation, DevicePtr x, DevicePtr w, DevicePtr b, int rows)
@@ -96,7 +97,7 @@ public sealed partial class ClModel
         /// <summary>As the overload without a stride, with the activation's rows <paramref name="activationStride"/> floats apart.</summary>
         public void ForwardGelu<TIn, TOut>(DevicePtr activation, long activationStride, DevicePtr preActivation, DevicePtr x, DevicePtr w, DevicePtr b, int rows)
             where TIn : struct, IDim where TOut : struct, IDim
-            => Model.Gemm(preActivation, TOut.Value, x, TIn.Value, 1, w, 1, TIn.Value, b, activation, Vit.Kernels.Linear.CheckStride(activationStride, TOut.Value),
+            => Model.Gemm(preActivation, TOut.Value, x, TIn.Value, 1, w, 1, TIn.Value, b, activation, Vit.Backends.Cpu.Linear.CheckStride(activationStride, TOut.Value),
                 rows, TOut.Value, TIn.Value, accumulate: false);
 
         /// <summary>y += x·wᵀ + b (the residual add fused).</summary>
@@ -112,10 +113,10 @@ public sealed partial class ClModel
         /// <summary>As the overload without a stride, with the forward input's rows <paramref name="xStride"/> floats apart.</summary>
         public void Backward<TIn, TOut>(DevicePtr dx, DevicePtr dw, DevicePtr db, DevicePtr dy, DevicePtr x, long xStride, DevicePtr w, int rows)
             where TIn : struct, IDim where TOut : struct, IDim
-            => Model.LinearBackward(dx, dw, db, dy, x, Vit.Kernels.Linear.CheckStride(xStride, TIn.Value), w, rows, TIn.Value, TOut.Value);
+            => Model.LinearBackward(dx, dw, db, dy, x, Vit.Backends.Cpu.Linear.CheckStride(xStride, TIn.Value), w, rows, TIn.Value, TOut.Value);
     }
 
-    /// <summary>Multi-head self-attention (see <see cref="Vit.Kernels.Attention"/>).</summary>
+    /// <summary>Multi-head self-attention (see <see cref="Vit.Backends.Cpu.Attention"/>).</summary>
     public sealed class AttentionSteps : Steps
     {
         internal AttentionSteps(ClModel model) : base(model) { }
@@ -151,7 +152,7 @@ public sealed partial class ClModel
         }
     }
 
-    /// <summary>The patch embedding (see <see cref="Vit.Kernels.PatchEmbedding"/>): im2col, the GEMM, and a scatter into rows 1..N.</summary>
+    /// <summary>The patch embedding (see <see cref="Vit.Backends.Cpu.PatchEmbedding"/>): im2col, the GEMM, and a scatter into rows 1..N.</summary>
     public sealed class PatchEmbeddingSteps : Steps
     {
         internal PatchEmbeddingSteps(ClModel model) : base(model) { }
@@ -190,7 +191,7 @@ public sealed partial class ClModel
         }
     }
 
-    /// <summary>Class token and position embeddings (see <see cref="Vit.Kernels.PositionEmbedding"/>).</summary>
+    /// <summary>Class token and position embeddings (see <see cref="Vit.Backends.Cpu.PositionEmbedding"/>).</summary>
     public sealed class PositionEmbeddingSteps : Steps
     {
         internal PositionEmbeddingSteps(ClModel model) : base(model) { }
@@ -218,7 +219,7 @@ public sealed partial class ClModel
         }
     }
 
-    /// <summary>Token or mean pooling (see <see cref="Vit.Kernels.TokenPooling"/>, <see cref="Vit.Kernels.MeanPooling"/>).</summary>
+    /// <summary>Token or mean pooling (see <see cref="Vit.Backends.Cpu.TokenPooling"/>, <see cref="Vit.Backends.Cpu.MeanPooling"/>).</summary>
     public sealed class PoolingSteps : Steps
     {
         private readonly int _mean;
@@ -248,7 +249,7 @@ public sealed partial class ClModel
         }
     }
 
-    /// <summary>Residual adds with optional per-image drop-path scales (see <see cref="Vit.Kernels.Residual"/>).</summary>
+    /// <summary>Residual adds with optional per-image drop-path scales (see <see cref="Vit.Backends.Cpu.Residual"/>).</summary>
     public sealed class ResidualSteps : Steps
     {
         internal ResidualSteps(ClModel model) : base(model) { }
@@ -275,7 +276,7 @@ public sealed partial class ClModel
         }
     }
 
-    /// <summary>LayerScale over the model's width (see <see cref="Vit.Kernels.LayerScale"/>).</summary>
+    /// <summary>LayerScale over the model's width (see <see cref="Vit.Backends.Cpu.LayerScale"/>).</summary>
     public sealed class LayerScaleSteps : Steps
     {
         internal LayerScaleSteps(ClModel model) : base(model) { }
@@ -312,7 +313,7 @@ public sealed partial class ClModel
         }
     }
 
-    /// <summary>Dropout (see <see cref="Vit.Kernels.Dropout"/>).</summary>
+    /// <summary>Dropout (see <see cref="Vit.Backends.Cpu.Dropout"/>).</summary>
     public sealed unsafe class DropoutSteps : Steps
     {
         internal DropoutSteps(ClModel model) : base(model) { }
@@ -324,7 +325,7 @@ public sealed partial class ClModel
         public void FillMask(DevicePtr mask, long count, float rate, ref Rng rng)
         {
             var host = Model.Staging(count);
-            Vit.Kernels.Dropout.FillMask(host, count, rate, ref rng);
+            Vit.Backends.Cpu.Dropout.FillMask(host, count, rate, ref rng);
             Model.Context.Write(mask.Buffer!, mask.Offset * sizeof(float), host.Pointer, count * sizeof(float), blocking: true);
             Model.Drained();
         }
@@ -332,10 +333,10 @@ public sealed partial class ClModel
         /// <summary>x *= mask.</summary>
         public void Apply(DevicePtr x, DevicePtr mask, long count) => Elementwise(Model.MaskKernel, count, x, mask);
 
-        /// <summary>x *= mask with x's rows <paramref name="xStride"/> floats apart and the mask contiguous, (rows, cols), as <see cref="Vit.Kernels.Dropout"/>.</summary>
+        /// <summary>x *= mask with x's rows <paramref name="xStride"/> floats apart and the mask contiguous, (rows, cols), as <see cref="Vit.Backends.Cpu.Dropout"/>.</summary>
         public void Apply(DevicePtr x, long xStride, DevicePtr mask, int rows, int cols)
         {
-            Vit.Kernels.Linear.CheckStride(xStride, cols);
+            Vit.Backends.Cpu.Linear.CheckStride(xStride, cols);
             var k = Model.MaskRowsKernel.Take();
             int i = 0;
             SetTensor(k, ref i, x); k.SetArg(i++, xStride); SetTensor(k, ref i, mask);
@@ -345,7 +346,7 @@ public sealed partial class ClModel
         }
     }
 
-    /// <summary>Drop path (see <see cref="Vit.Kernels.DropPath"/>).</summary>
+    /// <summary>Drop path (see <see cref="Vit.Backends.Cpu.DropPath"/>).</summary>
     public sealed unsafe class DropPathSteps : Steps
     {
         internal DropPathSteps(ClModel model) : base(model) { }
@@ -354,13 +355,13 @@ public sealed partial class ClModel
         public void FillScales(DevicePtr scale, int batch, float rate, ref Rng rng)
         {
             var host = Model.Staging(batch);
-            Vit.Kernels.DropPath.FillScales(host, batch, rate, ref rng);
+            Vit.Backends.Cpu.DropPath.FillScales(host, batch, rate, ref rng);
             Model.Context.Write(scale.Buffer!, scale.Offset * sizeof(float), host.Pointer, (long)batch * sizeof(float), blocking: true);
             Model.Drained();
         }
     }
 
-    /// <summary>GELU backward (see <see cref="Vit.Kernels.Gelu"/>).</summary>
+    /// <summary>GELU backward (see <see cref="Vit.Backends.Cpu.Gelu"/>).</summary>
     public sealed class GeluSteps : Steps
     {
         internal GeluSteps(ClModel model) : base(model) { }
@@ -369,7 +370,7 @@ public sealed partial class ClModel
         public void Backward(DevicePtr dx, DevicePtr dy, DevicePtr x, long count) => Elementwise(Model.GeluBackwardKernel, count, dx, dy, x);
     }
 
-    /// <summary>tanh (see <see cref="Vit.Kernels.Tanh"/>).</summary>
+    /// <summary>tanh (see <see cref="Vit.Backends.Cpu.Tanh"/>).</summary>
     public sealed class TanhSteps : Steps
     {
         internal TanhSteps(ClModel model) : base(model) { }
@@ -381,7 +382,7 @@ public sealed partial class ClModel
         public void Backward(DevicePtr dx, DevicePtr dy, DevicePtr y, long count) => Elementwise(Model.TanhBackwardKernel, count, dx, dy, y);
     }
 
-    /// <summary>Fills (see <see cref="Vit.Kernels.Fill"/>).</summary>
+    /// <summary>Fills (see <see cref="Vit.Backends.Cpu.Fill"/>).</summary>
     public sealed class FillSteps : Steps
     {
         internal FillSteps(ClModel model) : base(model) { }
@@ -390,7 +391,7 @@ public sealed partial class ClModel
         public void Zero(DevicePtr x, long count) => Model.Zero(x, count);
     }
 
-    /// <summary>Softmax cross-entropy (see <see cref="Vit.Kernels.SoftmaxCrossEntropy"/>); labels were uploaded by <see cref="BeginTraining"/>.</summary>
+    /// <summary>Softmax cross-entropy (see <see cref="Vit.Backends.Cpu.SoftmaxCrossEntropy"/>); labels were uploaded by <see cref="BeginTraining"/>.</summary>
     public sealed class LossSteps : Steps
     {
         internal LossSteps(ClModel model) : base(model) { }
@@ -438,7 +439,7 @@ public sealed partial class ClModel
         Context.Launch2D(kernel, groupsX * GemmLocal, groupsY * GemmLocal, GemmLocal, GemmLocal);
     }
 
-    /// <summary>dx = dy·w (unless None), dw += dyᵀ·x, db += Σ_rows dy (unless None), as <see cref="Vit.Kernels.Linear"/>; x's rows are <paramref name="ldx"/> floats apart.</summary>
+    /// <summary>dx = dy·w (unless None), dw += dyᵀ·x, db += Σ_rows dy (unless None), as <see cref="Vit.Backends.Cpu.Linear"/>; x's rows are <paramref name="ldx"/> floats apart.</summary>
     internal void LinearBackward(DevicePtr dx, DevicePtr dw, DevicePtr db, DevicePtr dy, DevicePtr x, long ldx, DevicePtr w, int rows, int nIn, int nOut)
     {
         if (rows <= 0) return;

@@ -76,7 +76,7 @@ public sealed class OpenCLBackend : Backend
     {
         ArgumentNullException.ThrowIfNull(c);
         int grid = c.ImageSize / c.Patch, headDim = c.HeadDim;
-        float scale = 1f / MathF.Sqrt(headDim); // as Vit.Kernels.Attention computes it
+        float scale = 1f / MathF.Sqrt(headDim); // as Vit.Backends.Cpu.Attention computes it
         var inv = CultureInfo.InvariantCulture;
         return string.Join(" ",
             "-cl-std=CL1.2",

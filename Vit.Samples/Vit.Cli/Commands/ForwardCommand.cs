@@ -1,7 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using Vit.Kernels;
+using Vit.Backends;
+using Vit.Backends.Cpu;
 
 namespace Vit.Cli;
 

@@ -145,7 +145,7 @@ public static class TrainCommand
         {
             string what = $"{preset.Name} ({preset.Summary.Parameters:N0} parameters) on {train.Source}: {train.Count:N0} train / {test.Count:N0} test images, "
                 + $"{recipe.Epochs} epochs × {trainer.BatchesPerEpoch} batches of {recipe.Batch}{(recipe.Accumulate > 1 ? $" (×{recipe.Accumulate} accumulated)" : "")}, "
-                + $"{trainer.Optimizer.Name} lr {recipe.LearningRate.ToString(CultureInfo.InvariantCulture)}, {Vit.Kernels.WorkerPool.Shared.Threads} threads";
+                + $"{trainer.Optimizer.Name} lr {recipe.LearningRate.ToString(CultureInfo.InvariantCulture)}, {Vit.Backends.Cpu.WorkerPool.Shared.Threads} threads";
             if (trainer.Progress.Step > 0) what += $"; resuming at epoch {trainer.Progress.Epoch + 1}, step {trainer.Progress.Step}";
             TrainingOutcome outcome;
             if (json)

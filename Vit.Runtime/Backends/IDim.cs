@@ -1,4 +1,4 @@
-namespace Vit.Kernels;
+namespace Vit.Backends;
 
 /// <summary>
 /// A dimension known at compile time. Generated models declare one struct per distinct size

@@ -1,7 +1,7 @@
 using System.Numerics.Tensors;
 using Vit.Memory;
 
-namespace Vit.Kernels;
+namespace Vit.Backends.Cpu;
 
 /// <summary>The residual add of a transformer block, with an optional timm drop-path scale per image.</summary>
 public static unsafe class Residual

@@ -1,7 +1,7 @@
 using System.Numerics.Tensors;
 using Vit.Memory;
 
-namespace Vit.Kernels;
+namespace Vit.Backends.Cpu;
 
 /// <summary>timm's class token and learned absolute position embedding (<c>cls_token</c>, <c>pos_embed</c>).</summary>
 public static unsafe class PositionEmbedding

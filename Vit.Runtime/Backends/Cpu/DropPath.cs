@@ -1,7 +1,7 @@
 using Vit.Memory;
 using Vit.Numerics;
 
-namespace Vit.Kernels;
+namespace Vit.Backends.Cpu;
 
 /// <summary>timm drop-path (stochastic depth): one keep/drop decision per image and residual branch.</summary>
 public static unsafe class DropPath

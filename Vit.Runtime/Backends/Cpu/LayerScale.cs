@@ -1,7 +1,7 @@
 using System.Numerics.Tensors;
 using Vit.Memory;
 
-namespace Vit.Kernels;
+namespace Vit.Backends.Cpu;
 
 /// <summary>
 /// timm's <c>LayerScale</c> (<c>init_values</c>, CaiT): a learned per-channel scale of a block's

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using Vit.Memory;
 
-namespace Vit.Kernels;
+namespace Vit.Backends.Cpu;
 
 /// <summary>Bulk zeroing and copying of float tensors (gradient resets, activation copies).</summary>
 public static unsafe class Fill

@@ -3,7 +3,7 @@ using System.Runtime.Intrinsics;
 using Vit.Memory;
 using Vit.Numerics;
 
-namespace Vit.Kernels;
+namespace Vit.Backends.Cpu;
 
 /// <summary>
 /// The exact (erf) GELU of timm's MLP: gelu(x) = ½·x·(1 + erf(x/√2)).

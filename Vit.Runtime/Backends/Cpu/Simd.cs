@@ -1,6 +1,6 @@
 using System.Runtime.Intrinsics;
 
-namespace Vit.Kernels;
+namespace Vit.Backends.Cpu;
 
 /// <summary>The vector width a hand-written kernel uses.</summary>
 public enum SimdLevel

@@ -2,7 +2,7 @@ using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
 using Vit.Memory;
 
-namespace Vit.Kernels;
+namespace Vit.Backends.Cpu;
 
 /// <summary>The hyperbolic tangent (timm's pre-logits activation).</summary>
 public static unsafe class Tanh

@@ -1,6 +1,6 @@
 using System.Runtime.ExceptionServices;
 
-namespace Vit.Kernels;
+namespace Vit.Backends.Cpu;
 
 /// <summary>
 /// A fixed set of persistent worker threads that run one data-parallel loop at a time with

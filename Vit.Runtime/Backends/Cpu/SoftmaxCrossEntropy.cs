@@ -1,6 +1,6 @@
 using Vit.Memory;
 
-namespace Vit.Kernels;
+namespace Vit.Backends.Cpu;
 
 /// <summary>Softmax followed by the mean negative log-likelihood of integer class labels.</summary>
 public static unsafe class SoftmaxCrossEntropy

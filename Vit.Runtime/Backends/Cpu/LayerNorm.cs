@@ -2,7 +2,7 @@ using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
 using Vit.Memory;
 
-namespace Vit.Kernels;
+namespace Vit.Backends.Cpu;
 
 /// <summary>Layer normalization over the last dimension with a learned affine map (biased variance).</summary>
 public static unsafe class LayerNorm

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Vit.Memory;
 
-namespace Vit.Kernels;
+namespace Vit.Backends.Cpu;
 
 /// <summary>
 /// The core of timm multi-head self-attention, between the qkv <see cref="Linear"/> and the

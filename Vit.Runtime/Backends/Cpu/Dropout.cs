@@ -2,7 +2,7 @@ using System.Numerics.Tensors;
 using Vit.Memory;
 using Vit.Numerics;
 
-namespace Vit.Kernels;
+namespace Vit.Backends.Cpu;
 
 /// <summary>Inverted dropout through an explicit mask, so forward and backward share it.</summary>
 public static unsafe class Dropout

@@ -1,6 +1,6 @@
 using Vit.Memory;
 
-namespace Vit.Kernels;
+namespace Vit.Backends.Cpu;
 
 /// <summary>
 /// timm <c>PatchEmbed</c>: a P×P convolution with stride P, computed as im2col followed by a

@@ -1,7 +1,7 @@
 using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
 
-namespace Vit.Kernels;
+namespace Vit.Backends.Cpu;
 
 /// <summary>Column sums of a row-major matrix, added into a vector: the bias gradient of a linear layer.</summary>
 internal static unsafe class ColumnSums

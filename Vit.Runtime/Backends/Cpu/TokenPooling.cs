@@ -1,6 +1,6 @@
 using Vit.Memory;
 
-namespace Vit.Kernels;
+namespace Vit.Backends.Cpu;
 
 /// <summary>timm <c>global_pool='token'</c>: the class token (row 0) is the image's feature vector.</summary>
 public static unsafe class TokenPooling

@@ -1,7 +1,7 @@
 using System.Numerics.Tensors;
 using Vit.Memory;
 
-namespace Vit.Kernels;
+namespace Vit.Backends.Cpu;
 
 /// <summary>timm <c>global_pool='avg'</c>: the mean of the patch tokens, class token (row 0) excluded.</summary>
 public static unsafe class MeanPooling

@@ -1,6 +1,6 @@
 using Vit.Memory;
 
-namespace Vit.Kernels;
+namespace Vit.Backends.Cpu;
 
 /// <summary>
 /// A fully connected layer in PyTorch <c>nn.Linear</c> layout: <c>y = x·wᵀ + b</c> with
