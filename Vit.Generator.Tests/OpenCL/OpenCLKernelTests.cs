@@ -1,3 +1,4 @@
+using Vit.Backends.Device;
 using Vit.Backends.OpenCL;
 using Vit.Backends;
 using Vit.Backends.Cpu;
@@ -21,7 +22,7 @@ public sealed unsafe class ClKernelHarness : IDisposable
     private const int Lead = 5;
 
     private readonly ModelMemory _memory;
-    private readonly List<ClBuffer> _buffers = [];
+    private readonly List<DeviceBuffer> _buffers = [];
 
     public ClKernelHarness(OpenCLBackend backend, VisionTransformerConfig config)
     {
@@ -38,11 +39,10 @@ public sealed unsafe class ClKernelHarness : IDisposable
     {
         var floats = new float[values.Length];
         for (int i = 0; i < floats.Length; i++) floats[i] = (float)values[i];
-        var buffer = Model.Context.CreateBuffer((Lead + floats.LongLength) * sizeof(float));
+        var buffer = Model.Api.Allocate((Lead + floats.LongLength) * sizeof(float));
         _buffers.Add(buffer);
         fixed (float* f = floats)
-            Model.Context.Write(buffer, Lead * sizeof(float), f, floats.LongLength * sizeof(float), blocking: true);
-        Model.Drained();
+            Model.Api.Write(buffer, Lead * sizeof(float), f, floats.LongLength * sizeof(float));
         return new DevicePtr(buffer, Lead);
     }
 
@@ -54,8 +54,7 @@ public sealed unsafe class ClKernelHarness : IDisposable
     {
         var floats = new float[length];
         fixed (float* f = floats)
-            Model.Context.Read(tensor.Buffer!, tensor.Offset * sizeof(float), f, (long)length * sizeof(float), blocking: true);
-        Model.Drained();
+            Model.Api.Read(tensor.Buffer!, tensor.Offset * sizeof(float), f, (long)length * sizeof(float));
         return floats.Select(v => (double)v).ToArray();
     }
 

@@ -4,7 +4,7 @@ namespace Vit.Backends;
 
 /// <summary>
 /// A pointer to floats in one backend's memory: <see cref="Vit.Memory.TensorPtr"/> on the CPU,
-/// <see cref="Vit.Backends.OpenCL.DevicePtr"/> (a buffer and an offset) on a device. The generated
+/// <see cref="Vit.Backends.Device.DevicePtr"/> (a buffer and an offset) on a device. The generated
 /// passes only add offsets to it and pass it on, so they are written once for every backend.
 /// </summary>
 /// <typeparam name="TSelf">The pointer type itself.</typeparam>

@@ -1,10 +1,12 @@
+using Vit.Backends.Device;
+
 namespace Vit.Backends.OpenCL;
 
 /// <summary>
 /// A read-write buffer in device memory, made by <see cref="ClContext.CreateBuffer"/>. Disposing
 /// releases it (the driver frees it once no queued command uses it); disposing twice is safe.
 /// </summary>
-public sealed class ClBuffer : IDisposable
+public sealed class ClBuffer : DeviceBuffer
 {
     private readonly ClMemHandle _handle;
 
@@ -15,7 +17,7 @@ public sealed class ClBuffer : IDisposable
     }
 
     /// <summary>The size asked for, in bytes (the device allocates at least 4 even when this is 0).</summary>
-    public long Bytes { get; }
+    public override long Bytes { get; }
 
     /// <summary>The <c>cl_mem</c>.</summary>
     /// <exception cref="ObjectDisposedException">The buffer was disposed.</exception>
@@ -28,6 +30,6 @@ public sealed class ClBuffer : IDisposable
         }
     }
 
-    /// <summary>Releases the device memory.</summary>
-    public void Dispose() => _handle.Dispose();
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing) => _handle.Dispose();
 }

@@ -1,3 +1,4 @@
+using Vit.Backends.Device;
 using Vit.Backends;
 using Vit.Backends.Cpu;
 using Vit.Numerics;

@@ -1,5 +1,6 @@
 using Vit.Backends;
 using Vit.Backends.Cpu;
+using Vit.Backends.Device;
 using Vit.Numerics;
 
 namespace Vit.Backends.OpenCL;
@@ -322,13 +323,7 @@ public sealed partial class ClModel
         /// Draws the mask on the host from <paramref name="rng"/>, exactly as the CPU does (so both
         /// backends drop the same values), and uploads it.
         /// </summary>
-        public void FillMask(DevicePtr mask, long count, float rate, ref Rng rng)
-        {
-            var host = Model.Staging(count);
-            Vit.Backends.Cpu.Dropout.FillMask(host, count, rate, ref rng);
-            Model.Context.Write(mask.Buffer!, mask.Offset * sizeof(float), host.Pointer, count * sizeof(float), blocking: true);
-            Model.Drained();
-        }
+        public void FillMask(DevicePtr mask, long count, float rate, ref Rng rng) => Model.DropoutFillMask(mask, count, rate, ref rng);
 
         /// <summary>x *= mask.</summary>
         public void Apply(DevicePtr x, DevicePtr mask, long count) => Elementwise(Model.MaskKernel, count, x, mask);
@@ -352,13 +347,7 @@ public sealed partial class ClModel
         internal DropPathSteps(ClModel model) : base(model) { }
 
         /// <summary>Draws the per-image scales on the host from <paramref name="rng"/> (as the CPU does) and uploads them.</summary>
-        public void FillScales(DevicePtr scale, int batch, float rate, ref Rng rng)
-        {
-            var host = Model.Staging(batch);
-            Vit.Backends.Cpu.DropPath.FillScales(host, batch, rate, ref rng);
-            Model.Context.Write(scale.Buffer!, scale.Offset * sizeof(float), host.Pointer, (long)batch * sizeof(float), blocking: true);
-            Model.Drained();
-        }
+        public void FillScales(DevicePtr scale, int batch, float rate, ref Rng rng) => Model.DropPathFillScales(scale, batch, rate, ref rng);
     }
 
     /// <summary>GELU backward (see <see cref="Vit.Backends.Cpu.Gelu"/>).</summary>
@@ -391,19 +380,19 @@ public sealed partial class ClModel
         public void Zero(DevicePtr x, long count) => Model.Zero(x, count);
     }
 
-    /// <summary>Softmax cross-entropy (see <see cref="Vit.Backends.Cpu.SoftmaxCrossEntropy"/>); labels were uploaded by <see cref="BeginTraining"/>.</summary>
+    /// <summary>Softmax cross-entropy (see <see cref="Vit.Backends.Cpu.SoftmaxCrossEntropy"/>); labels were uploaded by <see cref="DeviceModel{TKernels}.BeginTraining"/>.</summary>
     public sealed class LossSteps : Steps
     {
         internal LossSteps(ClModel model) : base(model) { }
 
-        /// <summary>probs = softmax(logits) and the per-image losses (read back by <see cref="EndTraining"/>).</summary>
+        /// <summary>probs = softmax(logits) and the per-image losses (read back by <see cref="DeviceModel{TKernels}.EndTraining"/>).</summary>
         public void Forward<TClasses>(DevicePtr probs, DevicePtr logits, ReadOnlySpan<int> labels, int batch, float labelSmoothing)
             where TClasses : struct, IDim
         {
             var k = Model.LossForwardKernel.Take();
             int i = 0;
             SetTensor(k, ref i, probs); SetTensor(k, ref i, Model.Losses); SetTensor(k, ref i, logits);
-            k.SetArg(i++, Model.Labels); k.SetArg(i++, batch); k.SetArg(i, labelSmoothing);
+            k.SetArg(i++, (ClBuffer)Model.Labels); k.SetArg(i++, batch); k.SetArg(i, labelSmoothing);
             Model.Launch(k, batch);
         }
 
@@ -414,7 +403,7 @@ public sealed partial class ClModel
             var k = Model.LossBackwardKernel.Take();
             int i = 0;
             SetTensor(k, ref i, dlogits); SetTensor(k, ref i, probs);
-            k.SetArg(i++, Model.Labels); k.SetArg(i++, batch); k.SetArg(i, labelSmoothing);
+            k.SetArg(i++, (ClBuffer)Model.Labels); k.SetArg(i++, batch); k.SetArg(i, labelSmoothing);
             Model.Launch(k, (long)batch * TClasses.Value);
         }
     }

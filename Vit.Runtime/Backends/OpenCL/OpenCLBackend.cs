@@ -1,3 +1,4 @@
+using Vit.Backends.Device;
 using System.Globalization;
 using System.Reflection;
 

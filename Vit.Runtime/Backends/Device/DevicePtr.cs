@@ -1,14 +1,15 @@
-namespace Vit.Backends.OpenCL;
+namespace Vit.Backends.Device;
 
 /// <summary>
-/// A tensor in device memory: a buffer and an offset in floats. The OpenCL counterpart of
+/// A tensor in device memory: a buffer and an offset in floats, on any device backend. The device counterpart of
 /// <see cref="Vit.Memory.TensorPtr"/>, so that the generated launch sequence reads like the CPU
 /// pass (<c>At(offset)</c>, <c>p + Params.X</c>). Kernels receive the buffer and the offset as two
 /// arguments.
 /// </summary>
 public readonly struct DevicePtr : IEquatable<DevicePtr>, ITensorPointer<DevicePtr>
 {
-    internal DevicePtr(ClBuffer? buffer, long offset)
+    /// <summary>A tensor at <paramref name="offset"/> floats into <paramref name="buffer"/> (null: <see cref="None"/>).</summary>
+    public DevicePtr(DeviceBuffer? buffer, long offset)
     {
         Buffer = buffer;
         Offset = offset;
@@ -18,7 +19,7 @@ public readonly struct DevicePtr : IEquatable<DevicePtr>, ITensorPointer<DeviceP
     public static DevicePtr None => default;
 
     /// <summary>The device buffer; null for <see cref="None"/>.</summary>
-    public ClBuffer? Buffer { get; }
+    public DeviceBuffer? Buffer { get; }
 
     /// <summary>The offset into <see cref="Buffer"/>, in floats.</summary>
     public long Offset { get; }
