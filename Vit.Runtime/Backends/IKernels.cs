@@ -18,7 +18,7 @@ namespace Vit.Backends;
 /// optional tensor is <c>TPtr.None</c>. Dimension type arguments (<see cref="IDim"/>) carry the
 /// model's sizes as compile-time constants; every backend receives the same ones.
 /// </para>
-/// <para>The optimizer updates are the other half of the contract: <see cref="Vit.Memory.DeviceOptimizerState"/>.</para>
+/// <para>The optimizer updates are the other half of the contract: <see cref="OptimizerKernels"/>.</para>
 /// </remarks>
 /// <typeparam name="TPtr">The backend's tensor pointer.</typeparam>
 public interface IKernels<TPtr> where TPtr : struct, ITensorPointer<TPtr>

@@ -41,38 +41,6 @@ public abstract class DeviceMemory : Vit.Backends.ModelRunner
     /// Device state for an optimizer over <paramref name="trained"/>, with
     /// <paramref name="stateBuffers"/> zeroed buffers laid out like the parameters.
     /// </summary>
-    public abstract DeviceOptimizerState CreateOptimizerState(IReadOnlyList<ParameterInfo> trained, int stateBuffers);
+    public abstract Vit.Backends.OptimizerKernels CreateOptimizerState(IReadOnlyList<ParameterInfo> trained, int stateBuffers);
 
-}
-
-/// <summary>
-/// An optimizer's state buffers on a device, and its update steps as device kernels over the
-/// trained parameters (cut into chunks once, with each chunk's weight-decay flag).
-/// </summary>
-public abstract class DeviceOptimizerState : IDisposable
-{
-    /// <summary>Σ g² over the trained parameters' gradients, summed in double from per-chunk partial sums.</summary>
-    public abstract double GradientSumOfSquares();
-
-    /// <summary>One AdamW update (see <c>Vit.Training.AdamW</c>): state buffer 0 is exp_avg, 1 exp_avg_sq.</summary>
-    public abstract void AdamW(float learningRate, float decayFactor, float beta1, float beta2, float epsilon, float stepSize, float invSqrtBias2, float gradientScale);
-
-    /// <summary>One SGD update (see <c>Vit.Training.Sgd</c>): state buffer 0 is momentum_buffer.</summary>
-    public abstract void Sgd(float learningRate, float decayFactor, float momentum, bool nesterov, float gradientScale);
-
-    /// <summary>Copies state buffer <paramref name="index"/> from the device into <paramref name="host"/>.</summary>
-    public abstract void Download(int index, NativeBuffer host);
-
-    /// <summary>Copies <paramref name="host"/> into state buffer <paramref name="index"/> on the device.</summary>
-    public abstract void Upload(int index, NativeBuffer host);
-
-    /// <summary>Frees the device buffers.</summary>
-    public void Dispose()
-    {
-        Dispose(true);
-        GC.SuppressFinalize(this);
-    }
-
-    /// <summary>Frees the device buffers.</summary>
-    protected abstract void Dispose(bool disposing);
 }

@@ -1,4 +1,4 @@
-using System.Numerics;
+using Vit.Backends;
 using Vit.Memory;
 
 namespace Vit.Training;
@@ -8,7 +8,7 @@ namespace Vit.Training;
 /// m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g², p ← p − (lr / (1 − β₁ᵗ))·m / (√v / √(1 − β₂ᵗ) + ε).
 /// State buffers <c>exp_avg</c> (m) and <c>exp_avg_sq</c> (v).
 /// </summary>
-public sealed unsafe class AdamW : Optimizer
+public sealed class AdamW : Optimizer
 {
     private float _stepSize, _invSqrtBias2;
 
@@ -31,35 +31,8 @@ public sealed unsafe class AdamW : Optimizer
     }
 
     /// <inheritdoc/>
-    protected override void Update(float* param, float* grad, long offset, long length, float learningRate, float decay, float gradientScale)
-    {
-        float* m = StatePointer(0, offset), v = StatePointer(1, offset);
-        float b1 = (float)Options.Beta1, b2 = (float)Options.Beta2, eps = (float)Options.Epsilon;
-        float c1 = 1 - b1, c2 = 1 - b2, step = learningRate * _stepSize, inv2 = _invSqrtBias2;
-        long i = 0;
-        int w = Vector<float>.Count;
-        for (; i + w <= length; i += w)
-        {
-            var g = *(Vector<float>*)(grad + i) * gradientScale;
-            var mi = *(Vector<float>*)(m + i) * b1 + g * c1;
-            var vi = *(Vector<float>*)(v + i) * b2 + g * g * c2;
-            *(Vector<float>*)(m + i) = mi;
-            *(Vector<float>*)(v + i) = vi;
-            var denom = Vector.SquareRoot(vi) * inv2 + new Vector<float>(eps);
-            *(Vector<float>*)(param + i) = *(Vector<float>*)(param + i) * decay - mi / denom * step;
-        }
-        for (; i < length; i++)
-        {
-            float g = grad[i] * gradientScale;
-            m[i] = m[i] * b1 + g * c1;
-            v[i] = v[i] * b2 + g * g * c2;
-            param[i] = param[i] * decay - m[i] / (MathF.Sqrt(v[i]) * inv2 + eps) * step;
-        }
-    }
-
-    /// <inheritdoc/>
-    protected override void UpdateOnDevice(DeviceOptimizerState state, float learningRate, float decayFactor, float gradientScale) =>
-        state.AdamW(learningRate, decayFactor, (float)Options.Beta1, (float)Options.Beta2, (float)Options.Epsilon, _stepSize, _invSqrtBias2, gradientScale);
+    protected override void Update(OptimizerKernels kernels, float learningRate, float decayFactor, float gradientScale) =>
+        kernels.AdamW(learningRate, decayFactor, (float)Options.Beta1, (float)Options.Beta2, (float)Options.Epsilon, _stepSize, _invSqrtBias2, gradientScale);
 
     /// <summary>
     /// Double-precision reference of one AdamW step on plain arrays (for tests), with

@@ -1,4 +1,4 @@
-using System.Numerics;
+using Vit.Backends;
 using Vit.Memory;
 
 namespace Vit.Training;
@@ -64,11 +64,11 @@ public sealed record OptimizerOptions
 /// rule: no decay for norms, biases, <c>cls_token</c> and <c>pos_embed</c>); frozen parameters are
 /// neither decayed nor updated, and do not count toward the clipping norm.
 /// </summary>
-public abstract unsafe class Optimizer : IDisposable
+public abstract class Optimizer : IDisposable
 {
     private readonly ParameterInfo[] _trained;
     private readonly NativeBuffer[] _state;
-    private DeviceOptimizerState? _deviceState;
+    private OptimizerKernels? _kernels;
     private bool _hostStateNewer;
 
     /// <summary>Sets up the optimizer for <paramref name="memory"/>'s parameters.</summary>
@@ -116,9 +116,9 @@ public abstract unsafe class Optimizer : IDisposable
     /// </summary>
     public NativeBuffer State(int index)
     {
-        if (_deviceState is not null && !_hostStateNewer)
+        if (_kernels is not null && !_hostStateNewer)
         {
-            for (int i = 0; i < _state.Length; i++) _deviceState.Download(i, _state[i]);
+            for (int i = 0; i < _state.Length; i++) _kernels.Download(i, _state[i]);
             _hostStateNewer = true;
         }
         return _state[index];
@@ -141,14 +141,7 @@ public abstract unsafe class Optimizer : IDisposable
     /// The L2 norm of the trained parameters' gradients times <paramref name="gradientScale"/>
     /// (accumulated in double).
     /// </summary>
-    public double GradientNorm(float gradientScale = 1)
-    {
-        if (Memory.Device is not null) return Math.Sqrt(DeviceState().GradientSumOfSquares()) * gradientScale;
-        float* g = Memory.Gradients.Start.Pointer;
-        double sum = 0;
-        foreach (var p in _trained) sum += SumOfSquares(g + p.Offset, p.Length);
-        return Math.Sqrt(sum) * gradientScale;
-    }
+    public double GradientNorm(float gradientScale = 1) => Math.Sqrt(Kernels().GradientSumOfSquares()) * gradientScale;
 
     /// <summary>
     /// One update with learning rate <paramref name="learningRate"/>. The gradients are first
@@ -169,18 +162,8 @@ public abstract unsafe class Optimizer : IDisposable
             scale *= Options.ClipNorm / (norm + 1e-6); // torch.nn.utils.clip_grad_norm_
         Steps++;
         BeginStep();
-        if (Memory.Device is not null)
-        {
-            float decayFactor = (float)(1 - learningRate * Options.WeightDecay);
-            UpdateOnDevice(DeviceState(), (float)learningRate, decayFactor, (float)scale);
-            return norm;
-        }
-        float* param = Memory.Parameters.Start.Pointer, grad = Memory.Gradients.Start.Pointer;
-        foreach (var p in _trained)
-        {
-            float decay = p.WeightDecay ? (float)(1 - learningRate * Options.WeightDecay) : 1f;
-            Update(param + p.Offset, grad + p.Offset, p.Offset, p.Length, (float)learningRate, decay, (float)scale);
-        }
+        float decayFactor = (float)(1 - learningRate * Options.WeightDecay);
+        Update(Kernels(), (float)learningRate, decayFactor, (float)scale);
         return norm;
     }
 
@@ -189,68 +172,36 @@ public abstract unsafe class Optimizer : IDisposable
     {
     }
 
-    /// <summary>Updates one parameter's <paramref name="length"/> values.</summary>
-    /// <param name="param">The parameter values.</param>
-    /// <param name="grad">Their gradients (not modified).</param>
-    /// <param name="offset">The parameter's offset in the flat layout (index into the state buffers).</param>
-    /// <param name="length">Values.</param>
-    /// <param name="learningRate">The step's learning rate.</param>
-    /// <param name="decay">The decoupled decay factor (1 − lr·λ), or 1 when the parameter is not decayed.</param>
-    /// <param name="gradientScale">Multiply each gradient by this first (accumulation and clipping).</param>
-    protected abstract void Update(float* param, float* grad, long offset, long length, float learningRate, float decay, float gradientScale);
-
     /// <summary>
-    /// The update of every trained parameter on the device, in one launch: the same rule as
-    /// <see cref="Update"/>, with <paramref name="decayFactor"/> (1 − lr·λ) applied to the decayed ones.
+    /// The update of every trained parameter through the backend's optimizer kernels, with
+    /// <paramref name="decayFactor"/> (1 − lr·λ) applied to the decayed ones.
     /// </summary>
-    protected abstract void UpdateOnDevice(DeviceOptimizerState state, float learningRate, float decayFactor, float gradientScale);
+    protected abstract void Update(OptimizerKernels kernels, float learningRate, float decayFactor, float gradientScale);
 
-    // The device state, created on first use and uploaded again when the host copy was touched.
-    private DeviceOptimizerState DeviceState()
+    // The backend's optimizer kernels, created on first use (on a device: the device state, uploaded
+    // again when the host copy was touched; on the CPU: the host buffers themselves).
+    private OptimizerKernels Kernels()
     {
-        if (_deviceState is null)
+        if (_kernels is null)
         {
-            _deviceState = Memory.Device!.CreateOptimizerState(_trained, _state.Length);
+            _kernels = Memory.Device is { } device
+                ? device.CreateOptimizerState(_trained, _state.Length)
+                : new Vit.Backends.Cpu.CpuOptimizerKernels(Memory, _trained, _state);
             _hostStateNewer = true; // the host state may already hold restored values
         }
         if (_hostStateNewer)
         {
-            for (int i = 0; i < _state.Length; i++) _deviceState.Upload(i, _state[i]);
+            for (int i = 0; i < _state.Length; i++) _kernels.Upload(i, _state[i]);
             _hostStateNewer = false;
         }
-        return _deviceState;
-    }
-
-    /// <summary>Pointer to element <paramref name="offset"/> of state buffer <paramref name="index"/>.</summary>
-    protected float* StatePointer(int index, long offset) => _state[index].Start.Pointer + offset;
-
-    private static double SumOfSquares(float* x, long n)
-    {
-        double total = 0;
-        long i = 0;
-        int w = Vector<float>.Count;
-        // Blocks of 1024 are summed in float vectors, then added in double: fast and still accurate.
-        while (i < n)
-        {
-            long end = Math.Min(n, i + 1024);
-            var acc = Vector<float>.Zero;
-            for (; i + w <= end; i += w)
-            {
-                var v = *(Vector<float>*)(x + i);
-                acc += v * v;
-            }
-            double part = Vector.Sum(acc);
-            for (; i < end; i++) part += (double)x[i] * x[i];
-            total += part;
-        }
-        return total;
+        return _kernels;
     }
 
     /// <inheritdoc/>
     public void Dispose()
     {
         foreach (var s in _state) s.Dispose();
-        _deviceState?.Dispose();
+        _kernels?.Dispose();
         GC.SuppressFinalize(this);
     }
 }

@@ -1,4 +1,4 @@
-using System.Numerics;
+using Vit.Backends;
 using Vit.Memory;
 
 namespace Vit.Training;
@@ -8,7 +8,7 @@ namespace Vit.Training;
 /// decay: p ← p·(1 − lr·λ); b ← μb + g; d = g + μb (Nesterov) or b; p ← p − lr·d.
 /// State buffer <c>momentum_buffer</c> (b).
 /// </summary>
-public sealed unsafe class Sgd : Optimizer
+public sealed class Sgd : Optimizer
 {
     /// <summary>Creates SGD over <paramref name="memory"/>'s parameters.</summary>
     public Sgd(ModelMemory memory, OptimizerOptions options, Func<ParameterInfo, bool>? trainable = null)
@@ -20,33 +20,8 @@ public sealed unsafe class Sgd : Optimizer
     public override string Name => "sgd";
 
     /// <inheritdoc/>
-    protected override void Update(float* param, float* grad, long offset, long length, float learningRate, float decay, float gradientScale)
-    {
-        float* b = StatePointer(0, offset);
-        float mu = (float)Options.Momentum;
-        bool nesterov = Options.Nesterov;
-        long i = 0;
-        int w = Vector<float>.Count;
-        for (; i + w <= length; i += w)
-        {
-            var g = *(Vector<float>*)(grad + i) * gradientScale;
-            var bi = *(Vector<float>*)(b + i) * mu + g;
-            *(Vector<float>*)(b + i) = bi;
-            var d = nesterov ? g + bi * mu : bi;
-            *(Vector<float>*)(param + i) = *(Vector<float>*)(param + i) * decay - d * learningRate;
-        }
-        for (; i < length; i++)
-        {
-            float g = grad[i] * gradientScale;
-            b[i] = b[i] * mu + g;
-            float d = nesterov ? g + b[i] * mu : b[i];
-            param[i] = param[i] * decay - d * learningRate;
-        }
-    }
-
-    /// <inheritdoc/>
-    protected override void UpdateOnDevice(DeviceOptimizerState state, float learningRate, float decayFactor, float gradientScale) =>
-        state.Sgd(learningRate, decayFactor, (float)Options.Momentum, Options.Nesterov, gradientScale);
+    protected override void Update(OptimizerKernels kernels, float learningRate, float decayFactor, float gradientScale) =>
+        kernels.Sgd(learningRate, decayFactor, (float)Options.Momentum, Options.Nesterov, gradientScale);
 
     /// <summary>Double-precision reference of one SGD step on plain arrays (for tests).</summary>
     public static void Reference(double[] p, double[] g, double[] buffer, double lr, double weightDecay, double momentum, bool nesterov)

@@ -8,7 +8,7 @@ namespace Vit.Backends.Device;
 /// device tables), the state buffers laid out like the parameters, and the per-chunk partial sums
 /// of the gradient norm. A backend implements the three launches, each one work-group per chunk.
 /// </summary>
-public abstract unsafe class DeviceOptimizer : DeviceOptimizerState
+public abstract unsafe class DeviceOptimizer : OptimizerKernels
 {
     /// <summary>The most values one chunk (one work-group) updates.</summary>
     public const int ChunkFloats = 1 << 16;

@@ -174,7 +174,7 @@ public sealed unsafe partial class ClModel : DeviceModel<ClKernels>
     internal DevicePtr PatchRows => Scratch;
 
     /// <inheritdoc/>
-    public override DeviceOptimizerState CreateOptimizerState(IReadOnlyList<ParameterInfo> trained, int stateBuffers) =>
+    public override OptimizerKernels CreateOptimizerState(IReadOnlyList<ParameterInfo> trained, int stateBuffers) =>
         new ClOptimizerState(this, trained, stateBuffers);
 
     /// <summary>Sets <paramref name="count"/> floats of <paramref name="x"/> to zero (the <c>fill</c> kernel).</summary>
