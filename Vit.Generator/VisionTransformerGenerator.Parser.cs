@@ -7,6 +7,7 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Vit.Generator.Model;
+using Vit.Generator.Planning;
 
 namespace Vit.Generator;
 
@@ -114,7 +115,8 @@ public sealed partial class VisionTransformerGenerator
             // Sizes whose element counts must stay indexable. Estimated in double, so no overflow.
             if (sizesValid)
             {
-                var estimate = SizeEstimate.Of(imageSize, patch, channels, dim, depth, heads, mlpDim, classes, representation, headDim > 0 ? headDim : dim / (double)heads, layerScale > 0);
+                var estimate = SizeEstimate.Of(new ModelSpec("", "", EquatableArray<string>.Empty, imageSize, patch, channels, dim, depth, heads,
+                    mlpDim, classes, qkvBias, pooling == 1 ? 1 : 0, representation, epsilon, dropout, attentionDropout, dropPath, headDim, layerScale));
                 if (estimate.Parameters > int.MaxValue)
                     diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.TooLarge, values.Location("Dim", "Depth"),
                         "parameter count", Grouped(estimate.Parameters), Grouped(int.MaxValue), "Dim, Depth, MlpDim or Classes"));
@@ -188,10 +190,12 @@ public sealed partial class VisionTransformerGenerator
     }
 
     /// <summary>
-    /// Upper bounds, in double precision (no overflow for any int sizes), of the planner's
-    /// parameter buffer and training activations per image, alignment padding included. The
-    /// planner computes the exact values in long arithmetic, which could overflow for absurd
-    /// sizes, so this bound decides VIT0010 first; a test checks it never falls below the plan.
+    /// The parameter buffer and the training activations per image (alignment padding included),
+    /// in double precision so that no size overflows, derived from the same step list as the plan:
+    /// <see cref="Architecture"/> records the stem, one block (the last, so every optional tensor
+    /// of a block is there) and the head, and the block's share is counted <c>Depth</c> times.
+    /// The planner computes the exact values in long arithmetic, which could overflow for absurd
+    /// sizes, so this decides VIT0010 first; a test checks it never falls below the plan.
     /// </summary>
     internal readonly struct SizeEstimate
     {
@@ -204,33 +208,23 @@ public sealed partial class VisionTransformerGenerator
             ActivationsPerImage = activations;
         }
 
-        public static SizeEstimate Of(double image, double patch, double channels, double dim, double depth, double heads, double mlp, double classes, double representation, double headDim = 0, bool layerScale = false)
+        public static SizeEstimate Of(ModelSpec s)
         {
-            if (headDim <= 0) headDim = dim / heads;
-            double inner = Math.Max(dim, heads * headDim);
-            double grid = Math.Floor(image / patch), tokens = grid * grid + 1, patchVector = channels * patch * patch;
-            double T = tokens, D = dim, M = mlp, H = heads, R = representation, K = classes, A = heads * headDim;
-            double padding = Planner.AlignFloats - 1;
-
-            // Parameters: the exact count (attention inner width A = Heads·HeadDim, two LayerScale
-            // gammas counted), plus padding after each of at most 14 per block + 10 others.
-            double block = 4 * D + 3 * A * D + 3 * A + A * D + D + 2 * D * M + M + D + (layerScale ? 2 * D : 0);
-            double features = R > 0 ? R : D;
-            double parameters = D + T * D + D * patchVector + D + depth * block + 2 * D
-                + (R > 0 ? R * D + R : 0) + (K > 0 ? K * features + K : 0)
-                + padding * ((layerScale ? 14 : 12) * depth + 10);
-
-            // Training activations with every optional tensor (dropout masks, drop-path scales):
-            // per block 6 (T, D) tensors (2 more with LayerScale, its saved inputs), 4 (T, A)
-            // (qkv counts 3), 3 (T, M) (one with rows padded by up to 32 floats, see
-            // Planner.HiddenStride), 2 (H, T, T), 4 (T) and 2 scalars; before the blocks the
-            // patches and 2 (T, D); after them the head tensors and the backward scratch.
-            double perBlock = (layerScale ? 8 : 6) * T * D + 4 * T * A + 3 * T * M + 32 * T + 2 * H * T * T + 4 * T + 2;
-            double head = 2 * D + 2 + 2 * R + 3 * K + 2 * D;
-            double scratch = 3 * T * D + T * A + T * Math.Max(3 * A, M) + H * T * T;
-            double tensors = 3 + 22 * depth + 20;
-            double activations = T * patchVector + 2 * T * D + depth * perBlock + head + scratch + padding * tensors;
-            return new SizeEstimate(parameters, activations);
+            double grid = Math.Floor((double)s.ImageSize / s.Patch), tokens = grid * grid + 1;
+            double patchVector = (double)s.Channels * s.Patch * s.Patch;
+            double headDim = s.HeadDim > 0 ? s.HeadDim : Math.Floor((double)s.Dim / s.Heads);
+            // Shapes the steps hold as ints: when one of them does not fit, the model is far too
+            // large already (pos_embed alone has T·D values, and x is (T, D) per image).
+            if (tokens > int.MaxValue || patchVector > int.MaxValue || 3 * s.Heads * headDim > int.MaxValue || s.MlpDim > int.MaxValue - 64)
+                return new SizeEstimate(tokens * s.Dim, tokens * s.Dim);
+            var b = new PlanBuilder(s);
+            var x = Architecture.Stem(b, (int)tokens, (int)(grid * grid), (int)patchVector);
+            double p0 = b.ParameterFloats, a0 = b.SavedFloats;
+            x = Architecture.Block(b, s.Depth - 1, x, (int)tokens, (int)headDim, Planner.HiddenStride(s.MlpDim));
+            double blockParameters = b.ParameterFloats - p0, blockActivations = b.SavedFloats - a0;
+            Architecture.Head(b, x);
+            return new SizeEstimate(b.ParameterFloats + (s.Depth - 1) * blockParameters,
+                b.SavedFloats + (s.Depth - 1) * blockActivations + b.ScratchFloats);
         }
     }
 }

@@ -110,8 +110,7 @@ public sealed class SizeEstimateTests
             image, patch, channels, dim, depth, heads, mlpDim, classes, QkvBias: true, Pooling: 0, representation,
             LayerNormEpsilon: 1e-6, dropout, attentionDropout, DropPath: 0.1, HeadDim: headDim, LayerScale: layerScale);
         var plan = VisionTransformerGenerator.Planner.Plan(spec);
-        var estimate = VisionTransformerGenerator.SizeEstimate.Of(image, patch, channels, dim, depth, heads, mlpDim, classes, representation,
-            headDim > 0 ? headDim : dim / (double)heads, layerScale > 0);
+        var estimate = VisionTransformerGenerator.SizeEstimate.Of(spec);
         Assert.True(estimate.Parameters >= plan.ParameterFloats, $"parameters: estimate {estimate.Parameters}, plan {plan.ParameterFloats}");
         Assert.True(estimate.ActivationsPerImage >= plan.TrainingFloatsPerImage, $"activations: estimate {estimate.ActivationsPerImage}, plan {plan.TrainingFloatsPerImage}");
         Assert.True(estimate.ActivationsPerImage >= plan.InferenceFloatsPerImage);

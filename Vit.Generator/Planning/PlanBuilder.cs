@@ -35,9 +35,11 @@ internal sealed class PlanBuilder
     /// <summary>The parameter buffer's length, alignment padding included, in double.</summary>
     public double ParameterFloats { get; private set; }
 
-    /// <summary>The training layout's floats per image so far (saved tensors and scratch), in double.</summary>
-    public double TrainingFloats =>
-        _saved.Sum(t => AlignUp(t.LengthEstimate())) + _scratch.Sum(s => AlignUp(s.Length));
+    /// <summary>The training layout's saved tensors so far, floats per image with alignment, in double.</summary>
+    public double SavedFloats => _saved.Sum(t => AlignUp(t.LengthEstimate()));
+
+    /// <summary>The training layout's scratch slots so far, floats per image with alignment, in double.</summary>
+    public double ScratchFloats => _scratch.Sum(s => AlignUp(s.Length));
 
     /// <summary>Declares a parameter; returns the name of its offset constant in <c>Params</c>.</summary>
     public string Parameter(string name, long[] shape, string init, bool decay, int fanIn = 0, double value = 0)
