@@ -10,29 +10,41 @@ namespace Vit.Tests.IO;
 /// </summary>
 public sealed class FixtureFilesTests
 {
-    public static TheoryData<string> Fixtures => new() { "tiny_token", "mean_repr_noqkvbias", "token_repr_eps", "features_only" };
+    /// <summary>The first four fixtures predate LayerScale and HeadDim; their metadata has no such keys.</summary>
+    private static readonly string[] FixturesWithoutOptionKeys = ["tiny_token", "mean_repr_noqkvbias", "token_repr_eps", "features_only"];
+
+    public static TheoryData<string> Fixtures => new()
+    {
+        "tiny_token", "mean_repr_noqkvbias", "token_repr_eps", "features_only", "layerscale_token", "headdim_mean",
+    };
 
     private static string FixturePath(string file) => Path.Combine(AppContext.BaseDirectory, "Fixtures", file);
 
-    private sealed record Config(int ImageSize, int Patch, int Channels, int Dim, int Depth, int Heads, int MlpDim, int Classes,
-        bool QkvBias, string Pooling, int RepresentationSize, double LayerNormEpsilon, int Batch)
+    /// <summary>The configuration a fixture's metadata states; HeadDim and LayerScale are 0 when absent.</summary>
+    private sealed record Config(int ImageSize, int Patch, int Channels, int Dim, int Depth, int Heads, int HeadDim, int MlpDim,
+        int Classes, bool QkvBias, string Pooling, int RepresentationSize, double LayerNormEpsilon, double LayerScale, int Batch)
     {
         public static Config From(IReadOnlyDictionary<string, string> m)
         {
             int I(string key) => int.Parse(m[key], CultureInfo.InvariantCulture);
-            return new Config(I("ImageSize"), I("Patch"), I("Channels"), I("Dim"), I("Depth"), I("Heads"), I("MlpDim"), I("Classes"),
+            double D(string key) => double.Parse(m[key], CultureInfo.InvariantCulture);
+            return new Config(I("ImageSize"), I("Patch"), I("Channels"), I("Dim"), I("Depth"), I("Heads"),
+                m.ContainsKey("HeadDim") ? I("HeadDim") : 0, I("MlpDim"), I("Classes"),
                 m["QkvBias"] switch { "true" => true, "false" => false, var v => throw new InvalidDataException($"QkvBias '{v}'") },
-                m["Pooling"], I("RepresentationSize"), double.Parse(m["LayerNormEpsilon"], CultureInfo.InvariantCulture), I("Batch"));
+                m["Pooling"], I("RepresentationSize"), D("LayerNormEpsilon"), m.ContainsKey("LayerScale") ? D("LayerScale") : 0, I("Batch"));
         }
 
         public int Tokens => (ImageSize / Patch) * (ImageSize / Patch) + 1;
+
+        /// <summary>Heads x head width: the rows of each of Q, K, V and the columns of attn.proj.</summary>
+        public int AttentionWidth => Heads * (HeadDim > 0 ? HeadDim : Dim / Heads);
 
         public int FeatureWidth => RepresentationSize > 0 ? RepresentationSize : Dim;
 
         /// <summary>timm names and shapes, in state_dict order.</summary>
         public List<(string Name, long[] Shape)> Parameters()
         {
-            long d = Dim, m = MlpDim;
+            long d = Dim, m = MlpDim, a = AttentionWidth;
             var p = new List<(string, long[])>
             {
                 ("cls_token", [1, 1, d]),
@@ -45,16 +57,18 @@ public sealed class FixtureFilesTests
                 string b = $"blocks.{i}.";
                 p.Add((b + "norm1.weight", [d]));
                 p.Add((b + "norm1.bias", [d]));
-                p.Add((b + "attn.qkv.weight", [3 * d, d]));
-                if (QkvBias) p.Add((b + "attn.qkv.bias", [3 * d]));
-                p.Add((b + "attn.proj.weight", [d, d]));
+                p.Add((b + "attn.qkv.weight", [3 * a, d]));
+                if (QkvBias) p.Add((b + "attn.qkv.bias", [3 * a]));
+                p.Add((b + "attn.proj.weight", [d, a]));
                 p.Add((b + "attn.proj.bias", [d]));
+                if (LayerScale > 0) p.Add((b + "ls1.gamma", [d]));
                 p.Add((b + "norm2.weight", [d]));
                 p.Add((b + "norm2.bias", [d]));
                 p.Add((b + "mlp.fc1.weight", [m, d]));
                 p.Add((b + "mlp.fc1.bias", [m]));
                 p.Add((b + "mlp.fc2.weight", [d, m]));
                 p.Add((b + "mlp.fc2.bias", [d]));
+                if (LayerScale > 0) p.Add((b + "ls2.gamma", [d]));
             }
             string norm = Pooling == "Token" ? "norm" : "fc_norm";
             p.Add((norm + ".weight", [d]));
@@ -79,8 +93,9 @@ public sealed class FixtureFilesTests
     {
         using var weights = SafeTensorsFile.Open(FixturePath(name + ".weights.safetensors"));
         var config = Config.From(weights.Metadata);
-        string[] keys = ["ImageSize", "Patch", "Channels", "Dim", "Depth", "Heads", "MlpDim", "Classes", "QkvBias", "Pooling",
+        List<string> keys = ["ImageSize", "Patch", "Channels", "Dim", "Depth", "Heads", "MlpDim", "Classes", "QkvBias", "Pooling",
             "RepresentationSize", "LayerNormEpsilon", "Batch"];
+        if (!FixturesWithoutOptionKeys.Contains(name)) keys.AddRange(["HeadDim", "LayerScale"]);
         Assert.Equal(keys.Order(StringComparer.Ordinal), weights.Metadata.Keys.Order(StringComparer.Ordinal));
         var expected = config.Parameters();
         Assert.Equal(expected.Select(p => p.Name), weights.Tensors.Select(t => t.Name));
@@ -138,5 +153,39 @@ public sealed class FixtureFilesTests
                 Assert.True(g.Any(v => v != 0), $"{t.Name} is all zero");
             }
         }
+    }
+
+    [Fact]
+    public void LayerScaleFixtureHasRandomGammasAroundInitValues()
+    {
+        using var weights = SafeTensorsFile.Open(FixturePath("layerscale_token.weights.safetensors"));
+        var config = Config.From(weights.Metadata);
+        Assert.Equal("0.1", weights.Metadata["LayerScale"]);
+        Assert.Equal("0", weights.Metadata["HeadDim"]);
+        for (int i = 0; i < config.Depth; i++)
+        {
+            foreach (string ls in new[] { "ls1", "ls2" })
+            {
+                float[] gamma = weights.ReadSingles($"blocks.{i}.{ls}.gamma");
+                // init_values + N(0, (init_values/2)^2): not constant, so the gamma gradients and a
+                // gamma applied to the wrong channel show; centred near init_values.
+                Assert.True(gamma.Distinct().Count() == gamma.Length, $"blocks.{i}.{ls}.gamma has repeated values");
+                double mean = gamma.Average();
+                Assert.InRange(mean, 0.5 * config.LayerScale, 1.5 * config.LayerScale);
+            }
+        }
+    }
+
+    [Fact]
+    public void HeadDimFixtureHasAnInnerWidthThatDimCannotGive()
+    {
+        using var weights = SafeTensorsFile.Open(FixturePath("headdim_mean.weights.safetensors"));
+        var config = Config.From(weights.Metadata);
+        Assert.Equal(8, config.HeadDim);
+        Assert.Equal("0.0", weights.Metadata["LayerScale"]);
+        Assert.NotEqual(0, config.Dim % config.Heads); // only an explicit head width makes this model possible
+        Assert.Equal(24, config.AttentionWidth);
+        Assert.Equal(new long[] { 3 * 24, 20 }, weights.Tensors.Single(t => t.Name == "blocks.1.attn.qkv.weight").Shape);
+        Assert.Equal(new long[] { 20, 24 }, weights.Tensors.Single(t => t.Name == "blocks.1.attn.proj.weight").Shape);
     }
 }
