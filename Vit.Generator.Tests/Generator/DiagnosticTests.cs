@@ -8,54 +8,61 @@ public sealed class DiagnosticTests
 {
     private const string Prefix = "using Vit;\nnamespace N;\n";
 
-    private static string _source = "";
-
-    private static Diagnostic Single(string source, string id)
+    /// <summary>A diagnostic with the source it was reported on: its location carries the file path and span, not the tree.</summary>
+    private sealed record Reported(Diagnostic Diagnostic, string Source)
     {
-        _source = Prefix + source;
-        var (result, _) = GeneratorHarness.Run(_source);
+        /// <summary>The source text the diagnostic points at.</summary>
+        public string At
+        {
+            get
+            {
+                Assert.Equal("Model0.cs", Diagnostic.Location.GetLineSpan().Path);
+                return Source.Substring(Diagnostic.Location.SourceSpan.Start, Diagnostic.Location.SourceSpan.Length);
+            }
+        }
+
+        public string Message => Diagnostic.GetMessage();
+    }
+
+    private static Reported Single(string source, string id)
+    {
+        string text = Prefix + source;
+        var (result, _) = GeneratorHarness.Run(text);
         var diagnostic = Assert.Single(result.Diagnostics);
         Assert.Equal(id, diagnostic.Id);
         Assert.Equal(DiagnosticSeverity.Error, diagnostic.Severity);
         Assert.Empty(result.GeneratedSources);
-        return diagnostic;
-    }
-
-    /// <summary>The source text the diagnostic points at (its location carries the file path and span, not the tree).</summary>
-    private static string At(Diagnostic d)
-    {
-        Assert.Equal("Model0.cs", d.Location.GetLineSpan().Path);
-        return _source.Substring(d.Location.SourceSpan.Start, d.Location.SourceSpan.Length);
+        return new Reported(diagnostic, text);
     }
 
     [Fact]
     public void VIT0001_class_not_partial()
     {
         var d = Single("[VisionTransformer(Dim = 64, Heads = 4)] public class Plain { }", "VIT0001");
-        Assert.Equal("Plain", At(d));
-        Assert.Contains("'Plain'", d.GetMessage());
+        Assert.Equal("Plain", d.At);
+        Assert.Contains("'Plain'", d.Message);
     }
 
     [Fact]
     public void VIT0002_containing_type_not_partial()
     {
         var d = Single("public class Outer { [VisionTransformer] public partial class Inner; }", "VIT0002");
-        Assert.Equal("Inner", At(d));
-        Assert.Contains("'Outer'", d.GetMessage());
+        Assert.Equal("Inner", d.At);
+        Assert.Contains("'Outer'", d.Message);
     }
 
     [Fact]
     public void VIT0003_generic_class()
     {
         var d = Single("[VisionTransformer] public partial class G<T>;", "VIT0003");
-        Assert.Equal("G", At(d));
+        Assert.Equal("G", d.At);
     }
 
     [Fact]
     public void VIT0003_nested_in_generic_type()
     {
         var d = Single("public partial class Outer<T> { [VisionTransformer] public partial class Inner; }", "VIT0003");
-        Assert.Contains("'Outer'", d.GetMessage());
+        Assert.Contains("'Outer'", d.Message);
     }
 
     [Theory]
@@ -68,8 +75,8 @@ public sealed class DiagnosticTests
     public void VIT0004_size_not_positive(string property, int value)
     {
         var d = Single($"[VisionTransformer({property} = {value})] public partial class M;", "VIT0004");
-        Assert.Equal($"{property} = {value}", At(d));
-        Assert.Contains($"{property}={value}", d.GetMessage());
+        Assert.Equal($"{property} = {value}", d.At);
+        Assert.Contains($"{property}={value}", d.Message);
     }
 
     [Theory]
@@ -79,28 +86,28 @@ public sealed class DiagnosticTests
     public void VIT0005_optional_size_negative(string property)
     {
         var d = Single($"[VisionTransformer({property} = -3)] public partial class M;", "VIT0005");
-        Assert.Equal($"{property} = -3", At(d));
-        Assert.Contains($"{property}=-3", d.GetMessage());
+        Assert.Equal($"{property} = -3", d.At);
+        Assert.Contains($"{property}=-3", d.Message);
     }
 
     [Fact]
     public void VIT0006_dim_not_divisible_by_heads()
     {
         var d = Single("[VisionTransformer(Dim = 100, Heads = 3)] public partial class M;", "VIT0006");
-        Assert.Equal("Dim = 100", At(d));
-        Assert.Contains("Dim=100", d.GetMessage());
-        Assert.Contains("Heads=3", d.GetMessage());
-        Assert.Contains("99 and 102", d.GetMessage());
+        Assert.Equal("Dim = 100", d.At);
+        Assert.Contains("Dim=100", d.Message);
+        Assert.Contains("Heads=3", d.Message);
+        Assert.Contains("99 and 102", d.Message);
     }
 
     [Fact]
     public void VIT0007_image_not_divisible_by_patch()
     {
         var d = Single("[VisionTransformer(ImageSize = 225, Patch = 16)] public partial class M;", "VIT0007");
-        Assert.Equal("ImageSize = 225", At(d));
-        Assert.Contains("ImageSize=225", d.GetMessage());
-        Assert.Contains("Patch=16", d.GetMessage());
-        Assert.Contains("ImageSize=224", d.GetMessage());
+        Assert.Equal("ImageSize = 225", d.At);
+        Assert.Contains("ImageSize=225", d.Message);
+        Assert.Contains("Patch=16", d.Message);
+        Assert.Contains("ImageSize=224", d.Message);
     }
 
     [Theory]
@@ -110,41 +117,41 @@ public sealed class DiagnosticTests
     public void VIT0008_rate_outside_unit_interval(string property, string value, string printed)
     {
         var d = Single($"[VisionTransformer({property} = {value})] public partial class M;", "VIT0008");
-        Assert.Equal($"{property} = {value}", At(d));
-        Assert.Contains($"{property}={printed}", d.GetMessage());
-        Assert.Contains("[0, 1)", d.GetMessage());
+        Assert.Equal($"{property} = {value}", d.At);
+        Assert.Contains($"{property}={printed}", d.Message);
+        Assert.Contains("[0, 1)", d.Message);
     }
 
     [Fact]
     public void VIT0009_epsilon_not_positive()
     {
         var d = Single("[VisionTransformer(LayerNormEpsilon = 0)] public partial class M;", "VIT0009");
-        Assert.Equal("LayerNormEpsilon = 0", At(d));
-        Assert.Contains("LayerNormEpsilon=0", d.GetMessage());
+        Assert.Equal("LayerNormEpsilon = 0", d.At);
+        Assert.Contains("LayerNormEpsilon=0", d.Message);
     }
 
     [Fact]
     public void VIT0010_parameter_count_too_large()
     {
         var d = Single("[VisionTransformer(Dim = 65536, Heads = 16, Depth = 48)] public partial class M;", "VIT0010");
-        Assert.Equal("Dim = 65536", At(d));
-        Assert.Contains("parameter count of this model is 2,474,071,098,352 floats", d.GetMessage()); // quoted in docs/attribute-reference.md
+        Assert.Equal("Dim = 65536", d.At);
+        Assert.Contains("parameter count of this model is 2,474,071,098,352 floats", d.Message); // quoted in docs/attribute-reference.md
     }
 
     [Fact]
     public void VIT0010_activation_count_too_large()
     {
         var d = Single("[VisionTransformer(ImageSize = 4096, Patch = 4, Dim = 64, Heads = 4, Depth = 2)] public partial class M;", "VIT0010");
-        Assert.Equal("ImageSize = 4096", At(d));
-        Assert.Contains("activation count per image", d.GetMessage());
+        Assert.Equal("ImageSize = 4096", d.At);
+        Assert.Contains("activation count per image", d.Message);
     }
 
     [Fact]
     public void VIT0011_pooling_not_defined()
     {
         var d = Single("[VisionTransformer(Pooling = (Pooling)7)] public partial class M;", "VIT0011");
-        Assert.Equal("Pooling = (Pooling)7", At(d));
-        Assert.Contains("Pooling=7", d.GetMessage());
+        Assert.Equal("Pooling = (Pooling)7", d.At);
+        Assert.Contains("Pooling=7", d.Message);
     }
 
     [Fact]

@@ -93,17 +93,24 @@ public sealed class PyTorchParityTests(ITestOutputHelper log)
         using var reference = SafeTensorsFile.Open(Fixture(fixture + ".reference.safetensors"));
         var input = reference.ReadSingles("input");
         var labels = reference.ReadInt64s("labels").Select(l => (int)l).ToArray();
-        var name = model.ParameterList[^1].Name;
-
         model.ZeroGradients();
         model.ForwardBackward(input, labels, labels.Length);
-        var once = model.Gradient(name).ToArray();
+        var once = model.ParameterList.ToDictionary(p => p.Name, p => model.Gradient(p.Name).ToArray());
         model.ForwardBackward(input, labels, labels.Length);
-        var twice = model.Gradient(name).ToArray();
-        for (int i = 0; i < once.Length; i++)
-            Assert.True(Math.Abs(twice[i] - 2 * once[i]) <= 1e-5 * Math.Abs(once[i]) + 1e-7, $"{name}[{i}]: {twice[i]} after two steps, {once[i]} after one");
+        // Every parameter's gradient doubles: each backward step adds (+=) into it rather than
+        // overwriting it. The second pass computes the same numbers, so the only error is the
+        // rounding of the accumulation (x + x is exact; sums over the batch that add into the
+        // gradient one image at a time round once more: measured at most 1 ulp, 1.5e-8 at 0.16).
+        foreach (var p in model.ParameterList)
+        {
+            float[] first = once[p.Name], twice = model.Gradient(p.Name).ToArray();
+            Assert.True(first.Any(v => v != 0), $"{p.Name}: the gradient after one step is all zero, so doubling proves nothing");
+            KernelTestSupport.AssertClose(first.Select(v => 2.0 * v).ToArray(), twice.Select(v => (double)v).ToArray(), 1e-6, 1e-8,
+                $"{fixture} {p.Name} after two ForwardBackward calls (expected twice the first)");
+        }
         model.ZeroGradients();
-        Assert.All(model.Gradient(name).ToArray(), v => Assert.Equal(0f, v));
+        foreach (var p in model.ParameterList)
+            Assert.True(model.Gradient(p.Name).ToArray().All(v => v == 0f), $"{p.Name} is not zero after ZeroGradients");
     }
 
     private static double MaxError(double[] expected, double[] actual) =>

@@ -47,3 +47,11 @@ public partial class CifarVit;
 [VisionTransformer(Patch = 16, Dim = 768, Depth = 12, Heads = 12)] public partial class VitB16;
 [VisionTransformer(Patch = 32, Dim = 768, Depth = 12, Heads = 12)] public partial class VitB32;
 [VisionTransformer(Patch = 16, Dim = 1024, Depth = 24, Heads = 16)] public partial class VitL16;
+
+/// <summary>
+/// Every regularizer on at a size where finite differences over every parameter are cheap:
+/// dropout, attention dropout and drop-path (rate 0.3 in block 1; timm's linear rule gives block 0 none).
+/// </summary>
+[VisionTransformer(ImageSize = 8, Patch = 4, Channels = 3, Dim = 8, Depth = 2, Heads = 2, Classes = 3,
+    Dropout = 0.2, AttentionDropout = 0.2, DropPath = 0.3)]
+public partial class TinyDropoutEverywhere;

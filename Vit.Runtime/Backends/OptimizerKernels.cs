@@ -13,8 +13,13 @@ public abstract class OptimizerKernels : IDisposable
     /// <summary>Σ g² over the trained parameters' gradients, summed in double.</summary>
     public abstract double GradientSumOfSquares();
 
-    /// <summary>One AdamW update (see <c>Vit.Training.AdamW</c>): state buffer 0 is exp_avg, 1 exp_avg_sq.</summary>
-    public abstract void AdamW(float learningRate, float decayFactor, float beta1, float beta2, float epsilon, float stepSize, float invSqrtBias2, float gradientScale);
+    /// <summary>
+    /// One AdamW update (see <c>Vit.Training.AdamW</c>): state buffer 0 is exp_avg, 1 exp_avg_sq.
+    /// The complements 1 − β are passed rounded from double (as torch computes them), not
+    /// computed from the rounded β in float, which would bias exp_avg_sq by up to 1e-5 at β₂ = 0.999.
+    /// </summary>
+    public abstract void AdamW(float learningRate, float decayFactor, float beta1, float oneMinusBeta1, float beta2, float oneMinusBeta2,
+        float epsilon, float stepSize, float invSqrtBias2, float gradientScale);
 
     /// <summary>One SGD update (see <c>Vit.Training.Sgd</c>): state buffer 0 is momentum_buffer.</summary>
     public abstract void Sgd(float learningRate, float decayFactor, float momentum, bool nesterov, float gradientScale);

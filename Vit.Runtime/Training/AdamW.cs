@@ -32,7 +32,8 @@ public sealed class AdamW : Optimizer
 
     /// <inheritdoc/>
     protected override void Update(OptimizerKernels kernels, float learningRate, float decayFactor, float gradientScale) =>
-        kernels.AdamW(learningRate, decayFactor, (float)Options.Beta1, (float)Options.Beta2, (float)Options.Epsilon, _stepSize, _invSqrtBias2, gradientScale);
+        kernels.AdamW(learningRate, decayFactor, (float)Options.Beta1, (float)(1 - Options.Beta1), (float)Options.Beta2, (float)(1 - Options.Beta2),
+            (float)Options.Epsilon, _stepSize, _invSqrtBias2, gradientScale);
 
     /// <summary>
     /// Double-precision reference of one AdamW step on plain arrays (for tests), with

@@ -28,11 +28,12 @@ internal sealed unsafe class CpuOptimizerKernels : OptimizerKernels
         return sum;
     }
 
-    public override void AdamW(float learningRate, float decayFactor, float beta1, float beta2, float epsilon, float stepSize, float invSqrtBias2, float gradientScale)
+    public override void AdamW(float learningRate, float decayFactor, float beta1, float oneMinusBeta1, float beta2, float oneMinusBeta2,
+        float epsilon, float stepSize, float invSqrtBias2, float gradientScale)
     {
         CheckState("AdamW", 2);
         float* param = _memory.Parameters.Start.Pointer, grad = _memory.Gradients.Start.Pointer;
-        float c1 = 1 - beta1, c2 = 1 - beta2, step = learningRate * stepSize;
+        float c1 = oneMinusBeta1, c2 = oneMinusBeta2, step = learningRate * stepSize;
         foreach (var p in _trained)
         {
             float decay = p.WeightDecay ? decayFactor : 1f;

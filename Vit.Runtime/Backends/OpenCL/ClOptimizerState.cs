@@ -23,14 +23,17 @@ internal sealed class ClOptimizerState : DeviceOptimizer
         _model.Launch(k, (long)Chunks * ClModel.OptimizerLocal, ClModel.OptimizerLocal);
     }
 
-    public override void AdamW(float learningRate, float decayFactor, float beta1, float beta2, float epsilon, float stepSize, float invSqrtBias2, float gradientScale)
+    public override void AdamW(float learningRate, float decayFactor, float beta1, float oneMinusBeta1, float beta2, float oneMinusBeta2,
+        float epsilon, float stepSize, float invSqrtBias2, float gradientScale)
     {
         var k = _model.AdamWKernel.Take();
         int i = Common(k, stateBuffers: 2);
         k.SetArg(i++, learningRate);
         k.SetArg(i++, decayFactor);
         k.SetArg(i++, beta1);
+        k.SetArg(i++, oneMinusBeta1);
         k.SetArg(i++, beta2);
+        k.SetArg(i++, oneMinusBeta2);
         k.SetArg(i++, epsilon);
         k.SetArg(i++, stepSize);
         k.SetArg(i++, invSqrtBias2);

@@ -576,7 +576,7 @@ KERNEL void sum_squares(GLOBAL float* partial, GLOBAL const float* grad, GLOBAL 
 // p ← p − lr·step_size·m / (√v·inv_sqrt_bias2 + ε), g = grad·scale.
 KERNEL void adamw_update(GLOBAL float* param, GLOBAL const float* grad, GLOBAL float* m, GLOBAL float* v,
                          GLOBAL const vit_long* offsets, GLOBAL const int* lengths, GLOBAL const int* decayed, int chunks,
-                         float lr, float weight_decay_factor, float beta1, float beta2, float eps,
+                         float lr, float weight_decay_factor, float beta1, float one_minus_beta1, float beta2, float one_minus_beta2, float eps,
                          float step_size, float inv_sqrt_bias2, float scale)
 {
     vit_long chunk = GROUP_ID(0);
@@ -589,8 +589,8 @@ KERNEL void adamw_update(GLOBAL float* param, GLOBAL const float* grad, GLOBAL f
     {
         vit_long k = o + i;
         float g = grad[k] * scale;
-        float mi = m[k] * beta1 + g * (1.0f - beta1);
-        float vi = v[k] * beta2 + g * g * (1.0f - beta2);
+        float mi = m[k] * beta1 + g * one_minus_beta1;
+        float vi = v[k] * beta2 + g * g * one_minus_beta2;
         m[k] = mi;
         v[k] = vi;
         param[k] = param[k] * decay - mi / (sqrtf(vi) * inv_sqrt_bias2 + eps) * step;
