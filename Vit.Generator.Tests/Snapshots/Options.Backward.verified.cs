@@ -49,7 +49,7 @@ partial class Options
         k.TokenPoolingBackward<D5, D20>(At(Training.GradResidual), At(Training.GradPooled), batch);
 
         // blocks.0: GradResidual holds d(loss)/d(block output); each branch adds its input gradient into it.
-        // blocks.0: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
+        // blocks.0: x = x + ls2(mlp(norm2(x))) → d(mlp output) = d(x)
         k.ResidualBackward(At(Training.GradA), At(Training.GradResidual), sampleScale: None, batch, Tokens * Dim);
         // blocks.0.ls2: d(gamma) += Σ dy · x; dx = dy · gamma (B, 5, 20)
         k.LayerScaleBackward<D20>(
@@ -73,7 +73,7 @@ partial class Options
         k.LayerNormBackward<D20>(
             At(Training.GradResidual), g + Params.Blocks0Norm2Weight, g + Params.Blocks0Norm2Bias, At(Training.GradA),
             At(Training.Block0Residual1), At(Training.Block0Norm2Mean), At(Training.Block0Norm2Rstd), p + Params.Blocks0Norm2Weight, rows);
-        // blocks.0: x = x + attn(norm1(x)) → d(attn output) = d(x)
+        // blocks.0: x = x + ls1(attn(norm1(x))) → d(attn output) = d(x)
         k.ResidualBackward(At(Training.GradA), At(Training.GradResidual), sampleScale: None, batch, Tokens * Dim);
         // blocks.0.ls1: d(gamma) += Σ dy · x; dx = dy · gamma (B, 5, 20)
         k.LayerScaleBackward<D20>(

@@ -44,7 +44,7 @@ partial class Options
             At(Inference.Branch), At(Inference.AttnOut), p + Params.Blocks0AttnProjWeight, p + Params.Blocks0AttnProjBias, rows);
         // blocks.0.ls1: y = x · gamma per channel (B, 5, 20)
         k.LayerScaleForward<D20>(At(Inference.Branch), At(Inference.Branch), p + Params.Blocks0Ls1Gamma, rows);
-        // blocks.0: x = x + attn(norm1(x))
+        // blocks.0: x = x + ls1(attn(norm1(x)))
         k.ResidualForward(At(Inference.X), At(Inference.X), At(Inference.Branch), sampleScale: None, batch, Tokens * Dim);
         // blocks.0.norm2: x (B, 5, 20) → (B, 5, 20)
         k.LayerNormForward<D20>(
@@ -59,7 +59,7 @@ partial class Options
             At(Inference.Branch), At(Inference.Hidden), p + Params.Blocks0MlpFc2Weight, p + Params.Blocks0MlpFc2Bias, rows);
         // blocks.0.ls2: y = x · gamma per channel (B, 5, 20)
         k.LayerScaleForward<D20>(At(Inference.Branch), At(Inference.Branch), p + Params.Blocks0Ls2Gamma, rows);
-        // blocks.0: x = x + mlp(norm2(x))
+        // blocks.0: x = x + ls2(mlp(norm2(x)))
         k.ResidualForward(At(Inference.X), At(Inference.X), At(Inference.Branch), sampleScale: None, batch, Tokens * Dim);
 
         // pool: the class token x[:, 0] (B, 20) (timm applies norm to every token, then takes x[:, 0]; LayerNorm is per token, so this is
@@ -115,7 +115,7 @@ partial class Options
         k.DropoutApply(At(Training.Block0AttnProj), At(Training.Block0ProjDropMask), (long)rows * Dim);
         // blocks.0.ls1: y = x · gamma per channel (B, 5, 20)
         k.LayerScaleForward<D20>(At(Training.Branch), At(Training.Block0AttnProj), p + Params.Blocks0Ls1Gamma, rows);
-        // blocks.0: x = x + attn(norm1(x))
+        // blocks.0: x = x + ls1(attn(norm1(x)))
         k.ResidualForward(At(Training.Block0Residual1), At(Training.Embedded), At(Training.Branch), sampleScale: None, batch, Tokens * Dim);
         // blocks.0.norm2: x (B, 5, 20) → (B, 5, 20), keeping mean and 1/std (B, 5)
         k.LayerNormForward<D20>(
@@ -138,7 +138,7 @@ partial class Options
         k.DropoutApply(At(Training.Block0MlpFc2), At(Training.Block0MlpDrop2Mask), (long)rows * Dim);
         // blocks.0.ls2: y = x · gamma per channel (B, 5, 20)
         k.LayerScaleForward<D20>(At(Training.Branch), At(Training.Block0MlpFc2), p + Params.Blocks0Ls2Gamma, rows);
-        // blocks.0: x = x + mlp(norm2(x))
+        // blocks.0: x = x + ls2(mlp(norm2(x)))
         k.ResidualForward(
             At(Training.Block0Residual2), At(Training.Block0Residual1), At(Training.Branch), sampleScale: None, batch, Tokens * Dim);
 

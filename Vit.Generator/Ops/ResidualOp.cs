@@ -33,7 +33,11 @@ internal static class ResidualOp
 
     private static string Scale(PassWriter w, StepSpec step) => step.Saved.Count > 0 && !w.Inference ? w.T(step.Saved[0]) : "sampleScale: None";
 
-    private static string Branch(StepSpec step) => step.Sizes[0] == 1 ? "attn(norm1(x))" : "mlp(norm2(x))";
+    private static string Branch(PassWriter w, StepSpec step)
+    {
+        string branch = step.Sizes[0] == 1 ? "attn(norm1(x))" : "mlp(norm2(x))";
+        return w.Spec.LayerScale > 0 ? $"ls{N(step.Sizes[0])}({branch})" : branch;
+    }
 
     public static void Forward(PassWriter w, StepSpec step)
     {
@@ -42,7 +46,7 @@ internal static class ResidualOp
         if (dropPath)
             w.Step($"{step.Module}.drop_path{N(step.Sizes[0])}: keep each image's branch with probability {Real(1 - step.Rate)}",
                 $"k.DropPathFillScales({w.T(step.Saved[0])}, batch, {F(step.Rate)}, ref _rng);");
-        w.Step($"{step.Module}: x = x + {(dropPath ? $"drop_path({Branch(step)})" : Branch(step))}",
+        w.Step($"{step.Module}: x = x + {(dropPath ? $"drop_path({Branch(w, step)})" : Branch(w, step))}",
             $"k.ResidualForward({w.T(output)}, {w.T(input)}, {w.T(branch)}, {Scale(w, step)}, batch, Tokens * Dim);");
     }
 
@@ -50,7 +54,7 @@ internal static class ResidualOp
     {
         var (branch, output) = (step.Inputs[1], step.Outputs[0]);
         string scale = step.Saved.Count > 0 ? $" · drop_path{N(step.Sizes[0])} scale" : "";
-        w.Step($"{step.Module}: x = x + {Branch(step)} → d({(step.Sizes[0] == 1 ? "attn" : "mlp")} output) = d(x){scale}",
+        w.Step($"{step.Module}: x = x + {Branch(w, step)} → d({(step.Sizes[0] == 1 ? "attn" : "mlp")} output) = d(x){scale}",
             $"k.ResidualBackward({w.G(branch)}, {w.G(output)}, {Scale(w, step)}, batch, Tokens * Dim);");
     }
 }
