@@ -11,6 +11,7 @@ using Vit.Backends.Cpu;
 //   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- quick gemm [threads] [name filter, e.g. dyT]
 //   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- quick kernels cifar|b16 BATCH [threads]
 //   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- quick model PRESET forward|train BATCH [threads] [seconds]
+//   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- quick dims [rounds] [seconds per sample] [case filter]
 // `quick` prints a one-line figure per case without BenchmarkDotNet's statistics (for fast iteration).
 if (args.Length >= 2 && args[0] == "quick")
 {
@@ -64,6 +65,10 @@ if (args.Length >= 2 && args[0] == "quick")
             times.Sort();
             Console.WriteLine($"{name,-24} median {times[times.Count / 2] * 1e3,9:F3} ms, best {times[0] * 1e3,9:F3} ms, CPU {cpu / times.Count * 1e3,9:F3} ms");
         }
+    }
+    else if (args[1] == "dims")
+    {
+        DimSpecializationRunner.Run(args.Length > 2 ? int.Parse(args[2]) : 7, args.Length > 3 ? double.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 0.3, args.Length > 4 ? args[4] : null);
     }
     else
     {
