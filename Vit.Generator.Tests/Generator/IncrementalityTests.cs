@@ -87,6 +87,8 @@ public sealed class IncrementalityTests
         }
         Assert.Contains(seen, t => t.Name == "ModelSpec");
         Assert.Contains(seen, t => t.Name == "ParameterSpec");
+        Assert.Contains(seen, t => t.Name == "StepSpec");
+        Assert.Contains(seen, t => t.Name == "TensorRef");
     }
 }
 
