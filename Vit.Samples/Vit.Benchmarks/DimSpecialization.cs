@@ -4,7 +4,8 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using BenchmarkDotNet.Attributes;
-using Vit.Kernels;
+using Vit.Backends;
+using Vit.Backends.Cpu;
 using Vit.Memory;
 
 namespace Vit.Benchmarks;
