@@ -17,8 +17,9 @@ var root = new RootCommand("vit: compiled Vision Transformers for .NET. Train, e
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)
 {
-    foreach (var error in parse.Errors) Console.Error.WriteLine("vit: " + error.Message);
-    Console.Error.WriteLine("vit: see 'vit --help' or 'vit COMMAND --help'");
+    // One line per mistake, the help hint on the last: a single bad value is a single line.
+    for (int i = 0; i < parse.Errors.Count; i++)
+        Console.Error.WriteLine("vit: " + parse.Errors[i].Message + (i == parse.Errors.Count - 1 ? " (see 'vit --help' or 'vit COMMAND --help')" : ""));
     return 2;
 }
 return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

@@ -54,9 +54,13 @@ public sealed unsafe class WorkerPool : IDisposable
         }
     }
 
+    /// <summary>The most threads a pool runs (kernels gain nothing from more threads than cores; each thread costs a stack).</summary>
+    public const int MaxThreads = 256;
+
     /// <summary>
     /// The process-wide pool the kernels use. Its thread count is the last <see cref="Configure"/>
-    /// call's, else the <c>VIT_THREADS</c> environment variable when that is a positive integer,
+    /// call's, else the <c>VIT_THREADS</c> environment variable (an integer from 1 to <see cref="MaxThreads"/>;
+    /// anything else is an error, not ignored),
     /// else <see cref="PhysicalCoreCount"/>.
     /// </summary>
     public static WorkerPool Shared => s_shared ?? CreateShared(DefaultThreadCount());
@@ -66,11 +70,11 @@ public sealed unsafe class WorkerPool : IDisposable
     /// from the current one (and stops the old one). Call it between computations, not during one.
     /// </summary>
     /// <param name="threads">Threads per loop, the caller included.</param>
-    /// <exception cref="ArgumentOutOfRangeException"><paramref name="threads"/> is less than 1.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="threads"/> is not in [1, <see cref="MaxThreads"/>].</exception>
     public static void Configure(int threads)
     {
-        if (threads < 1)
-            throw new ArgumentOutOfRangeException(nameof(threads), threads, "A worker pool needs at least one thread.");
+        if (threads < 1 || threads > MaxThreads)
+            throw new ArgumentOutOfRangeException(nameof(threads), threads, $"A worker pool has 1 to {MaxThreads} threads, found {threads}.");
         lock (s_sharedLock)
         {
             var old = s_shared;
@@ -120,8 +124,8 @@ public sealed unsafe class WorkerPool : IDisposable
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="threads"/> is less than 1.</exception>
     public WorkerPool(int threads)
     {
-        if (threads < 1)
-            throw new ArgumentOutOfRangeException(nameof(threads), threads, "A worker pool needs at least one thread.");
+        if (threads < 1 || threads > MaxThreads)
+            throw new ArgumentOutOfRangeException(nameof(threads), threads, $"A worker pool has 1 to {MaxThreads} threads, found {threads}.");
         Threads = threads;
         _workers = new Thread[threads - 1];
         _start = new SemaphoreSlim[threads - 1];
@@ -229,7 +233,10 @@ public sealed unsafe class WorkerPool : IDisposable
     private static int DefaultThreadCount()
     {
         string? value = Environment.GetEnvironmentVariable("VIT_THREADS");
-        return int.TryParse(value, out int n) && n > 0 ? n : PhysicalCoreCount;
+        if (string.IsNullOrEmpty(value)) return PhysicalCoreCount;
+        if (int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n >= 1 && n <= MaxThreads)
+            return n;
+        throw new InvalidOperationException($"VIT_THREADS must be an integer from 1 to {MaxThreads}, found '{value}'.");
     }
 
     /// <summary>Stops the worker threads. The pool must not be running a loop.</summary>

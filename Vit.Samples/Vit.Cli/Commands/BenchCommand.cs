@@ -13,7 +13,8 @@ public static class BenchCommand
         var mode = new Option<string>("--mode") { Description = "forward (inference) or train (forward, backward and an AdamW step)", DefaultValueFactory = _ => "forward", HelpName = "MODE" };
         mode.AcceptOnlyFromAmong("forward", "train");
         var batch = Cli.Int("--batch", "Images per step", 8);
-        var threads = Cli.Int("--threads", "Worker threads (default: the physical cores, or VIT_THREADS)", 0, min: 0);
+        var threads = Cli.Int("--threads", $"Worker threads, at most {Vit.Backends.Cpu.WorkerPool.MaxThreads} (default: the physical cores, or VIT_THREADS)", 0, min: 0,
+            max: Vit.Backends.Cpu.WorkerPool.MaxThreads);
         var backend = Cli.BackendOption();
         var device = Cli.DeviceOption();
         var seconds = Cli.Double("--seconds", "How long to time steps after the warm-up", 5, v => v > 0 && v <= 3600, "in (0, 3600]");

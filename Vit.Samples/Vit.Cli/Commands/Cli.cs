@@ -81,29 +81,73 @@ public static class Cli
     /// <summary><c>--json</c>.</summary>
     public static Option<bool> Json(string what) => new("--json") { Description = what };
 
-    /// <summary>An integer option with a lower bound.</summary>
-    public static Option<int> Int(string name, string description, int fallback, int min = 1)
+    /// <summary>
+    /// An integer option in [<paramref name="min"/>, <paramref name="max"/>]. A value that is not an
+    /// integer or is out of range is a parse error (exit 2, one line) naming the option, the value
+    /// given and what is allowed.
+    /// </summary>
+    public static Option<int> Int(string name, string description, int fallback, int min = 1, int max = int.MaxValue)
     {
-        var o = new Option<int>(name) { Description = description, DefaultValueFactory = _ => fallback, HelpName = "N" };
-        o.Validators.Add(r =>
+        string allowed = max == int.MaxValue ? $"an integer of at least {min}" : $"an integer from {min} to {max}";
+        return new Option<int>(name)
         {
-            int v = r.GetValueOrDefault<int>();
-            if (v < min) r.AddError($"{name} must be at least {min}, found {v}");
-        });
-        return o;
+            Description = description,
+            DefaultValueFactory = _ => fallback,
+            HelpName = "N",
+            CustomParser = r =>
+            {
+                string token = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
+                if (!int.TryParse(token, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int v) || v < min || v > max)
+                {
+                    r.AddError($"{name} expects {allowed}, found '{token}'");
+                    return fallback;
+                }
+                return v;
+            },
+        };
     }
 
-    /// <summary>A floating-point option with a validity check.</summary>
-    public static Option<double> Double(string name, string description, double fallback, Func<double, bool> valid, string range)
+    /// <summary>
+    /// A finite floating-point option for which <paramref name="valid"/> holds. A value that is not
+    /// a finite number or is out of range is a parse error (exit 2, one line) naming the option, the
+    /// value given and what is allowed (<paramref name="range"/>).
+    /// </summary>
+    public static Option<double> Double(string name, string description, double fallback, Func<double, bool> valid, string range) => new(name)
     {
-        var o = new Option<double>(name) { Description = description, DefaultValueFactory = _ => fallback, HelpName = "X" };
-        o.Validators.Add(r =>
+        Description = description,
+        DefaultValueFactory = _ => fallback,
+        HelpName = "X",
+        CustomParser = r =>
         {
-            double v = r.GetValueOrDefault<double>();
-            if (!valid(v)) r.AddError($"{name} must be {range}, found {v.ToString(CultureInfo.InvariantCulture)}");
-        });
-        return o;
-    }
+            string token = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
+            if (!double.TryParse(token, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v) || !valid(v))
+            {
+                r.AddError($"{name} expects a number {range}, found '{token}'");
+                return fallback;
+            }
+            return v;
+        },
+    };
+
+    /// <summary>
+    /// The command-line option behind a <see cref="TrainOptions"/> or <see cref="OptimizerOptions"/>
+    /// property, so that a value that is valid alone but not with the others (the warmup longer than
+    /// the run) is reported by the option's name.
+    /// </summary>
+    public static string OptionFor(string? property) => property switch
+    {
+        nameof(TrainOptions.Epochs) => "--epochs",
+        nameof(TrainOptions.Batch) => "--batch",
+        nameof(TrainOptions.Accumulate) => "--accumulate",
+        nameof(TrainOptions.LearningRate) => "--lr",
+        nameof(TrainOptions.WarmupEpochs) => "--warmup-epochs",
+        nameof(TrainOptions.FinalLearningRateFraction) => "--lrf",
+        nameof(TrainOptions.LabelSmoothing) => "--label-smoothing",
+        nameof(OptimizerOptions.WeightDecay) => "--weight-decay",
+        nameof(OptimizerOptions.Momentum) => "--momentum",
+        nameof(OptimizerOptions.ClipNorm) => "--clip-grad",
+        _ => property ?? "a training option",
+    };
 
     /// <summary>Writes one JSON object on its own line of stdout.</summary>
     public static void WriteJson(Action<Utf8JsonWriter> body, bool indented = false)

@@ -95,6 +95,18 @@ public static class TrainCommand
                 Seed = (ulong)Pick(seed, (int)recipe.Seed),
                 Optimizer = opt,
             };
+            try
+            {
+                recipe.Validate();
+            }
+            catch (ArgumentOutOfRangeException e)
+            {
+                // Each option is checked alone when parsed; this catches combinations (and resumed recipes).
+                string option = Cli.OptionFor(e.ParamName);
+                string message = Cli.Message(e);
+                if (e.ParamName is { } p && message.StartsWith(p, StringComparison.Ordinal)) message = option + message[p.Length..];
+                throw new UsageException(message.TrimEnd('.'));
+            }
             string? dataFolder = r.GetValue(data);
             int limit = r.GetValue(limitTrain);
             Preset preset = Preset.Find(r.GetValue(model)!);
