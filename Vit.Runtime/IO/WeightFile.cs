@@ -6,7 +6,7 @@ namespace Vit.IO;
 /// Model weights as safetensors with timm names: load (validated against the model's parameter
 /// table before anything is copied) and save (F32, atomically).
 /// </summary>
-public static class WeightFile
+public static unsafe class WeightFile
 {
     /// <summary>
     /// Tensors whose names start with this prefix are training state (optimizer moments in a
@@ -21,7 +21,7 @@ public static class WeightFile
     /// otherwise nothing is copied and the error names every mismatch.
     /// </summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="InvalidDataException">The file is malformed, or its tensors do not fit the model.</exception>
+    /// <exception cref="InvalidDataException">The file is malformed, its tensors do not fit the model, or one holds a NaN or an infinity (the first is named).</exception>
     public static void Load(string path, ParameterTable table, TensorPtr parameters)
     {
         using var file = SafeTensorsFile.Open(path);
@@ -51,8 +51,30 @@ public static class WeightFile
             throw new InvalidDataException(
                 $"'{path}' does not fit {table.ModelName}: {string.Join("; ", problems.Take(shown))}{more}.");
         }
+        // Non-finite weights would make every output NaN. Check each tensor in a scratch buffer
+        // before anything is copied, so a bad file leaves the model's parameters as they were.
+        using (var scratch = new NativeBuffer(table.Parameters.Max(p => p.Length)))
+        {
+            foreach (var p in table.Parameters)
+            {
+                file.ReadSingles(p.Name, scratch.Start, p.Length);
+                long bad = FirstNonFinite(scratch.Start, p.Length);
+                if (bad >= 0)
+                    throw new InvalidDataException(
+                        $"'{path}': tensor '{p.Name}' holds a non-finite value ({scratch.Start.Pointer[bad].ToString(System.Globalization.CultureInfo.InvariantCulture)}) at element {bad}; weights must be finite numbers");
+            }
+        }
         foreach (var p in table.Parameters)
             file.ReadSingles(p.Name, parameters + p.Offset, p.Length);
+    }
+
+    /// <summary>The index of the first NaN or infinity among <paramref name="count"/> floats, or -1.</summary>
+    internal static unsafe long FirstNonFinite(TensorPtr values, long count)
+    {
+        float* x = values.Pointer;
+        for (long i = 0; i < count; i++)
+            if (!float.IsFinite(x[i])) return i;
+        return -1;
     }
 
     /// <summary>
