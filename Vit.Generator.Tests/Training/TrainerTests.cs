@@ -97,8 +97,40 @@ public class TrainerTests
         model.Parameter("head.bias")[0] = float.PositiveInfinity;
         var e = Assert.Throws<TrainingDivergedException>(() => trainer.Run(folder.FullPath));
         Assert.Contains("at step 4 (epoch 2, batch 1 of 3)", e.Message);
-        Assert.Contains("last good checkpoint", e.Message);
+        Assert.Contains($"the checkpoint {checkpoint} (after epoch 1, step 3) is kept and its weights are finite: continue with --resume", e.Message);
         Assert.Equal(saved, File.ReadAllBytes(checkpoint));
+    }
+
+    [Fact]
+    public void ANonFiniteLossBeforeAnyCheckpointSaysNoneWasSaved()
+    {
+        var (train, test) = Data(96, 32);
+        using var folder = new TemporaryFolder();
+        using var model = new SmallCifar(seed: 1, maxBatch: 32);
+        using var trainer = new Trainer(model, train, test, Recipe with { Epochs = 2 }, Normalization.Cifar10);
+        model.Parameter("head.bias")[0] = float.NaN;
+        var e = Assert.Throws<TrainingDivergedException>(() => trainer.Run(folder.FullPath));
+        Assert.Contains("no checkpoint was saved in", e.Message);
+        Assert.DoesNotContain("is kept", e.Message);
+        var none = Assert.Throws<TrainingDivergedException>(() => trainer.Run(outFolder: null));
+        Assert.Contains("nothing was saved (no out folder)", none.Message);
+    }
+
+    [Fact]
+    public void ANonFiniteLossWithABadCheckpointSaysSo()
+    {
+        var (train, test) = Data(96, 32);
+        using var folder = new TemporaryFolder();
+        using var model = new SmallCifar(seed: 1, maxBatch: 32);
+        using var trainer = new Trainer(model, train, test, Recipe with { Epochs = 2 }, Normalization.Cifar10);
+        var cancel = new CancellationTokenSource();
+        trainer.EpochCompleted = _ => cancel.Cancel();
+        Assert.Equal(TrainingOutcome.Interrupted, trainer.Run(folder.FullPath, cancel.Token));
+        // The checkpoint on disk holds the broken weights, as if the step that broke them had been saved.
+        model.Parameter("blocks.0.mlp.fc1.weight")[5] = float.PositiveInfinity;
+        Checkpoint.Save(Path.Combine(folder.FullPath, Trainer.CheckpointFile), model, trainer.Optimizer, trainer.Progress, trainer.Metadata());
+        var e = Assert.Throws<TrainingDivergedException>(() => trainer.Run(folder.FullPath));
+        Assert.Contains("is kept, but its tensor 'blocks.0.mlp.fc1.weight' is not finite either, so start again rather than --resume", e.Message);
     }
 
     [Fact]

@@ -162,7 +162,7 @@ public sealed class Trainer : IDisposable
                 float loss = _model.ForwardBackward(b.Images, b.Labels, b.Count);
                 if (!float.IsFinite(loss))
                     throw new TrainingDivergedException(
-                        $"the training loss is {loss} at step {step + 1} (epoch {epoch + 1}, batch {b.Index + 1} of {BatchesPerEpoch}); stopped{(outFolder is null ? "" : $", the last good checkpoint in {outFolder} is kept")}. Lower --lr or raise --warmup-epochs.");
+                        $"the training loss is {loss} at step {step + 1} (epoch {epoch + 1}, batch {b.Index + 1} of {BatchesPerEpoch}); stopped; {WhatIsKept(outFolder)}. Lower --lr or raise --warmup-epochs.");
                 var probs = _model.TrainingProbabilities;
                 var labels = b.Labels;
                 for (int i = 0; i < b.Count; i++)
@@ -179,7 +179,7 @@ public sealed class Trainer : IDisposable
                     double norm = Optimizer.Step(lr, 1f / groupCount);
                     if (!double.IsFinite(norm))
                         throw new TrainingDivergedException(
-                            $"the gradient norm is {norm} at step {step + 1} (epoch {epoch + 1}, batch {b.Index + 1} of {BatchesPerEpoch}); stopped{(outFolder is null ? "" : $", the last good checkpoint in {outFolder} is kept")}. Lower --lr.");
+                            $"the gradient norm is {norm} at step {step + 1} (epoch {epoch + 1}, batch {b.Index + 1} of {BatchesPerEpoch}); stopped; {WhatIsKept(outFolder)}. Lower --lr.");
                     step++;
                     StepCompleted?.Invoke(step, groupLoss / groupCount);
                     groupLoss = 0;
@@ -210,6 +210,37 @@ public sealed class Trainer : IDisposable
             if (cancellation.IsCancellationRequested && epoch + 1 < Options.Epochs) return TrainingOutcome.Interrupted;
         }
         return TrainingOutcome.Finished;
+    }
+
+    /// <summary>
+    /// What a diverged run leaves behind, as it is on disk: no out folder, no checkpoint yet, or
+    /// the checkpoint's epoch and step and whether its parameters are finite (so resuming from it
+    /// makes sense) or not (it was saved after the step that broke the run).
+    /// </summary>
+    internal string WhatIsKept(string? outFolder)
+    {
+        if (outFolder is null) return "nothing was saved (no out folder)";
+        string path = Path.Combine(outFolder, CheckpointFile);
+        if (!File.Exists(path)) return $"no checkpoint was saved in {outFolder} (none is written before the first epoch ends)";
+        try
+        {
+            using var file = SafeTensorsFile.Open(path);
+            file.Metadata.TryGetValue("epoch", out var epoch);
+            file.Metadata.TryGetValue("step", out var savedStep);
+            string at = $"the checkpoint {path} (after epoch {epoch ?? "?"}, step {savedStep ?? "?"})";
+            foreach (var p in _model.Memory.Table.Parameters)
+            {
+                if (!file.TryGetTensor(p.Name, out _)) continue;
+                var values = file.ReadSingles(p.Name);
+                if (Array.FindIndex(values, v => !float.IsFinite(v)) >= 0)
+                    return $"{at} is kept, but its tensor '{p.Name}' is not finite either, so start again rather than --resume";
+            }
+            return $"{at} is kept and its weights are finite: continue with --resume";
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            return $"the checkpoint {path} exists but cannot be read ({e.Message})";
+        }
     }
 
     /// <summary>More metadata for the checkpoint and weights (for example where the data came from).</summary>
