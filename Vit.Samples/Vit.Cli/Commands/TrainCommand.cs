@@ -153,6 +153,16 @@ public static class TrainCommand
             Console.Error.WriteLine("vit: stopping after this step; saving a checkpoint (Ctrl+C again to quit at once)");
         };
         Console.CancelKeyPress += onCancel;
+        // SIGTERM (kill, a job scheduler's stop) is treated as Ctrl+C: save at the next step, then exit 143.
+        bool terminated = false;
+        using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, context =>
+        {
+            if (cancel.IsCancellationRequested) return; // a second SIGTERM ends the process
+            context.Cancel = true;
+            terminated = true;
+            cancel.Cancel();
+            Console.Error.WriteLine("vit: SIGTERM: stopping after this step; saving a checkpoint");
+        });
         try
         {
             string what = $"{preset.Name} ({preset.Summary.Parameters:N0} parameters) on {train.Source}: {train.Count:N0} train / {test.Count:N0} test images, "
@@ -185,7 +195,7 @@ public static class TrainCommand
             if (outcome == TrainingOutcome.Interrupted)
             {
                 Console.Error.WriteLine($"vit: interrupted at epoch {trainer.Progress.Epoch + 1}, step {trainer.Progress.Step}; checkpoint saved in {outFolder}; continue with: vit train --resume --out {outFolder}");
-                return 130;
+                return terminated ? 143 : 130;
             }
             if (!json)
             {
