@@ -203,8 +203,7 @@ public sealed class CifarDataset
     public static CifarDataset ReadFolder(string folder, CifarSplit split)
     {
         ArgumentException.ThrowIfNullOrEmpty(folder);
-        if (!Directory.Exists(folder))
-            throw new DirectoryNotFoundException($"{folder}: the CIFAR folder does not exist.");
+        Vit.IO.InputPath.RequireFolder(folder, "CIFAR files", $"{folder}: the CIFAR folder does not exist.");
 
         string dir = folder;
         CifarKind? kind = Detect(dir);

@@ -62,8 +62,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     public static SafeTensorsFile Open(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        if (!File.Exists(path))
-            throw new FileNotFoundException($"The safetensors file '{path}' does not exist.", path);
+        InputPath.RequireFile(path, "safetensors file", $"The safetensors file '{path}' does not exist.");
         if (!BitConverter.IsLittleEndian)
             throw new PlatformNotSupportedException("safetensors I/O needs a little-endian machine.");
 

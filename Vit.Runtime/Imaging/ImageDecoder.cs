@@ -31,8 +31,7 @@ public static class ImageDecoder
     public static Image Load(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        if (!File.Exists(path))
-            throw new FileNotFoundException($"{path}: the image file does not exist.", path);
+        Vit.IO.InputPath.RequireFile(path, "image file", $"{path}: the image file does not exist.");
         return Decode(File.ReadAllBytes(path), path);
     }
 

@@ -12,7 +12,7 @@ public sealed record WeightsInfo(string Path, Preset Preset, IReadOnlyDictionary
     /// <summary>Reads the metadata of <paramref name="path"/> and picks the preset: <paramref name="model"/>, or the one the metadata describes.</summary>
     public static WeightsInfo Read(string path, string? model)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"the weights file '{path}' does not exist", path);
+        InputPath.RequireFile(path, "weights file", $"the weights file '{path}' does not exist");
         IReadOnlyDictionary<string, string> metadata;
         using (var file = SafeTensorsFile.Open(path)) metadata = file.Metadata;
         var preset = model is not null ? Preset.Find(model) : Preset.FromMetadata(path, metadata);
@@ -64,7 +64,7 @@ public sealed record WeightsInfo(string Path, Preset Preset, IReadOnlyDictionary
     /// <summary>Class names from a file: a JSON array of strings, or one name per line (like batches.meta.txt).</summary>
     public static IReadOnlyList<string> ReadClassNames(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"the class-names file '{path}' does not exist", path);
+        InputPath.RequireFile(path, "class-names file", $"the class-names file '{path}' does not exist");
         string text = File.ReadAllText(path);
         if (text.TrimStart().StartsWith('['))
         {
