@@ -128,6 +128,7 @@ public static class TrainCommand
         var (train, test) = DataSource.Load(dataFolder, limitTrain);
         var normalization = Normalization.For(train.Kind);
         PrepareOutFolder(outFolder);
+        using var folderLock = LockOutFolder(outFolder);
         using var model = preset.Create((int)recipe.Seed, recipe.Batch, backend);
         if (weights is not null && resumeFrom is null) model.LoadWeights(weights);
         using var trainer = new Trainer(model, train, test, recipe, normalization);
@@ -209,6 +210,19 @@ public static class TrainCommand
         finally
         {
             Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    /// <summary>Holds the out folder for this run: a second run on the same folder is refused (exit 2), naming this one.</summary>
+    private static RunFolderLock LockOutFolder(string outFolder)
+    {
+        try
+        {
+            return RunFolderLock.Acquire(outFolder);
+        }
+        catch (RunFolderInUseException e)
+        {
+            throw new UsageException(e.Message);
         }
     }
 
