@@ -149,6 +149,19 @@ public static class Cli
         _ => property ?? "a training option",
     };
 
+    /// <summary>Refuses a <c>--batch</c> the machine's memory cannot hold (exit 2, one line with both sizes), before anything is allocated.</summary>
+    public static void CheckBatch(VisionTransformerConfig config, ModelSummary summary, int batch, bool training)
+    {
+        try
+        {
+            Vit.Memory.MemoryBudget.Check(config, summary, batch, training);
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new UsageException("--batch: " + Message(e));
+        }
+    }
+
     /// <summary>Writes one JSON object on its own line of stdout.</summary>
     public static void WriteJson(Action<Utf8JsonWriter> body, bool indented = false)
     {

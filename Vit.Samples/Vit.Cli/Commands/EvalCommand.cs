@@ -29,6 +29,8 @@ public static class EvalCommand
     {
         var info = WeightsInfo.Read(weightsPath, modelName);
         var test = DataSource.LoadTest(dataFolder);
+        batch = Math.Min(batch, Math.Max(1, test.Count)); // no pass is larger than the test set
+        Cli.CheckBatch(info.Preset.Config, info.Preset.Summary, batch, training: false);
         using var model = info.CreateModel(batch, backend);
         Evaluator.CheckFits(model, test);
         var names = test.ClassNames;

@@ -27,6 +27,7 @@ public static class ForwardCommand
     private static int Run(Preset preset, int batch, int runs, int seed, string? weights, bool json, Vit.Backends.Backend backend)
     {
         var c = preset.Config;
+        Cli.CheckBatch(c, preset.Summary, batch, training: false);
         using var model = preset.Create(seed, batch, backend);
         if (weights is not null) model.LoadWeights(weights);
         var rng = new Vit.Numerics.Rng((ulong)seed + 1);

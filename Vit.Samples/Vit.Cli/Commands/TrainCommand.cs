@@ -129,6 +129,7 @@ public static class TrainCommand
         var normalization = Normalization.For(train.Kind);
         PrepareOutFolder(outFolder);
         using var folderLock = LockOutFolder(outFolder);
+        Cli.CheckBatch(preset.Config, preset.Summary, recipe.Batch, training: true);
         using var model = preset.Create((int)recipe.Seed, recipe.Batch, backend);
         if (weights is not null && resumeFrom is null) model.LoadWeights(weights);
         using var trainer = new Trainer(model, train, test, recipe, normalization);
