@@ -176,7 +176,7 @@ public sealed partial class VisionTransformerGenerator
             w.Line("// Compile-time dimensions: kernels are generic over these, so each shape is compiled once,");
             w.Line("// with its sizes as constants, and shared by every block.");
             foreach (var d in plan.Dims)
-                w.Line($"private readonly struct {Dim(d)} : global::Vit.Backends.IDim {{ public static int Value => {N(d)}; }}");
+                w.Line($"private readonly struct {Ops.PassWriter.Dim(d)} : global::Vit.Backends.IDim {{ public static int Value => {N(d)}; }}");
             w.Line();
         }
 

@@ -48,14 +48,7 @@ public sealed partial class VisionTransformerGenerator
         private static string TypeDeclaration(ModelPlan plan, bool withInterface) =>
             "partial class " + plan.Spec.TypeName + (withInterface ? " : global::Vit.IVisionTransformer, global::Vit.Backends.IModelPasses" : "");
 
-        /// <summary>The compile-time dimension struct for a size, for example <c>D768</c>.</summary>
-        private static string Dim(int size) => "D" + N(size);
-
         private static string Pooling(ModelSpec s) => s.Pooling == 0 ? "Token" : "Mean";
 
-        private static string NormName(ModelSpec s) => s.Pooling == 0 ? "norm" : "fc_norm";
-
-        /// <summary>The final norm's parameter-constant prefix: <c>Norm</c> or <c>FcNorm</c>.</summary>
-        private static string NormConstant(ModelSpec s) => Planner.ConstantName(NormName(s));
     }
 }

@@ -40,7 +40,7 @@ public sealed partial class VisionTransformerGenerator
             // except the patch embedding, whose input (the image) needs no gradient.
             long trainingFlops = forward + 2 * (forward - patchFlops) + patchFlops;
 
-            var dims = new SortedSet<int>(steps.Where(t => t.Op != OpKind.Residual).SelectMany(t => t.Sizes));
+            var dims = new SortedSet<int>(steps.SelectMany(t => t.Sizes));
 
             return new ModelPlan(s, grid, patches, tokens, headDim, patchVector, features, output, hiddenStride,
                 new EquatableArray<ParameterSpec>(b.ParameterList.ToArray()), (long)b.ParameterCount, b.ParameterBufferFloats,
@@ -205,9 +205,6 @@ public sealed partial class VisionTransformerGenerator
         public static double DropPathRate(ModelSpec s, int block) =>
             s.Depth <= 1 ? 0 : s.DropPath * block / (s.Depth - 1);
 
-        public static long Align(long length) => PlanBuilder.Align(length);
-
-        /// <summary><c>blocks.0.attn.qkv.weight</c> → <c>Blocks0AttnQkvWeight</c>.</summary>
-        public static string ConstantName(string timmName) => PlanBuilder.ConstantName(timmName);
+        private static long Align(long length) => PlanBuilder.Align(length);
     }
 }

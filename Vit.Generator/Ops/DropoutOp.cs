@@ -19,10 +19,7 @@ internal static class DropoutOp
     }
 
     /// <summary>The element count of a (B, rows, cols) tensor as the generated code spells it.</summary>
-    public static string Count(PassWriter w, TensorRef x) => $"(long)rows * {Width(w.Spec, x.Shape[x.Shape.Count - 1])}";
-
-    /// <summary>A width by its constant's name when it has one (<c>Dim</c>, <c>MlpDim</c>).</summary>
-    public static string Width(ModelSpec s, long width) => width == s.Dim ? "Dim" : width == s.MlpDim ? "MlpDim" : N(width);
+    private static string Count(PassWriter w, TensorRef x) => $"(long)rows * {w.Width(x)}";
 
     public static void Forward(PassWriter w, StepSpec step)
     {
@@ -30,7 +27,7 @@ internal static class DropoutOp
         w.Step($"{step.Module}: dropout p={Real(step.Rate)}{(step.Module == "pos_drop" ? " " + x.ShapeText : "")}",
             $"k.DropoutFillMask({w.T(mask)}, {Count(w, x)}, {step.Variant}, ref _rng);");
         w.W.Call(x.RowStride > 0
-            ? $"k.DropoutApply({w.T(x)}, xStride: HiddenStride, {w.T(mask)}, rows, {Width(w.Spec, x.Shape[x.Shape.Count - 1])});"
+            ? $"k.DropoutApply({w.T(x)}, xStride: HiddenStride, {w.T(mask)}, rows, {w.Width(x)});"
             : $"k.DropoutApply({w.T(x)}, {w.T(mask)}, {Count(w, x)});");
     }
 

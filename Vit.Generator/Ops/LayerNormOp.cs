@@ -54,7 +54,7 @@ internal static class LayerNormOp
         if (step.Variant == "clear")
         {
             w.Step($"{step.Module}: LayerNorm backward adds into d(input), so clear it first {x.ShapeText}",
-                $"k.Zero({w.G(x)}, (long)batch * {DropoutOp.Width(w.Spec, x.Shape[x.Shape.Count - 1])});");
+                $"k.Zero({w.G(x)}, (long)batch * {w.Width(x)});");
             w.W.Call(call);
         }
         else

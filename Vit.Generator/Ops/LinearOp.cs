@@ -67,7 +67,7 @@ internal static class LinearOp
         string rows = PassWriter.Rows(x);
         if (step.Variant == "gelu")
             w.Step($"{step.Module.Substring(0, step.Module.LastIndexOf('.'))}.act: GELU', in place {y.ShapeText}",
-                $"k.GeluBackward({w.G(y)}, {w.G(y)}, {w.T(step.Outputs[1])}, (long){rows} * {DropoutOp.Width(w.Spec, y.Shape[y.Shape.Count - 1])});");
+                $"k.GeluBackward({w.G(y)}, {w.G(y)}, {w.T(step.Outputs[1])}, (long){rows} * {w.Width(y)});");
         string xStride = x.RowStride > 0 ? ", xStride: HiddenStride" : "";
         w.Step($"{step.Module}: d(input) {x.ShapeText}, {step.Module}.weight{(step.Parameters[1].Length > 0 ? " and bias" : "")} gradients",
             $"k.LinearBackward<{dims}>({w.G(x)}, {PassWriter.GradOf(step.Parameters[0])}, {Bias(step, PassWriter.GradOf, "db")}, {w.G(y)}, {w.T(x)}{xStride}, {PassWriter.P(step.Parameters[0])}, {rows});");

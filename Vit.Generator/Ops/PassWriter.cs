@@ -66,6 +66,13 @@ internal sealed class PassWriter
 
     public static string Dims(params int[] sizes) => string.Join(", ", sizes.Select(Dim));
 
+    /// <summary>A tensor's last dimension by its constant's name when it has one (<c>Dim</c>, <c>MlpDim</c>), else the number.</summary>
+    public string Width(TensorRef t)
+    {
+        long width = t.Shape[t.Shape.Count - 1];
+        return width == Spec.Dim ? "Dim" : width == Spec.MlpDim ? "MlpDim" : N(width);
+    }
+
     /// <summary>A row count in floats of a tensor, as the generated code spells it (<c>rows</c>, <c>batch</c>).</summary>
     public static string Rows(TensorRef t) => t.Shape.Count >= 2 ? "rows" : "batch";
 }

@@ -27,16 +27,18 @@ internal static class ResidualOp
             : new TensorRef[0];
         string what = which == 1 ? "x after the attention residual" : "output";
         var output = b.Saved($"{prefix}Residual{N(which)}", "X", "GradResidual", input.Shape.ToArray(), $"{module} {what} {input.ShapeText}");
-        b.Step(OpKind.Residual, module, block, new[] { input, branch }, new[] { output }, saved, new string[0], new[] { which }, rate);
+        b.Step(OpKind.Residual, module, block, new[] { input, branch }, new[] { output }, saved, new string[0], new int[0], rate, N(which));
         return output;
     }
 
     private static string Scale(PassWriter w, StepSpec step) => step.Saved.Count > 0 && !w.Inference ? w.T(step.Saved[0]) : "sampleScale: None";
 
+    private static bool AfterAttention(StepSpec step) => step.Variant == "1";
+
     private static string Branch(PassWriter w, StepSpec step)
     {
-        string branch = step.Sizes[0] == 1 ? "attn(norm1(x))" : "mlp(norm2(x))";
-        return w.Spec.LayerScale > 0 ? $"ls{N(step.Sizes[0])}({branch})" : branch;
+        string branch = AfterAttention(step) ? "attn(norm1(x))" : "mlp(norm2(x))";
+        return w.Spec.LayerScale > 0 ? $"ls{step.Variant}({branch})" : branch;
     }
 
     public static void Forward(PassWriter w, StepSpec step)
@@ -44,7 +46,7 @@ internal static class ResidualOp
         var (input, branch, output) = (step.Inputs[0], step.Inputs[1], step.Outputs[0]);
         bool dropPath = step.Saved.Count > 0 && !w.Inference;
         if (dropPath)
-            w.Step($"{step.Module}.drop_path{N(step.Sizes[0])}: keep each image's branch with probability {Real(1 - step.Rate)}",
+            w.Step($"{step.Module}.drop_path{step.Variant}: keep each image's branch with probability {Real(1 - step.Rate)}",
                 $"k.DropPathFillScales({w.T(step.Saved[0])}, batch, {F(step.Rate)}, ref _rng);");
         w.Step($"{step.Module}: x = x + {(dropPath ? $"drop_path({Branch(w, step)})" : Branch(w, step))}",
             $"k.ResidualForward({w.T(output)}, {w.T(input)}, {w.T(branch)}, {Scale(w, step)}, batch, Tokens * Dim);");
@@ -53,8 +55,8 @@ internal static class ResidualOp
     public static void Backward(PassWriter w, StepSpec step)
     {
         var (branch, output) = (step.Inputs[1], step.Outputs[0]);
-        string scale = step.Saved.Count > 0 ? $" · drop_path{N(step.Sizes[0])} scale" : "";
-        w.Step($"{step.Module}: x = x + {Branch(w, step)} → d({(step.Sizes[0] == 1 ? "attn" : "mlp")} output) = d(x){scale}",
+        string scale = step.Saved.Count > 0 ? $" · drop_path{step.Variant} scale" : "";
+        w.Step($"{step.Module}: x = x + {Branch(w, step)} → d({(AfterAttention(step) ? "attn" : "mlp")} output) = d(x){scale}",
             $"k.ResidualBackward({w.G(branch)}, {w.G(output)}, {Scale(w, step)}, batch, Tokens * Dim);");
     }
 }

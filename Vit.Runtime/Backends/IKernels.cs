@@ -1,5 +1,3 @@
-using Vit.Backends;
-using Vit.Backends.Cpu;
 using Vit.Numerics;
 
 namespace Vit.Backends;

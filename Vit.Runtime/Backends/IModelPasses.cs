@@ -1,6 +1,3 @@
-using Vit.Backends;
-using Vit.Backends.Cpu;
-
 namespace Vit.Backends;
 
 /// <summary>

@@ -30,6 +30,13 @@ public abstract class OptimizerKernels : IDisposable
     /// <summary>Copies <paramref name="host"/> into state buffer <paramref name="index"/> on the device (nothing on the CPU).</summary>
     public abstract void Upload(int index, NativeBuffer host);
 
+    /// <summary>Throws unless an update that needs <paramref name="needed"/> state buffers has them.</summary>
+    protected static void CheckStateBuffers(string update, int needed, int have)
+    {
+        if (have != needed)
+            throw new InvalidOperationException($"{update} needs {needed} state buffers; this state has {have}.");
+    }
+
     /// <summary>Frees the state's device buffers.</summary>
     public void Dispose()
     {

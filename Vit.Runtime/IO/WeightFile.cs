@@ -51,30 +51,34 @@ public static unsafe class WeightFile
             throw new InvalidDataException(
                 $"'{path}' does not fit {table.ModelName}: {string.Join("; ", problems.Take(shown))}{more}.");
         }
-        // Non-finite weights would make every output NaN. Check each tensor in a scratch buffer
-        // before anything is copied, so a bad file leaves the model's parameters as they were.
-        using (var scratch = new NativeBuffer(table.Parameters.Max(p => p.Length)))
-        {
-            foreach (var p in table.Parameters)
-            {
-                file.ReadSingles(p.Name, scratch.Start, p.Length);
-                long bad = FirstNonFinite(scratch.Start, p.Length);
-                if (bad >= 0)
-                    throw new InvalidDataException(
-                        $"'{path}': tensor '{p.Name}' holds a non-finite value ({scratch.Start.Pointer[bad].ToString(System.Globalization.CultureInfo.InvariantCulture)}) at element {bad}; weights must be finite numbers");
-            }
-        }
+        // Non-finite weights would make every output NaN. Every tensor is checked before anything
+        // is copied (each is read twice, at load only), so a bad file leaves the parameters as they were.
+        if (FindNonFinite(file, table) is var (name, index, value))
+            throw new InvalidDataException(
+                $"'{path}': tensor '{name}' holds a non-finite value ({value.ToString(System.Globalization.CultureInfo.InvariantCulture)}) at element {index}; weights must be finite numbers");
         foreach (var p in table.Parameters)
             file.ReadSingles(p.Name, parameters + p.Offset, p.Length);
     }
 
-    /// <summary>The index of the first NaN or infinity among <paramref name="count"/> floats, or -1.</summary>
-    internal static unsafe long FirstNonFinite(TensorPtr values, long count)
+    /// <summary>
+    /// The first parameter of <paramref name="table"/> in <paramref name="file"/> that holds a NaN or
+    /// an infinity, with the element and its value; null when every one present is finite. Reads
+    /// each tensor through one scratch buffer.
+    /// </summary>
+    public static (string Name, long Index, float Value)? FindNonFinite(SafeTensorsFile file, ParameterTable table)
     {
-        float* x = values.Pointer;
-        for (long i = 0; i < count; i++)
-            if (!float.IsFinite(x[i])) return i;
-        return -1;
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentNullException.ThrowIfNull(table);
+        using var scratch = new NativeBuffer(table.Parameters.Max(p => p.Length));
+        float* x = scratch.Start.Pointer;
+        foreach (var p in table.Parameters)
+        {
+            if (!file.TryGetTensor(p.Name, out _)) continue;
+            file.ReadSingles(p.Name, scratch.Start, p.Length);
+            for (long i = 0; i < p.Length; i++)
+                if (!float.IsFinite(x[i])) return (p.Name, i, x[i]);
+        }
+        return null;
     }
 
     /// <summary>

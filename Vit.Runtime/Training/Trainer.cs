@@ -228,14 +228,9 @@ public sealed class Trainer : IDisposable
             file.Metadata.TryGetValue("epoch", out var epoch);
             file.Metadata.TryGetValue("step", out var savedStep);
             string at = $"the checkpoint {path} (after epoch {epoch ?? "?"}, step {savedStep ?? "?"})";
-            foreach (var p in _model.Memory.Table.Parameters)
-            {
-                if (!file.TryGetTensor(p.Name, out _)) continue;
-                var values = file.ReadSingles(p.Name);
-                if (Array.FindIndex(values, v => !float.IsFinite(v)) >= 0)
-                    return $"{at} is kept, but its tensor '{p.Name}' is not finite either, so start again rather than --resume";
-            }
-            return $"{at} is kept and its weights are finite: continue with --resume";
+            return WeightFile.FindNonFinite(file, _model.Memory.Table) is { } bad
+                ? $"{at} is kept, but its tensor '{bad.Name}' is not finite either, so start again rather than --resume"
+                : $"{at} is kept and its weights are finite: continue with --resume";
         }
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
         {

@@ -31,7 +31,7 @@ internal sealed unsafe class CpuOptimizerKernels : OptimizerKernels
     public override void AdamW(float learningRate, float decayFactor, float beta1, float oneMinusBeta1, float beta2, float oneMinusBeta2,
         float epsilon, float stepSize, float invSqrtBias2, float gradientScale)
     {
-        CheckState("AdamW", 2);
+        CheckStateBuffers("AdamW", 2, _state.Length);
         float* param = _memory.Parameters.Start.Pointer, grad = _memory.Gradients.Start.Pointer;
         float c1 = oneMinusBeta1, c2 = oneMinusBeta2, step = learningRate * stepSize;
         foreach (var p in _trained)
@@ -63,7 +63,7 @@ internal sealed unsafe class CpuOptimizerKernels : OptimizerKernels
 
     public override void Sgd(float learningRate, float decayFactor, float momentum, bool nesterov, float gradientScale)
     {
-        CheckState("SGD", 1);
+        CheckStateBuffers("SGD", 1, _state.Length);
         float* param = _memory.Parameters.Start.Pointer, grad = _memory.Gradients.Start.Pointer;
         foreach (var p in _trained)
         {
@@ -100,12 +100,6 @@ internal sealed unsafe class CpuOptimizerKernels : OptimizerKernels
 
     protected override void Dispose(bool disposing)
     {
-    }
-
-    private void CheckState(string update, int buffers)
-    {
-        if (_state.Length != buffers)
-            throw new InvalidOperationException($"{update} needs {buffers} state buffers; this state has {_state.Length}.");
     }
 
     private static double SumOfSquares(float* x, long n)

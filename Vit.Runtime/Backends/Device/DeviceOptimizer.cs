@@ -16,11 +16,10 @@ public abstract unsafe class DeviceOptimizer : OptimizerKernels
     private readonly float[] _partialHost;
 
     /// <summary>Builds the chunk tables for <paramref name="trained"/> and zeroes <paramref name="stateBuffers"/> state buffers.</summary>
-    protected DeviceOptimizer(DeviceMemory model, DeviceApi api, DeviceBuffer parameters, IReadOnlyList<ParameterInfo> trained, int stateBuffers,
+    protected DeviceOptimizer(DeviceApi api, DeviceBuffer parameters, IReadOnlyList<ParameterInfo> trained, int stateBuffers,
         Func<long, DeviceBuffer> allocate)
     {
         ArgumentNullException.ThrowIfNull(trained);
-        Model = model;
         Api = api;
         var offsets = new List<long>();
         var lengths = new List<int>();
@@ -45,9 +44,6 @@ public abstract unsafe class DeviceOptimizer : OptimizerKernels
             api.Zero(new DevicePtr(State[i], 0), parameters.Bytes / sizeof(float));
         }
     }
-
-    /// <summary>The model whose parameters are updated.</summary>
-    protected DeviceMemory Model { get; }
 
     /// <summary>The device.</summary>
     protected DeviceApi Api { get; }
@@ -82,13 +78,6 @@ public abstract unsafe class DeviceOptimizer : OptimizerKernels
         double total = 0;
         foreach (float v in _partialHost) total += v;
         return total;
-    }
-
-    /// <summary>Throws unless the state has <paramref name="stateBuffers"/> buffers (as the update needs).</summary>
-    protected void CheckStateBuffers(string update, int stateBuffers)
-    {
-        if (State.Length != stateBuffers)
-            throw new InvalidOperationException($"{update} needs {stateBuffers} state buffers; this state has {State.Length}.");
     }
 
     /// <inheritdoc/>

@@ -9,7 +9,7 @@ internal sealed class ClOptimizerState : DeviceOptimizer
     private readonly ClModel _model;
 
     public ClOptimizerState(ClModel model, IReadOnlyList<ParameterInfo> trained, int stateBuffers)
-        : base(model, model.Api, model.DeviceBuffer(ModelBuffer.Parameters), trained, stateBuffers, model.Allocate) => _model = model;
+        : base(model.Api, model.DeviceBuffer(ModelBuffer.Parameters), trained, stateBuffers, model.Allocate) => _model = model;
 
     protected override void LaunchSumOfSquares()
     {
@@ -56,7 +56,7 @@ internal sealed class ClOptimizerState : DeviceOptimizer
     // param, grad, the state buffers, then the chunk tables: the arguments both updates share.
     private int Common(ClKernel k, int stateBuffers)
     {
-        CheckStateBuffers(k.Name, stateBuffers);
+        CheckStateBuffers(k.Name, stateBuffers, State.Length);
         _model.Upload(ModelBuffer.Gradients, write: false);
         _model.Upload(ModelBuffer.Parameters, write: true);
         int i = 0;
