@@ -1,3 +1,4 @@
+using System.Linq;
 using Vit.Generator.Model;
 using Vit.Generator.Ops;
 using static Vit.Generator.SourceWriter;
@@ -115,23 +116,45 @@ public sealed partial class VisionTransformerGenerator
             w.Line();
         }
 
-        /// <summary>The steps in order (or reversed for the backward pass), a blank line and a heading between blocks.</summary>
+        /// <summary>
+        /// The steps in order (or reversed for the backward pass), a blank line and a heading between
+        /// blocks. The backward pass also signals, after the head, after each block and after the
+        /// stem, from which parameter on the gradients are final (<c>k.GradientsFinal</c>).
+        /// </summary>
         private static void WriteSteps(PassWriter w, EquatableArray<StepSpec> steps, bool reverse)
         {
             int previous = int.MinValue;
+            ParameterSpec? lowest = null; // the lowest-offset parameter whose gradient the steps so far wrote
             for (int n = 0; n < steps.Count; n++)
             {
                 var step = steps[reverse ? steps.Count - 1 - n : n];
                 if (n > 0 && step.Block != previous)
                 {
+                    if (reverse) GradientsFinal(w, previous, lowest);
                     w.W.Line();
                     if (reverse && step.Block >= 0)
                         w.W.Comment($"blocks.{N(step.Block)}: GradResidual holds d(loss)/d(block output); each branch adds its input gradient into it.");
                 }
                 previous = step.Block;
-                if (reverse) StepEmitter.Backward(w, step);
+                if (reverse)
+                {
+                    StepEmitter.Backward(w, step);
+                    foreach (var name in step.Parameters)
+                        if (name.Length > 0 && w.Plan.Parameters.FirstOrDefault(p => p.ConstantName == name) is { } p && (lowest is null || p.Offset < lowest.Offset))
+                            lowest = p;
+                }
                 else StepEmitter.Forward(w, step);
             }
+            if (reverse && steps.Count > 0) GradientsFinal(w, previous, lowest);
+        }
+
+        /// <summary>The backward pass's signal that every gradient from <paramref name="lowest"/> on is final.</summary>
+        private static void GradientsFinal(PassWriter w, int block, ParameterSpec? lowest)
+        {
+            if (lowest is null) return;
+            string done = block >= 0 ? $"blocks.{N(block)}" : lowest.Offset == 0 ? "stem" : "head";
+            w.W.Comment($"{done} done: every gradient from {lowest.Name} on is final (data-parallel training reduces them now)");
+            w.W.Line($"k.GradientsFinal(Params.{lowest.ConstantName});");
         }
     }
 }

@@ -53,6 +53,8 @@ partial class MeanRepr
             At(Training.NormMean), At(Training.NormRstd), p + Params.FcNormWeight, batch);
         // pool backward: d(x) is d(pooled) / 16 on each patch token and zero on the class token (B, 17, 24)
         k.MeanPoolingBackward<D17, D24>(At(Training.GradResidual), At(Training.GradPooled), batch);
+        // the head done: every gradient from fc_norm.weight on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.FcNormWeight);
 
         // blocks.1: GradResidual holds d(loss)/d(block output); each branch adds its input gradient into it.
         // blocks.1: x = x + mlp(norm2(x)) → d(mlp output) = d(x) · drop_path2 scale
@@ -95,6 +97,8 @@ partial class MeanRepr
         k.LayerNormBackward<D24>(
             At(Training.GradResidual), g + Params.Blocks1Norm1Weight, g + Params.Blocks1Norm1Bias, At(Training.GradA),
             At(Training.Block0Residual2), At(Training.Block1Norm1Mean), At(Training.Block1Norm1Rstd), p + Params.Blocks1Norm1Weight, rows);
+        // blocks.1 done: every gradient from blocks.1.norm1.weight on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.Blocks1Norm1Weight);
 
         // blocks.0: GradResidual holds d(loss)/d(block output); each branch adds its input gradient into it.
         // blocks.0: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
@@ -137,6 +141,8 @@ partial class MeanRepr
         k.LayerNormBackward<D24>(
             At(Training.GradResidual), g + Params.Blocks0Norm1Weight, g + Params.Blocks0Norm1Bias, At(Training.GradA),
             At(Training.Embedded), At(Training.Block0Norm1Mean), At(Training.Block0Norm1Rstd), p + Params.Blocks0Norm1Weight, rows);
+        // blocks.0 done: every gradient from blocks.0.norm1.weight on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.Blocks0Norm1Weight);
 
         // pos_drop
         k.DropoutApply(At(Training.GradResidual), At(Training.PosDropMask), (long)rows * Dim);
@@ -145,5 +151,7 @@ partial class MeanRepr
         // patch_embed.proj: weight and bias gradients from d(x[:, 1:]) and the saved patches (images need no gradient)
         k.PatchEmbeddingBackward<D1, D32, D8, D24>(
             g + Params.PatchEmbedProjWeight, g + Params.PatchEmbedProjBias, At(Training.GradResidual), At(Training.Patches), batch);
+        // the stem done: every gradient from cls_token on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.ClsToken);
     }
 }

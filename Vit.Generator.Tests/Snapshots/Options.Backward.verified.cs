@@ -47,6 +47,8 @@ partial class Options
             At(Training.NormMean), At(Training.NormRstd), p + Params.NormWeight, batch);
         // pool backward: d(x) is d(pooled) on the class token and zero elsewhere (B, 5, 20)
         k.TokenPoolingBackward<D5, D20>(At(Training.GradResidual), At(Training.GradPooled), batch);
+        // the head done: every gradient from norm.weight on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.NormWeight);
 
         // blocks.0: GradResidual holds d(loss)/d(block output); each branch adds its input gradient into it.
         // blocks.0: x = x + ls2(mlp(norm2(x))) → d(mlp output) = d(x)
@@ -97,6 +99,8 @@ partial class Options
         k.LayerNormBackward<D20>(
             At(Training.GradResidual), g + Params.Blocks0Norm1Weight, g + Params.Blocks0Norm1Bias, At(Training.GradA),
             At(Training.Embedded), At(Training.Block0Norm1Mean), At(Training.Block0Norm1Rstd), p + Params.Blocks0Norm1Weight, rows);
+        // blocks.0 done: every gradient from blocks.0.norm1.weight on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.Blocks0Norm1Weight);
 
         // pos_drop
         k.DropoutApply(At(Training.GradResidual), At(Training.PosDropMask), (long)rows * Dim);
@@ -105,5 +109,7 @@ partial class Options
         // patch_embed.proj: weight and bias gradients from d(x[:, 1:]) and the saved patches (images need no gradient)
         k.PatchEmbeddingBackward<D3, D8, D4, D20>(
             g + Params.PatchEmbedProjWeight, g + Params.PatchEmbedProjBias, At(Training.GradResidual), At(Training.Patches), batch);
+        // the stem done: every gradient from cls_token on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.ClsToken);
     }
 }

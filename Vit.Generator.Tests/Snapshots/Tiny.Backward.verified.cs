@@ -47,6 +47,8 @@ partial class Tiny
             At(Training.NormMean), At(Training.NormRstd), p + Params.NormWeight, batch);
         // pool backward: d(x) is d(pooled) on the class token and zero elsewhere (B, 5, 16)
         k.TokenPoolingBackward<D5, D16>(At(Training.GradResidual), At(Training.GradPooled), batch);
+        // the head done: every gradient from norm.weight on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.NormWeight);
 
         // blocks.1: GradResidual holds d(loss)/d(block output); each branch adds its input gradient into it.
         // blocks.1: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
@@ -83,6 +85,8 @@ partial class Tiny
         k.LayerNormBackward<D16>(
             At(Training.GradResidual), g + Params.Blocks1Norm1Weight, g + Params.Blocks1Norm1Bias, At(Training.GradA),
             At(Training.Block0Residual2), At(Training.Block1Norm1Mean), At(Training.Block1Norm1Rstd), p + Params.Blocks1Norm1Weight, rows);
+        // blocks.1 done: every gradient from blocks.1.norm1.weight on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.Blocks1Norm1Weight);
 
         // blocks.0: GradResidual holds d(loss)/d(block output); each branch adds its input gradient into it.
         // blocks.0: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
@@ -119,11 +123,15 @@ partial class Tiny
         k.LayerNormBackward<D16>(
             At(Training.GradResidual), g + Params.Blocks0Norm1Weight, g + Params.Blocks0Norm1Bias, At(Training.GradA),
             At(Training.Embedded), At(Training.Block0Norm1Mean), At(Training.Block0Norm1Rstd), p + Params.Blocks0Norm1Weight, rows);
+        // blocks.0 done: every gradient from blocks.0.norm1.weight on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.Blocks0Norm1Weight);
 
         // cls_token, pos_embed: their gradients are sums over the batch of d(x) (B, 5, 16)
         k.PositionEmbeddingBackward<D5, D16>(g + Params.ClsToken, g + Params.PosEmbed, At(Training.GradResidual), batch);
         // patch_embed.proj: weight and bias gradients from d(x[:, 1:]) and the saved patches (images need no gradient)
         k.PatchEmbeddingBackward<D3, D8, D4, D16>(
             g + Params.PatchEmbedProjWeight, g + Params.PatchEmbedProjBias, At(Training.GradResidual), At(Training.Patches), batch);
+        // the stem done: every gradient from cls_token on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.ClsToken);
     }
 }

@@ -47,6 +47,8 @@ partial class VitB16
             At(Training.NormMean), At(Training.NormRstd), p + Params.NormWeight, batch);
         // pool backward: d(x) is d(pooled) on the class token and zero elsewhere (B, 197, 768)
         k.TokenPoolingBackward<D197, D768>(At(Training.GradResidual), At(Training.GradPooled), batch);
+        // the head done: every gradient from norm.weight on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.NormWeight);
 
         // blocks.11: GradResidual holds d(loss)/d(block output); each branch adds its input gradient into it.
         // blocks.11: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
@@ -85,6 +87,8 @@ partial class VitB16
             At(Training.GradResidual), g + Params.Blocks11Norm1Weight, g + Params.Blocks11Norm1Bias, At(Training.GradA),
             At(Training.Block10Residual2), At(Training.Block11Norm1Mean), At(Training.Block11Norm1Rstd), p + Params.Blocks11Norm1Weight,
             rows);
+        // blocks.11 done: every gradient from blocks.11.norm1.weight on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.Blocks11Norm1Weight);
 
         // blocks.10: GradResidual holds d(loss)/d(block output); each branch adds its input gradient into it.
         // blocks.10: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
@@ -123,6 +127,8 @@ partial class VitB16
             At(Training.GradResidual), g + Params.Blocks10Norm1Weight, g + Params.Blocks10Norm1Bias, At(Training.GradA),
             At(Training.Block9Residual2), At(Training.Block10Norm1Mean), At(Training.Block10Norm1Rstd), p + Params.Blocks10Norm1Weight,
             rows);
+        // blocks.10 done: every gradient from blocks.10.norm1.weight on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.Blocks10Norm1Weight);
 
         // blocks.9: GradResidual holds d(loss)/d(block output); each branch adds its input gradient into it.
         // blocks.9: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
@@ -159,6 +165,8 @@ partial class VitB16
         k.LayerNormBackward<D768>(
             At(Training.GradResidual), g + Params.Blocks9Norm1Weight, g + Params.Blocks9Norm1Bias, At(Training.GradA),
             At(Training.Block8Residual2), At(Training.Block9Norm1Mean), At(Training.Block9Norm1Rstd), p + Params.Blocks9Norm1Weight, rows);
+        // blocks.9 done: every gradient from blocks.9.norm1.weight on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.Blocks9Norm1Weight);
 
         // blocks.8: GradResidual holds d(loss)/d(block output); each branch adds its input gradient into it.
         // blocks.8: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
@@ -195,6 +203,8 @@ partial class VitB16
         k.LayerNormBackward<D768>(
             At(Training.GradResidual), g + Params.Blocks8Norm1Weight, g + Params.Blocks8Norm1Bias, At(Training.GradA),
             At(Training.Block7Residual2), At(Training.Block8Norm1Mean), At(Training.Block8Norm1Rstd), p + Params.Blocks8Norm1Weight, rows);
+        // blocks.8 done: every gradient from blocks.8.norm1.weight on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.Blocks8Norm1Weight);
 
         // blocks.7: GradResidual holds d(loss)/d(block output); each branch adds its input gradient into it.
         // blocks.7: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
@@ -231,6 +241,8 @@ partial class VitB16
         k.LayerNormBackward<D768>(
             At(Training.GradResidual), g + Params.Blocks7Norm1Weight, g + Params.Blocks7Norm1Bias, At(Training.GradA),
             At(Training.Block6Residual2), At(Training.Block7Norm1Mean), At(Training.Block7Norm1Rstd), p + Params.Blocks7Norm1Weight, rows);
+        // blocks.7 done: every gradient from blocks.7.norm1.weight on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.Blocks7Norm1Weight);
 
         // blocks.6: GradResidual holds d(loss)/d(block output); each branch adds its input gradient into it.
         // blocks.6: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
@@ -267,6 +279,8 @@ partial class VitB16
         k.LayerNormBackward<D768>(
             At(Training.GradResidual), g + Params.Blocks6Norm1Weight, g + Params.Blocks6Norm1Bias, At(Training.GradA),
             At(Training.Block5Residual2), At(Training.Block6Norm1Mean), At(Training.Block6Norm1Rstd), p + Params.Blocks6Norm1Weight, rows);
+        // blocks.6 done: every gradient from blocks.6.norm1.weight on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.Blocks6Norm1Weight);
 
         // blocks.5: GradResidual holds d(loss)/d(block output); each branch adds its input gradient into it.
         // blocks.5: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
@@ -303,6 +317,8 @@ partial class VitB16
         k.LayerNormBackward<D768>(
             At(Training.GradResidual), g + Params.Blocks5Norm1Weight, g + Params.Blocks5Norm1Bias, At(Training.GradA),
             At(Training.Block4Residual2), At(Training.Block5Norm1Mean), At(Training.Block5Norm1Rstd), p + Params.Blocks5Norm1Weight, rows);
+        // blocks.5 done: every gradient from blocks.5.norm1.weight on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.Blocks5Norm1Weight);
 
         // blocks.4: GradResidual holds d(loss)/d(block output); each branch adds its input gradient into it.
         // blocks.4: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
@@ -339,6 +355,8 @@ partial class VitB16
         k.LayerNormBackward<D768>(
             At(Training.GradResidual), g + Params.Blocks4Norm1Weight, g + Params.Blocks4Norm1Bias, At(Training.GradA),
             At(Training.Block3Residual2), At(Training.Block4Norm1Mean), At(Training.Block4Norm1Rstd), p + Params.Blocks4Norm1Weight, rows);
+        // blocks.4 done: every gradient from blocks.4.norm1.weight on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.Blocks4Norm1Weight);
 
         // blocks.3: GradResidual holds d(loss)/d(block output); each branch adds its input gradient into it.
         // blocks.3: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
@@ -375,6 +393,8 @@ partial class VitB16
         k.LayerNormBackward<D768>(
             At(Training.GradResidual), g + Params.Blocks3Norm1Weight, g + Params.Blocks3Norm1Bias, At(Training.GradA),
             At(Training.Block2Residual2), At(Training.Block3Norm1Mean), At(Training.Block3Norm1Rstd), p + Params.Blocks3Norm1Weight, rows);
+        // blocks.3 done: every gradient from blocks.3.norm1.weight on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.Blocks3Norm1Weight);
 
         // blocks.2: GradResidual holds d(loss)/d(block output); each branch adds its input gradient into it.
         // blocks.2: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
@@ -411,6 +431,8 @@ partial class VitB16
         k.LayerNormBackward<D768>(
             At(Training.GradResidual), g + Params.Blocks2Norm1Weight, g + Params.Blocks2Norm1Bias, At(Training.GradA),
             At(Training.Block1Residual2), At(Training.Block2Norm1Mean), At(Training.Block2Norm1Rstd), p + Params.Blocks2Norm1Weight, rows);
+        // blocks.2 done: every gradient from blocks.2.norm1.weight on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.Blocks2Norm1Weight);
 
         // blocks.1: GradResidual holds d(loss)/d(block output); each branch adds its input gradient into it.
         // blocks.1: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
@@ -447,6 +469,8 @@ partial class VitB16
         k.LayerNormBackward<D768>(
             At(Training.GradResidual), g + Params.Blocks1Norm1Weight, g + Params.Blocks1Norm1Bias, At(Training.GradA),
             At(Training.Block0Residual2), At(Training.Block1Norm1Mean), At(Training.Block1Norm1Rstd), p + Params.Blocks1Norm1Weight, rows);
+        // blocks.1 done: every gradient from blocks.1.norm1.weight on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.Blocks1Norm1Weight);
 
         // blocks.0: GradResidual holds d(loss)/d(block output); each branch adds its input gradient into it.
         // blocks.0: x = x + mlp(norm2(x)) → d(mlp output) = d(x)
@@ -483,11 +507,15 @@ partial class VitB16
         k.LayerNormBackward<D768>(
             At(Training.GradResidual), g + Params.Blocks0Norm1Weight, g + Params.Blocks0Norm1Bias, At(Training.GradA),
             At(Training.Embedded), At(Training.Block0Norm1Mean), At(Training.Block0Norm1Rstd), p + Params.Blocks0Norm1Weight, rows);
+        // blocks.0 done: every gradient from blocks.0.norm1.weight on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.Blocks0Norm1Weight);
 
         // cls_token, pos_embed: their gradients are sums over the batch of d(x) (B, 197, 768)
         k.PositionEmbeddingBackward<D197, D768>(g + Params.ClsToken, g + Params.PosEmbed, At(Training.GradResidual), batch);
         // patch_embed.proj: weight and bias gradients from d(x[:, 1:]) and the saved patches (images need no gradient)
         k.PatchEmbeddingBackward<D3, D224, D16, D768>(
             g + Params.PatchEmbedProjWeight, g + Params.PatchEmbedProjBias, At(Training.GradResidual), At(Training.Patches), batch);
+        // the stem done: every gradient from cls_token on is final (data-parallel training reduces them now)
+        k.GradientsFinal(Params.ClsToken);
     }
 }

@@ -154,4 +154,13 @@ public interface IKernels<TPtr> where TPtr : struct, ITensorPointer<TPtr>
     /// <summary>dlogits = (probs − target) / B.</summary>
     void SoftmaxCrossEntropyBackward<TClasses>(TPtr dlogits, TPtr probs, ReadOnlySpan<int> labels, int batch, float labelSmoothing)
         where TClasses : struct, IDim;
+
+    /// <summary>
+    /// Not a kernel but a signal from the backward pass: every parameter gradient at an offset of
+    /// <paramref name="from"/> floats or more into the gradient buffer is final for this pass (the
+    /// parameters are laid out in timm order and the backward pass visits them in reverse, so
+    /// <paramref name="from"/> only falls). Data-parallel training starts reducing those gradients
+    /// while the pass goes on (<see cref="Memory.ModelMemory.GradientObserver"/>).
+    /// </summary>
+    void GradientsFinal(long from);
 }

@@ -10,7 +10,12 @@ namespace Vit.Data;
 /// <param name="DropLast">Leave out the last batch of an epoch when it would be smaller than the batch size.</param>
 /// <param name="Normalization">The per-channel mean and std applied to every pixel.</param>
 /// <param name="Prefetch">How many batches the background thread prepares ahead (at least 1).</param>
-public sealed record LoaderOptions(bool Shuffle, bool Augment, ulong Seed, bool DropLast, Normalization Normalization, int Prefetch = 2);
+/// <param name="ShardIndex">Data-parallel training: this rank's shard, in [0, <paramref name="ShardCount"/>).</param>
+/// <param name="ShardCount">Data-parallel training: the ranks. Batch k of an epoch is then the <paramref name="ShardIndex"/>-th
+/// slice of batch size images of the global batch k (batch size × <paramref name="ShardCount"/> images of the epoch's order), so
+/// the ranks together see exactly what one process with the global batch sees, with the same augmentation draws.</param>
+public sealed record LoaderOptions(bool Shuffle, bool Augment, ulong Seed, bool DropLast, Normalization Normalization, int Prefetch = 2,
+    int ShardIndex = 0, int ShardCount = 1);
 
 /// <summary>
 /// One batch from a <see cref="CifarLoader"/>. Its buffers belong to the loader and stay valid
@@ -99,16 +104,19 @@ public sealed class CifarLoader : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), options.Prefetch, "LoaderOptions.Prefetch must be at least 1.");
         if (data.Count == 0)
             throw new ArgumentException($"{data.Source} has no images to load.", nameof(data));
-        if (options.DropLast && data.Count < batchSize)
+        if (options.ShardCount < 1 || (uint)options.ShardIndex >= (uint)options.ShardCount)
+            throw new ArgumentOutOfRangeException(nameof(options), options.ShardIndex, $"LoaderOptions.ShardIndex must lie in [0, {options.ShardCount}).");
+        long global = (long)batchSize * options.ShardCount;
+        if (options.DropLast && data.Count < global)
             throw new ArgumentException(
-                $"The batch size {batchSize} is larger than the {data.Count} images of {data.Source}, and DropLast is set, so an epoch would have no batches.",
+                $"The batch size {global} is larger than the {data.Count} images of {data.Source}, and DropLast is set, so an epoch would have no batches.",
                 nameof(batchSize));
 
         Dataset = data;
         BatchSize = batchSize;
         Options = options;
         _lut = options.Normalization.LookupTable();
-        BatchesPerEpoch = options.DropLast ? data.Count / batchSize : (data.Count + batchSize - 1) / batchSize;
+        BatchesPerEpoch = (int)(options.DropLast ? data.Count / global : (data.Count + global - 1) / global);
 
         int slots = options.Prefetch + 1; // Prefetch in flight or ready, one handed out
         _slots = new Slot[slots];
@@ -131,7 +139,7 @@ public sealed class CifarLoader : IDisposable
     /// <summary>The options given at construction.</summary>
     public LoaderOptions Options { get; }
 
-    /// <summary>Batches in one epoch: ⌈Count / BatchSize⌉, or ⌊Count / BatchSize⌋ with <see cref="LoaderOptions.DropLast"/>.</summary>
+    /// <summary>Batches in one epoch: ⌈Count / (BatchSize × ShardCount)⌉, or ⌊Count / (BatchSize × ShardCount)⌋ with <see cref="LoaderOptions.DropLast"/>.</summary>
     public int BatchesPerEpoch { get; }
 
     /// <summary>The epoch last started with <see cref="StartEpoch"/>.</summary>
@@ -364,11 +372,11 @@ public sealed class CifarLoader : IDisposable
     // Runs on the background thread; _order and _epoch do not change while _filling is set.
     private void Fill(Slot slot, int index)
     {
-        int start = index * BatchSize;
-        int count = Math.Min(BatchSize, Dataset.Count - start);
+        long start = ((long)index * Options.ShardCount + Options.ShardIndex) * BatchSize;
+        int count = (int)Math.Clamp(Dataset.Count - start, 0, BatchSize); // a shard of the last global batch may be short or empty
         for (int j = 0; j < count; j++)
         {
-            int position = start + j;
+            int position = (int)start + j;
             int sample = _order[position];
             slot.Labels[j] = Dataset.Label(sample);
             slot.Indices[j] = sample;

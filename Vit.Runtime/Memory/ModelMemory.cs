@@ -87,6 +87,14 @@ public sealed class ModelMemory : IDisposable
     }
 
     /// <summary>
+    /// Told by the backward pass when parameter gradients become final
+    /// (<see cref="Vit.Backends.IKernels{TPtr}.GradientsFinal"/>): data-parallel training sets it
+    /// for the last micro-batch of each optimizer step, to reduce gradients while backward runs.
+    /// Null (the default) costs one null check per block.
+    /// </summary>
+    public Vit.Backends.IGradientObserver? GradientObserver { get; set; }
+
+    /// <summary>
     /// Label smoothing ε of the training loss, in [0, 1): the target is (1 − ε)·one_hot + ε/classes.
     /// 0 (the default) is plain cross-entropy.
     /// </summary>

@@ -36,6 +36,23 @@ public static class Checkpoint
     /// <summary>The <c>format</c> metadata value that marks a checkpoint.</summary>
     public const string Format = "vit-checkpoint/1";
 
+    /// <summary>The metadata key of a data-parallel run's rank count (absent: one process).</summary>
+    public const string RanksKey = "ranks";
+
+    /// <summary>The metadata key of data-parallel rank <paramref name="rank"/>'s dropout stream (rank 0's is <c>dropout_rng</c>).</summary>
+    public static string DropoutRngKey(int rank) => rank == 0 ? "dropout_rng" : $"dropout_rng.{rank.ToString(CultureInfo.InvariantCulture)}";
+
+    /// <summary>Reads a dropout stream written as 4 comma-separated hex words.</summary>
+    /// <exception cref="InvalidDataException">The value is not 4 hex words.</exception>
+    public static Rng ParseRng(string path, string key, string value)
+    {
+        var words = value.Split(',');
+        if (words.Length != 4 || !words.All(w => ulong.TryParse(w, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out _)))
+            throw new InvalidDataException($"'{path}': {key} must be 4 comma-separated hex words, found '{value}'.");
+        var st = words.Select(w => ulong.Parse(w, NumberStyles.HexNumber, CultureInfo.InvariantCulture)).ToArray();
+        return Rng.FromState((st[0], st[1], st[2], st[3]));
+    }
+
     /// <summary>Saves <paramref name="model"/>, <paramref name="optimizer"/> and <paramref name="progress"/> atomically.</summary>
     /// <param name="path">The checkpoint file.</param>
     /// <param name="model">The model (its weights and dropout RNG).</param>
@@ -101,11 +118,7 @@ public static class Checkpoint
                 ParseDouble(path, "epoch_loss_sum", Get("epoch_loss_sum")), ParseLong(path, "epoch_correct", Get("epoch_correct")),
                 ParseLong(path, "epoch_seen", Get("epoch_seen")));
             long optimizerSteps = ParseLong(path, "optimizer_steps", Get("optimizer_steps"));
-            var words = Get("dropout_rng").Split(',');
-            if (words.Length != 4 || !words.All(w => ulong.TryParse(w, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out _)))
-                throw new InvalidDataException($"'{path}': dropout_rng must be 4 comma-separated hex words, found '{Get("dropout_rng")}'.");
-            var st = words.Select(w => ulong.Parse(w, NumberStyles.HexNumber, CultureInfo.InvariantCulture)).ToArray();
-            rng = Rng.FromState((st[0], st[1], st[2], st[3]));
+            rng = ParseRng(path, "dropout_rng", Get("dropout_rng"));
 
             var problems = new List<string>();
             for (int s = 0; s < optimizer.StateNames.Count; s++)

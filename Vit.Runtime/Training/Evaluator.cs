@@ -32,7 +32,16 @@ public static class Evaluator
 {
     /// <summary>Runs <paramref name="model"/> over every image of <paramref name="data"/>, in order, without augmentation.</summary>
     /// <exception cref="ArgumentException">The model's classes or image size do not fit the data.</exception>
-    public static Evaluation Evaluate(IVisionTransformer model, CifarDataset data, Normalization normalization, int batch = 256)
+    public static Evaluation Evaluate(IVisionTransformer model, CifarDataset data, Normalization normalization, int batch = 256) =>
+        Evaluate(model, data, normalization, batch, communicator: null);
+
+    /// <summary>
+    /// The same, shared by the ranks of <paramref name="communicator"/>: each evaluates its slice of
+    /// every global batch, and the sums (loss, correct, the confusion matrix) are reduced, so every
+    /// rank gets the result one process would compute.
+    /// </summary>
+    /// <exception cref="ArgumentException">The model's classes or image size do not fit the data.</exception>
+    public static Evaluation Evaluate(IVisionTransformer model, CifarDataset data, Normalization normalization, int batch, Communicator? communicator)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
@@ -43,10 +52,13 @@ public static class Evaluator
         double lossSum = 0;
         long correct = 0;
         int seen = 0;
-        using var loader = new CifarLoader(data, batch, new LoaderOptions(Shuffle: false, Augment: false, Seed: 0, DropLast: false, normalization));
+        int ranks = communicator?.Size ?? 1;
+        using var loader = new CifarLoader(data, batch, new LoaderOptions(Shuffle: false, Augment: false, Seed: 0, DropLast: false, normalization,
+            ShardIndex: communicator?.Rank ?? 0, ShardCount: ranks));
         loader.StartEpoch(0);
         while (loader.Next(out var b))
         {
+            if (b.Count == 0) continue; // this rank's slice of the last global batch is empty
             model.Forward(b.Images, b.Count, output);
             var labels = b.Labels;
             for (int i = 0; i < b.Count; i++)
@@ -58,6 +70,20 @@ public static class Evaluator
                 confusion[labels[i] * k + predicted]++;
             }
             seen += b.Count;
+        }
+        if (ranks > 1)
+        {
+            // Counts are exact in double (below 2^53); the loss sum differs from one process's only in rounding.
+            var sums = new double[3 + confusion.Length];
+            sums[0] = lossSum;
+            sums[1] = correct;
+            sums[2] = seen;
+            for (int i = 0; i < confusion.Length; i++) sums[3 + i] = confusion[i];
+            communicator!.AllReduceSum(sums);
+            lossSum = sums[0];
+            correct = (long)sums[1];
+            seen = (int)sums[2];
+            for (int i = 0; i < confusion.Length; i++) confusion[i] = (long)sums[3 + i];
         }
         return new Evaluation(seen == 0 ? double.NaN : lossSum / seen, seen == 0 ? double.NaN : (double)correct / seen, seen, confusion, k);
     }

@@ -40,6 +40,8 @@ public sealed class Trainer : IDisposable
     public const string PlotFile = "training.svg";
 
     private readonly IVisionTransformer _model;
+    private readonly Communicator? _communicator;
+    private readonly GradientReducer? _reducer;
     private readonly CifarDataset _train;
     private readonly CifarDataset? _test;
     private readonly CifarLoader _loader;
@@ -49,6 +51,21 @@ public sealed class Trainer : IDisposable
     /// <exception cref="ArgumentException">The model does not fit the data, or the data is smaller than a batch.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A recipe value is out of range.</exception>
     public Trainer(IVisionTransformer model, CifarDataset train, CifarDataset? test, TrainOptions options, Normalization normalization)
+        : this(model, train, test, options, normalization, communicator: null)
+    {
+    }
+
+    /// <summary>
+    /// Sets up one rank of a data-parallel run over <paramref name="communicator"/>'s ranks (or a
+    /// plain run when it is null): each rank trains on its slice of every global batch of
+    /// <c>Batch × ranks</c> images, the gradients are summed over the ranks before every optimizer
+    /// step, and every rank holds the same parameters after it. Rank 0 alone writes files; the
+    /// ranks share evaluation. Every rank must construct its trainer with the same arguments.
+    /// </summary>
+    /// <exception cref="ArgumentException">The model does not fit the data, the data is smaller than a global batch, or the model runs on a device.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A recipe value is out of range.</exception>
+    public Trainer(IVisionTransformer model, CifarDataset train, CifarDataset? test, TrainOptions options, Normalization normalization,
+        Communicator? communicator, DataParallelOptions? dataParallel = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(train);
@@ -56,22 +73,58 @@ public sealed class Trainer : IDisposable
         options.Validate();
         Evaluator.CheckFits(model, train);
         if (test is not null) Evaluator.CheckFits(model, test);
-        if (train.Count < options.Batch)
-            throw new ArgumentException($"{train.Source} has {train.Count} training images, fewer than one batch of {options.Batch}; lower --batch.");
+        int ranks = communicator?.Size ?? 1;
+        if (train.Count < (long)options.Batch * ranks)
+            throw new ArgumentException(ranks == 1
+                ? $"{train.Source} has {train.Count} training images, fewer than one batch of {options.Batch}; lower --batch."
+                : $"{train.Source} has {train.Count} training images, fewer than one global batch of {options.Batch} × {ranks} ranks; lower --batch.");
+        if (communicator is not null && model.Memory.Device is not null)
+            throw new ArgumentException($"data-parallel training runs on the CPU backend; {model.Config.Name} runs on a device here (run each rank with --backend cpu)");
         _model = model;
+        _communicator = communicator;
+        DataParallel = dataParallel ?? new DataParallelOptions();
+        DataParallel.Validate();
         _train = train;
         _test = test;
         Options = options;
         Normalization = normalization;
         ClassNames = train.ClassNames;
-        _loader = new CifarLoader(train, options.Batch, new LoaderOptions(Shuffle: true, Augment: options.Augment, Seed: options.Seed, DropLast: true, normalization));
+        _loader = new CifarLoader(train, options.Batch, new LoaderOptions(Shuffle: true, Augment: options.Augment, Seed: options.Seed, DropLast: true, normalization,
+            ShardIndex: communicator?.Rank ?? 0, ShardCount: ranks));
         BatchesPerEpoch = _loader.BatchesPerEpoch;
         StepsPerEpoch = (BatchesPerEpoch + options.Accumulate - 1) / options.Accumulate;
         long total = (long)StepsPerEpoch * options.Epochs;
         Schedule = new LearningRateSchedule(options.LearningRate, (long)Math.Round(options.WarmupEpochs * StepsPerEpoch), total, options.FinalLearningRateFraction);
         Optimizer = Optimizer.Create(model.Memory, options.Optimizer, options.Freeze ? Optimizer.HeadOnly : null);
         model.Memory.LabelSmoothing = (float)options.LabelSmoothing;
+        if (communicator is not null)
+        {
+            _reducer = new GradientReducer(communicator, model.Memory, Optimizer.Trained, DataParallel);
+            if (int.TryParse(Environment.GetEnvironmentVariable("VIT_FAULT_DROP_GRADIENTS_RANK"), System.Globalization.CultureInfo.InvariantCulture, out int drop))
+                _reducer.DropOwnGradients = drop == communicator.Rank;
+            // Rank 0's dropout stream is the one a single process uses; each other rank draws its own.
+            if (communicator.Rank > 0)
+                model.DropoutRng = new Vit.Numerics.Rng(KeyHash.Of(options.Seed, KeyHash.DropoutRankStream, (ulong)communicator.Rank));
+        }
     }
+
+    /// <summary>The data-parallel communicator (null for a plain run).</summary>
+    public Communicator? Communicator => _communicator;
+
+    /// <summary>Ranks in the run (1 for a plain run).</summary>
+    public int Ranks => _communicator?.Size ?? 1;
+
+    /// <summary>True on the rank that prints and writes files (always, in a plain run).</summary>
+    public bool IsRoot => _communicator?.IsRoot ?? true;
+
+    /// <summary>How gradients are reduced and replicas checked in a data-parallel run.</summary>
+    public DataParallelOptions DataParallel { get; }
+
+    /// <summary>The gradient reducer of a data-parallel run (its wait time is the communication not hidden behind backward).</summary>
+    public GradientReducer? Reducer => _reducer;
+
+    /// <summary>Stops the run, with a checkpoint, once this many optimizer steps have been taken in all (null: no limit).</summary>
+    public long? StopAtStep { get; set; }
 
     /// <summary>The recipe.</summary>
     public TrainOptions Options { get; }
@@ -120,6 +173,14 @@ public sealed class Trainer : IDisposable
     public CheckpointInfo Resume(string checkpointPath)
     {
         var info = Checkpoint.Load(checkpointPath, _model, Optimizer);
+        int savedRanks = info.Metadata.TryGetValue(Checkpoint.RanksKey, out var rk) && int.TryParse(rk, System.Globalization.CultureInfo.InvariantCulture, out int n) ? n : 1;
+        if (savedRanks != Ranks)
+            throw new InvalidDataException(savedRanks == 1
+                ? $"'{checkpointPath}' was trained by one process, this run has {Ranks} ranks; resume it without mpirun (a different rank count would change the dropout streams)"
+                : $"'{checkpointPath}' was trained on {savedRanks} ranks, this run has {Ranks}; resume with mpirun -np {savedRanks} (a different rank count would change the dropout streams)");
+        if (_communicator is { Rank: > 0 } comm)
+            _model.DropoutRng = Checkpoint.ParseRng(checkpointPath, Checkpoint.DropoutRngKey(comm.Rank),
+                info.Metadata.TryGetValue(Checkpoint.DropoutRngKey(comm.Rank), out var own) ? own : "");
         if (info.Progress.Epoch > Options.Epochs || (info.Progress.Epoch == Options.Epochs && info.Progress.NextBatch > 0))
             throw new InvalidDataException($"'{checkpointPath}' is at epoch {info.Progress.Epoch}, beyond the {Options.Epochs} epochs of this run; raise --epochs.");
         if (info.Metadata.TryGetValue("steps_per_epoch", out var spe) && spe != StepsPerEpoch.ToString(System.Globalization.CultureInfo.InvariantCulture))
@@ -140,11 +201,18 @@ public sealed class Trainer : IDisposable
     /// <exception cref="TrainingDivergedException">The loss or the gradient norm is not finite; the last checkpoint is kept.</exception>
     public TrainingOutcome Run(string? outFolder, CancellationToken cancellation = default)
     {
-        if (outFolder is not null) Directory.CreateDirectory(outFolder);
+        if (outFolder is not null && IsRoot) Directory.CreateDirectory(outFolder);
+        if (_communicator is not null)
+        {
+            // Every rank starts from rank 0's parameters (as DDP does), whatever each initialized or loaded.
+            _communicator.Broadcast(_model.Memory.Parameters, 0, _model.Memory.Layout.ParameterFloats);
+            CheckReplicas("at the start");
+        }
         var clock = Stopwatch.StartNew();
         double secondsBefore = _history.Count > 0 ? _history[^1].Seconds : 0;
         int accumulate = Options.Accumulate;
         int classes = _model.OutputWidth;
+        Span<double> sums = stackalloc double[4]; // a data-parallel micro-batch's loss sum, correct, images, stop votes
         for (int epoch = Progress.Epoch; epoch < Options.Epochs; epoch++)
         {
             var p = Progress;
@@ -158,25 +226,60 @@ public sealed class Trainer : IDisposable
             _loader.StartEpoch(epoch, p.NextBatch);
             while (_loader.Next(out var b))
             {
+                bool lastInGroup = groupCount + 1 == accumulate || b.Index == BatchesPerEpoch - 1;
                 if (groupCount == 0) _model.ZeroGradients();
-                float loss = _model.ForwardBackward(b.Images, b.Labels, b.Count);
-                if (!float.IsFinite(loss))
-                    throw new TrainingDivergedException(
-                        $"the training loss is {loss} at step {step + 1} (epoch {epoch + 1}, batch {b.Index + 1} of {BatchesPerEpoch}); stopped; {WhatIsKept(outFolder)}. Lower --lr or raise --warmup-epochs.");
+                if (_reducer is not null && lastInGroup)
+                {
+                    // The last micro-batch of the step: its backward pass starts the gradient all-reduce bucket by bucket.
+                    _reducer.Begin();
+                    _model.Memory.GradientObserver = _reducer;
+                }
+                float loss;
+                try
+                {
+                    loss = _model.ForwardBackward(b.Images, b.Labels, b.Count);
+                }
+                finally
+                {
+                    _model.Memory.GradientObserver = null;
+                }
                 var probs = _model.TrainingProbabilities;
                 var labels = b.Labels;
+                long batchCorrect = 0;
                 for (int i = 0; i < b.Count; i++)
-                    if (Evaluator.ArgMax(probs.Slice(i * classes, classes)) == labels[i]) correct++;
-                lossSum += (double)loss * b.Count;
-                seen += b.Count;
-                epochImages += b.Count;
-                groupLoss += loss;
+                    if (Evaluator.ArgMax(probs.Slice(i * classes, classes)) == labels[i]) batchCorrect++;
+                double batchLossSum = (double)loss * b.Count;
+                int batchImages = b.Count;
+                bool stop = lastInGroup && (cancellation.IsCancellationRequested || step + 1 >= StopAtStep);
+                if (_communicator is not null)
+                {
+                    if (lastInGroup) _reducer!.Finish();
+                    // The global batch's loss and accuracy; a stop asked on any rank stops every rank at the same step.
+                    sums[0] = batchLossSum;
+                    sums[1] = batchCorrect;
+                    sums[2] = batchImages;
+                    sums[3] = stop ? 1 : 0;
+                    _communicator.AllReduceSum(sums);
+                    batchLossSum = sums[0];
+                    batchCorrect = (long)sums[1];
+                    batchImages = (int)sums[2];
+                    stop = sums[3] > 0;
+                    loss = (float)(batchLossSum / batchImages);
+                }
+                if (!double.IsFinite(batchLossSum))
+                    throw new TrainingDivergedException(
+                        $"the training loss is {loss} at step {step + 1} (epoch {epoch + 1}, batch {b.Index + 1} of {BatchesPerEpoch}); stopped; {WhatIsKept(outFolder)}. Lower --lr or raise --warmup-epochs.");
+                correct += batchCorrect;
+                lossSum += batchLossSum;
+                seen += batchImages;
+                epochImages += batchImages;
+                groupLoss += batchLossSum / batchImages;
                 groupCount++;
-                bool lastInGroup = groupCount == accumulate || b.Index == BatchesPerEpoch - 1;
                 if (lastInGroup)
                 {
                     lr = Schedule.At(step);
-                    double norm = Optimizer.Step(lr, 1f / groupCount);
+                    // Summed over the ranks, the gradients are Ranks times a mean over the global batch.
+                    double norm = Optimizer.Step(lr, 1f / (groupCount * Ranks));
                     if (!double.IsFinite(norm))
                         throw new TrainingDivergedException(
                             $"the gradient norm is {norm} at step {step + 1} (epoch {epoch + 1}, batch {b.Index + 1} of {BatchesPerEpoch}); stopped; {WhatIsKept(outFolder)}. Lower --lr.");
@@ -185,10 +288,11 @@ public sealed class Trainer : IDisposable
                     groupLoss = 0;
                     groupCount = 0;
                     Progress = new TrainingProgress(epoch, b.Index + 1, step, lossSum, correct, seen);
+                    if (DataParallel.CheckReplicasEvery > 0 && step % DataParallel.CheckReplicasEvery == 0) CheckReplicas($"after step {step}");
                 }
                 BatchCompleted?.Invoke(new BatchProgress(epoch + 1, b.Index + 1, BatchesPerEpoch, lossSum / seen, (double)correct / seen,
                     epochImages / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9), lr));
-                if (lastInGroup && cancellation.IsCancellationRequested && b.Index + 1 < BatchesPerEpoch)
+                if (stop && b.Index + 1 < BatchesPerEpoch)
                 {
                     if (outFolder is not null) SaveCheckpoint(outFolder);
                     return TrainingOutcome.Interrupted;
@@ -199,17 +303,55 @@ public sealed class Trainer : IDisposable
             if (_test is not null)
             {
                 EvaluationStarted?.Invoke();
-                test = Evaluator.Evaluate(_model, _test, Normalization, Options.EvalBatch);
+                test = Evaluator.Evaluate(_model, _test, Normalization, Options.EvalBatch, _communicator);
             }
             Progress = new TrainingProgress(epoch + 1, 0, step, 0, 0, 0);
             var metrics = new EpochMetrics(epoch + 1, lossSum / seen, (double)correct / seen, test?.Loss ?? double.NaN, test?.Accuracy ?? double.NaN,
                 lr, epochImages / Math.Max(trainSeconds, 1e-9), secondsBefore + clock.Elapsed.TotalSeconds, step);
             _history.Add(metrics);
+            if (_communicator is not null) CheckReplicas($"after epoch {epoch + 1}");
             if (outFolder is not null) WriteEpochFiles(outFolder);
             EpochCompleted?.Invoke(metrics);
-            if (cancellation.IsCancellationRequested && epoch + 1 < Options.Epochs) return TrainingOutcome.Interrupted;
+            bool stopNow = cancellation.IsCancellationRequested || step >= StopAtStep;
+            if (_communicator is not null)
+            {
+                sums[0] = stopNow ? 1 : 0;
+                _communicator.AllReduceSum(sums[..1]);
+                stopNow = sums[0] > 0;
+            }
+            if (stopNow && epoch + 1 < Options.Epochs) return TrainingOutcome.Interrupted;
         }
         return TrainingOutcome.Finished;
+    }
+
+    /// <summary>
+    /// A 64-bit checksum of the parameters (FNV-1a over their bits, so equal only when every bit
+    /// is): the same on every rank of a healthy data-parallel run.
+    /// </summary>
+    public ulong ParameterChecksum()
+    {
+        var memory = _model.Memory;
+        var parameters = memory.Parameters;
+        ulong h = 0xCBF29CE484222325UL;
+        long total = memory.Layout.ParameterFloats;
+        for (long at = 0; at < total; at += 1 << 20)
+        {
+            var words = System.Runtime.InteropServices.MemoryMarshal.Cast<float, uint>(parameters.Slice(at, (int)Math.Min(1 << 20, total - at)));
+            foreach (uint w in words) h = (h ^ w) * 0x100000001B3UL;
+        }
+        return h;
+    }
+
+    /// <summary>Compares <see cref="ParameterChecksum"/> across the ranks.</summary>
+    /// <exception cref="CommunicationException">A rank's parameters differ from rank 0's.</exception>
+    private void CheckReplicas(string when)
+    {
+        if (_communicator is null) return;
+        Span<ulong> all = _communicator.Size <= 64 ? stackalloc ulong[_communicator.Size] : new ulong[_communicator.Size];
+        _communicator.AllGather(ParameterChecksum(), all);
+        for (int r = 1; r < all.Length; r++)
+            if (all[r] != all[0])
+                throw new CommunicationException($"the parameters of rank {r} differ from rank 0's {when} (checksum {all[r]:x16}, rank 0 {all[0]:x16}); the ranks no longer train one model");
     }
 
     /// <summary>
@@ -251,12 +393,35 @@ public sealed class Trainer : IDisposable
         ["normalization_std"] = string.Join(",", Enumerable.Range(0, 3).Select(c => Normalization.Std(c).ToString("R", System.Globalization.CultureInfo.InvariantCulture))),
     };
 
-    private void SaveCheckpoint(string outFolder) =>
-        Checkpoint.Save(Path.Combine(outFolder, CheckpointFile), _model, Optimizer, Progress, Metadata());
+    /// <summary>
+    /// Saves the checkpoint (rank 0 alone writes it). In a data-parallel run it also records the
+    /// rank count and every other rank's dropout stream, which every rank joins in gathering.
+    /// </summary>
+    private void SaveCheckpoint(string outFolder)
+    {
+        var metadata = Metadata();
+        if (_communicator is not null)
+        {
+            var c = System.Globalization.CultureInfo.InvariantCulture;
+            var rng = _model.DropoutRng.State;
+            var words = new[] { rng.Item1, rng.Item2, rng.Item3, rng.Item4 };
+            var all = new ulong[4][];
+            for (int w = 0; w < 4; w++)
+            {
+                all[w] = new ulong[_communicator.Size];
+                _communicator.AllGather(words[w], all[w]);
+            }
+            metadata[Checkpoint.RanksKey] = _communicator.Size.ToString(c);
+            for (int r = 1; r < _communicator.Size; r++)
+                metadata[Checkpoint.DropoutRngKey(r)] = string.Join(",", Enumerable.Range(0, 4).Select(w => all[w][r].ToString("x16", c)));
+        }
+        if (IsRoot) Checkpoint.Save(Path.Combine(outFolder, CheckpointFile), _model, Optimizer, Progress, metadata);
+    }
 
     private void WriteEpochFiles(string outFolder)
     {
         SaveCheckpoint(outFolder);
+        if (!IsRoot) return;
         var weights = WeightFile.Metadata(_model.Config, Metadata());
         WeightFile.Save(Path.Combine(outFolder, WeightsFile), _model.Memory.Table, _model.Memory.Parameters.Start, weights);
         MetricsLog.Write(Path.Combine(outFolder, MetricsFile), _history);

@@ -203,6 +203,9 @@ public readonly struct CpuKernels : IKernels<TensorPtr>
         => SoftmaxCrossEntropy.Backward<TClasses>(dlogits, probs, labels, batch, labelSmoothing);
 
     /// <inheritdoc/>
+    public void GradientsFinal(long from) => _runner.Memory.GradientObserver?.GradientsFinal(from);
+
+    /// <inheritdoc/>
     public void LayerScaleForward<TDim>(TensorPtr y, TensorPtr x, TensorPtr gamma, int rows)
         where TDim : struct, IDim
         => LayerScale.Forward(y, x, gamma, rows, TDim.Value);

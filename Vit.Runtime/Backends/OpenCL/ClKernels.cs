@@ -171,6 +171,15 @@ public readonly struct ClKernels : IKernels<DevicePtr>
         => _model.SoftmaxCrossEntropy.Backward<TClasses>(dlogits, probs, labels, batch, labelSmoothing);
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// Nothing to do: the gradients stay on the device until the optimizer's kernels read them there,
+    /// and data-parallel training (the only observer) runs on the CPU backend.
+    /// </remarks>
+    public void GradientsFinal(long from)
+    {
+    }
+
+    /// <inheritdoc/>
     public void LayerScaleForward<TDim>(DevicePtr y, DevicePtr x, DevicePtr gamma, int rows)
         where TDim : struct, IDim
         => _model.LayerScale.Forward(y, x, gamma, rows, TDim.Value);

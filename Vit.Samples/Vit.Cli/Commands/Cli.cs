@@ -24,7 +24,7 @@ public static class Cli
             return 2;
         }
         catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException
-            or InvalidOperationException or KeyNotFoundException or TrainingDivergedException or NotSupportedException
+            or InvalidOperationException or KeyNotFoundException or TrainingDivergedException or NotSupportedException or CommunicationException
             or Vit.Backends.OpenCL.ClException or Vit.Backends.OpenCL.ClUnavailableException)
         {
             Console.Error.WriteLine("vit: " + Message(e));

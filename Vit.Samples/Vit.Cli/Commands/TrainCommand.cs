@@ -40,13 +40,18 @@ public static class TrainCommand
         var weights = new Option<string?>("--weights") { Description = "Start from these weights (safetensors, timm names) instead of the seeded initialization", HelpName = "FILE" };
         var freeze = new Option<bool>("--freeze") { Description = "Train only the head (and pre-logits) on top of --weights" };
         var json = Cli.Json("Print one JSON object per epoch on stdout instead of the progress display");
+        var stopAt = Cli.Int("--stop-at-step", "Stop after this many optimizer steps in all, with a checkpoint to --resume from (0 = run every epoch)", 0, min: 0);
+        // Data-parallel training under mpirun (docs/distributed.md).
+        var bucketMb = Cli.Double("--bucket-mb", "mpirun: MiB of gradients per all-reduce bucket", DataParallelOptions.DefaultBucketMegabytes, v => v > 0 && v <= 1024, "in (0, 1024]");
+        var noOverlap = new Option<bool>("--no-overlap") { Description = "mpirun: all-reduce the gradients after the backward pass, not bucket by bucket while it runs" };
+        var checkReplicas = Cli.Int("--check-replicas", "mpirun: compare a checksum of the parameters across ranks every N steps (0 = after each epoch)", 0, min: 0);
 
         var backend = Cli.BackendOption();
         var device = Cli.DeviceOption();
         var command = new Command("train", "Train a preset on CIFAR images: AdamW/SGD, warmup + cosine, checkpoints, resume")
         {
             model, data, epochs, batch, accumulate, optimizer, lr, weightDecay, warmup, lrf, smoothing, clip, momentum, noNesterov,
-            noAugment, limitTrain, output, resume, seed, weights, freeze, backend, device, json,
+            noAugment, limitTrain, output, resume, seed, weights, freeze, backend, device, json, stopAt, bucketMb, noOverlap, checkReplicas,
         };
         command.SetAction(r => Cli.Guard(() =>
         {
@@ -118,13 +123,20 @@ public static class TrainCommand
             }
             if (recipe.Freeze && r.GetValue(weights) is null && !resuming)
                 throw new UsageException("--freeze trains only the head, so it needs pretrained --weights to start from");
-            return Run(preset, recipe, dataFolder, limit, outFolder, resuming ? checkpoint : null, r.GetValue(weights), r.GetValue(json), Cli.Backend(r, backend, device));
+            var parallel = new DataParallelOptions { BucketMegabytes = r.GetValue(bucketMb), Overlap = !r.GetValue(noOverlap), CheckReplicasEvery = r.GetValue(checkReplicas) };
+            int stopAtStep = r.GetValue(stopAt);
+            return Run(preset, recipe, dataFolder, limit, outFolder, resuming ? checkpoint : null, r.GetValue(weights), r.GetValue(json), Cli.Backend(r, backend, device),
+                parallel, stopAtStep == 0 ? null : stopAtStep);
         }));
         return command;
     }
 
-    private static int Run(Preset preset, TrainOptions recipe, string? dataFolder, int limitTrain, string outFolder, string? resumeFrom, string? weights, bool json, Vit.Backends.Backend backend)
+    private static int Run(Preset preset, TrainOptions recipe, string? dataFolder, int limitTrain, string outFolder, string? resumeFrom, string? weights, bool json, Vit.Backends.Backend backend,
+        DataParallelOptions parallel, long? stopAtStep)
     {
+        // Under mpirun this process is one rank of a data-parallel run (docs/distributed.md).
+        if (Communicator.FromEnvironment() is { } communicator)
+            return RunRank(communicator, preset, recipe, dataFolder, limitTrain, outFolder, resumeFrom, weights, json, backend, parallel, stopAtStep);
         var (train, test) = DataSource.Load(dataFolder, limitTrain);
         var normalization = Normalization.For(train.Kind);
         PrepareOutFolder(outFolder);
@@ -132,7 +144,7 @@ public static class TrainCommand
         Cli.CheckBatch(preset.Config, preset.Summary, recipe.Batch, training: true);
         using var model = preset.Create((int)recipe.Seed, recipe.Batch, backend);
         if (weights is not null && resumeFrom is null) model.LoadWeights(weights);
-        using var trainer = new Trainer(model, train, test, recipe, normalization);
+        using var trainer = new Trainer(model, train, test, recipe, normalization) { StopAtStep = stopAtStep };
         trainer.ExtraMetadata["data"] = dataFolder is null ? Embedded : Path.GetFullPath(dataFolder);
         trainer.ExtraMetadata["limit_train"] = limitTrain.ToString(CultureInfo.InvariantCulture);
         if (resumeFrom is not null)
@@ -194,6 +206,11 @@ public static class TrainCommand
                 Console.WriteLine(what);
                 outcome = AnsiConsole.Profile.Capabilities.Interactive ? RunWithProgressBars(trainer, recipe, outFolder, cancel.Token) : RunWithLines(trainer, recipe, outFolder, cancel.Token);
             }
+            if (outcome == TrainingOutcome.Interrupted && !cancel.IsCancellationRequested)
+            {
+                Console.Error.WriteLine($"vit: stopped after step {trainer.Progress.Step} (--stop-at-step), in epoch {trainer.Progress.Epoch + 1}; checkpoint saved in {outFolder}; continue with: vit train --resume --out {outFolder}");
+                return 0;
+            }
             if (outcome == TrainingOutcome.Interrupted)
             {
                 Console.Error.WriteLine($"vit: interrupted at epoch {trainer.Progress.Epoch + 1}, step {trainer.Progress.Step}; checkpoint saved in {outFolder}; continue with: vit train --resume --out {outFolder}");
@@ -211,6 +228,97 @@ public static class TrainCommand
         finally
         {
             Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    /// <summary>
+    /// One rank of a data-parallel run under mpirun. Rank 0 alone holds the out folder, prints and
+    /// writes files. A failure on any rank after MPI is up aborts the whole run (MPI_Abort), so no
+    /// rank is left waiting in a collective; its one line comes first. SIGTERM (mpirun sends it to
+    /// every rank when one dies or when mpirun is interrupted, and kills them a second later)
+    /// stops at once: the last checkpoint is kept.
+    /// </summary>
+    private static int RunRank(Communicator communicator, Preset preset, TrainOptions recipe, string? dataFolder, int limitTrain, string outFolder,
+        string? resumeFrom, string? weights, bool json, Vit.Backends.Backend backend, DataParallelOptions parallel, long? stopAtStep)
+    {
+        bool root = communicator.IsRoot;
+        string who = $"vit: rank {communicator.Rank} of {communicator.Size}: ";
+        using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, _ =>
+            Console.Error.WriteLine(who + $"SIGTERM from mpirun (another rank stopped, or mpirun was interrupted): stopping now; the last checkpoint in {outFolder} is kept"));
+        try
+        {
+            if (!root) Console.SetOut(TextWriter.Null);
+            if (communicator.LocalSize > 1 && Environment.GetEnvironmentVariable("VIT_THREADS") is null)
+                Vit.Backends.Cpu.WorkerPool.Configure(Math.Max(1, Vit.Backends.Cpu.WorkerPool.PhysicalCoreCount / communicator.LocalSize)); // this machine's cores, shared
+            var (train, test) = DataSource.Load(dataFolder, limitTrain);
+            var normalization = Normalization.For(train.Kind);
+            if (root) PrepareOutFolder(outFolder);
+            using var folderLock = root ? LockOutFolder(outFolder) : null;
+            Cli.CheckBatch(preset.Config, preset.Summary, recipe.Batch, training: true);
+            using var model = preset.Create((int)recipe.Seed, recipe.Batch, backend);
+            if (weights is not null && resumeFrom is null) model.LoadWeights(weights);
+            using var trainer = new Trainer(model, train, test, recipe, normalization, communicator, parallel) { StopAtStep = stopAtStep };
+            trainer.ExtraMetadata["data"] = dataFolder is null ? Embedded : Path.GetFullPath(dataFolder);
+            trainer.ExtraMetadata["limit_train"] = limitTrain.ToString(CultureInfo.InvariantCulture);
+            if (resumeFrom is not null)
+            {
+                trainer.Resume(resumeFrom);
+                if (trainer.Progress.Epoch >= recipe.Epochs)
+                {
+                    if (root) Console.Error.WriteLine($"vit: the run in '{outFolder}' has finished its {recipe.Epochs} epochs; raise --epochs to train further");
+                    communicator.Dispose();
+                    return 0;
+                }
+            }
+            if (root) AtomicFile.WriteAllText(Path.Combine(outFolder, "recipe.json"), recipe.ToJson() + "\n");
+            string what = string.Create(CultureInfo.InvariantCulture,
+                $"{preset.Name} ({preset.Summary.Parameters:N0} parameters) on {train.Source}, data-parallel on {communicator.Size} ranks × {Vit.Backends.Cpu.WorkerPool.Shared.Threads} threads: "
+                + $"{recipe.Epochs} epochs × {trainer.BatchesPerEpoch} global batches of {recipe.Batch} × {communicator.Size}{(recipe.Accumulate > 1 ? $" (×{recipe.Accumulate} accumulated)" : "")}, "
+                + $"{trainer.Optimizer.Name} lr {recipe.LearningRate}, buckets of {parallel.BucketMegabytes} MiB{(parallel.Overlap ? " overlapped with backward" : " after backward")} ({trainer.Reducer!.Buckets.Count} buckets)");
+            if (trainer.Progress.Step > 0) what += $"; resuming at epoch {trainer.Progress.Epoch + 1}, step {trainer.Progress.Step}";
+            if (root) Console.Error.WriteLine(what);
+            trainer.EpochCompleted = m =>
+            {
+                if (!root) return;
+                if (!json)
+                {
+                    Console.WriteLine(EpochLine(m, recipe.Epochs) + string.Create(CultureInfo.InvariantCulture, $"  all-reduce wait {trainer.Reducer.WaitSeconds:F2} s"));
+                    return;
+                }
+                Cli.WriteJson(w =>
+                {
+                    w.WriteNumber("epoch", m.Epoch);
+                    w.WriteNumber("train_loss", m.TrainLoss);
+                    w.WriteNumber("train_accuracy", m.TrainAccuracy);
+                    w.WriteNumberOrNull("test_loss", m.TestLoss);
+                    w.WriteNumberOrNull("test_accuracy", m.TestAccuracy);
+                    w.WriteNumber("lr", m.LearningRate);
+                    w.WriteNumber("images_per_second", m.ImagesPerSecond);
+                    w.WriteNumber("seconds", m.Seconds);
+                    w.WriteNumber("step", m.Step);
+                    w.WriteNumber("ranks", communicator.Size);
+                    w.WriteNumber("allreduce_wait_seconds", trainer.Reducer.WaitSeconds);
+                    w.WriteString("parameter_checksum", trainer.ParameterChecksum().ToString("x16", CultureInfo.InvariantCulture));
+                });
+            };
+            var outcome = trainer.Run(outFolder);
+            if (root && outcome == TrainingOutcome.Interrupted)
+                Console.Error.WriteLine($"vit: stopped after step {trainer.Progress.Step} (--stop-at-step), in epoch {trainer.Progress.Epoch + 1}; checkpoint saved in {outFolder}; continue with: mpirun -np {communicator.Size} vit train --resume --out {outFolder}");
+            else if (root && !json)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done: test accuracy {trainer.History[^1].TestAccuracy * 100:F1}% after {trainer.History[^1].Epoch} epochs on {communicator.Size} ranks. Files in {outFolder}: "
+                    + $"{Trainer.WeightsFile}, {Trainer.CheckpointFile}, {Trainer.MetricsFile}, {Trainer.PlotFile}, recipe.json"));
+            communicator.Dispose(); // MPI_Finalize: every rank gets here
+            return 0;
+        }
+        catch (Exception e) when (e is UsageException or IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException
+            or InvalidOperationException or KeyNotFoundException or TrainingDivergedException or CommunicationException or NotSupportedException)
+        {
+            // The other ranks may be waiting in a collective: end them all.
+            Console.Error.WriteLine(who + Cli.Message(e));
+            Console.Error.Flush();
+            int code = e is UsageException ? 2 : 1;
+            if (communicator is MpiCommunicator mpi && communicator.Size > 1) mpi.Abort(code);
+            return code;
         }
     }
 
