@@ -14,8 +14,10 @@ namespace Vit.Cli;
 /// <param name="MsPerBatch">The median step time in milliseconds.</param>
 /// <param name="GflopsPerSecond">Matrix-product FLOPs (2 per multiply-add) per second at the median.</param>
 /// <param name="Runs">The number of timed steps.</param>
+/// <param name="Ranks">Data-parallel ranks under mpirun (1 otherwise); <paramref name="Batch"/> is per rank, <paramref name="ImagesPerSecond"/> and <paramref name="GflopsPerSecond"/> are for all ranks.</param>
+/// <param name="AllReduceWaitMs">Training under mpirun: the median time per step spent waiting for the gradient all-reduce after backward (what overlap did not hide).</param>
 public sealed record BenchResult(string Model, string Mode, int Batch, int Threads, string Backend,
-    double ImagesPerSecond, double MsPerBatch, double GflopsPerSecond, int Runs);
+    double ImagesPerSecond, double MsPerBatch, double GflopsPerSecond, int Runs, int Ranks = 1, double AllReduceWaitMs = 0);
 
 /// <summary>
 /// The engine of <c>vit bench</c>: builds a preset on seeded random images, warms it up, then
@@ -32,7 +34,10 @@ public static class BenchRunner
     /// <param name="optimizerStep">Called after each training step's backward pass; null for none.</param>
     /// <returns>The median over the timed steps.</returns>
     /// <exception cref="ArgumentException">The mode is neither forward nor train, or the batch is not positive.</exception>
-    public static BenchResult Run(Preset preset, Vit.Backends.Backend backend, string mode, int batch, int threads, TimeSpan duration, Action<IVisionTransformer>? optimizerStep)
+    /// <param name="communicator">Under mpirun: every rank runs the same number of steps, and training steps all-reduce their gradients (as <c>vit train</c> does).</param>
+    /// <param name="dataParallel">Buckets and overlap of the all-reduce.</param>
+    public static BenchResult Run(Preset preset, Vit.Backends.Backend backend, string mode, int batch, int threads, TimeSpan duration, Action<IVisionTransformer>? optimizerStep,
+        Vit.Training.Communicator? communicator = null, Vit.Training.DataParallelOptions? dataParallel = null)
     {
         bool train = mode switch
         {
@@ -54,31 +59,55 @@ public static class BenchRunner
         var labels = new int[batch];
         for (int i = 0; i < batch; i++) labels[i] = c.Classes == 0 ? 0 : i % c.Classes;
         var output = new float[batch * model.OutputWidth];
+        var reducer = communicator is not null && train
+            ? new Vit.Training.GradientReducer(communicator, model.Memory, model.Memory.Table.Parameters, dataParallel ?? new Vit.Training.DataParallelOptions())
+            : null;
 
         void Step()
         {
             if (!train) { model.Forward(images, batch, output); return; }
+            if (reducer is not null)
+            {
+                reducer.Begin();
+                model.Memory.GradientObserver = reducer;
+            }
             model.ForwardBackward(images, labels, batch);
+            model.Memory.GradientObserver = null;
+            reducer?.Finish();
             optimizerStep?.Invoke(model);
             model.ZeroGradients();
         }
 
         // Warm-up: buffers, JIT tiers (a few steps, or about a second for the large models).
         var warm = Stopwatch.StartNew();
-        for (int i = 0; i < 3 || (i < 40 && warm.Elapsed < TimeSpan.FromSeconds(1)); i++) Step();
+        int warmSteps = 0;
+        for (; warmSteps < 3 || (communicator is null && warmSteps < 40 && warm.Elapsed < TimeSpan.FromSeconds(1)); warmSteps++) Step();
 
-        var times = new List<double>();
-        var total = Stopwatch.StartNew();
-        while (times.Count < 3 || total.Elapsed < duration)
+        // The ranks run the same number of timed steps (each training step is a collective): rank 0's estimate.
+        long? steps = null;
+        if (communicator is not null)
         {
+            Span<ulong> count = [(ulong)Math.Clamp(duration.TotalSeconds / (warm.Elapsed.TotalSeconds / warmSteps), 3, 100_000)];
+            communicator.Broadcast(count);
+            steps = (long)count[0];
+        }
+        var times = new List<double>();
+        var waits = new List<double>();
+        var total = Stopwatch.StartNew();
+        while (steps is { } n ? times.Count < n : times.Count < 3 || total.Elapsed < duration)
+        {
+            double waitedBefore = reducer?.WaitSeconds ?? 0;
             long start = Stopwatch.GetTimestamp();
             Step();
             times.Add(Stopwatch.GetElapsedTime(start).TotalSeconds);
+            waits.Add((reducer?.WaitSeconds ?? 0) - waitedBefore);
         }
         times.Sort();
+        waits.Sort();
         double median = times[times.Count / 2];
+        int ranks = communicator?.Size ?? 1;
         double flopsPerImage = train ? preset.Summary.TrainingFlopsPerImage : preset.Summary.ForwardFlopsPerImage;
         return new BenchResult(preset.Name, mode, batch, WorkerPool.Shared.Threads, backend.Name,
-            batch / median, median * 1e3, flopsPerImage * batch / median / 1e9, times.Count);
+            batch * ranks / median, median * 1e3, flopsPerImage * batch * ranks / median / 1e9, times.Count, ranks, waits[waits.Count / 2] * 1e3);
     }
 }

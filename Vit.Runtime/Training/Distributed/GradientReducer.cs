@@ -33,7 +33,7 @@ public sealed record DataParallelOptions
 /// <summary>
 /// Sums the trained parameters' gradients over the ranks, as PyTorch DDP's reducer does: the
 /// gradient buffer is cut into buckets of about <see cref="DataParallelOptions.BucketMegabytes"/>
-/// (whole parameters, contiguous, in the order backward finishes them: head first, stem last),
+/// (whole parameters and the padding between them, in the order backward finishes them: head first, stem last),
 /// and each bucket's non-blocking all-reduce starts when the backward pass signals
 /// (<see cref="IGradientObserver"/>) that its gradients are final, so communication runs while
 /// earlier blocks are still being differentiated. <see cref="Finish"/> starts what is left and
@@ -60,12 +60,21 @@ public sealed class GradientReducer : IGradientObserver
         _gradients = memory.Gradients;
         _overlap = options.Overlap;
         long target = Math.Max(1, (long)(options.BucketMegabytes * 1024 * 1024 / sizeof(float)));
+        // Walk the parameters from the last to the first. A bucket grows downwards over trained
+        // parameters (and the alignment padding between them, which is zero on every rank) until
+        // it reaches the target; a frozen parameter ends it.
+        var isTrained = trained.Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
         var buckets = new List<(long, int)>();
         long start = -1, end = -1;
-        foreach (var p in trained.OrderByDescending(p => p.Offset))
+        foreach (var p in memory.Table.Parameters.OrderByDescending(p => p.Offset))
         {
-            // A bucket grows downwards while the parameters are adjacent and it is under the target.
-            if (start >= 0 && p.Offset + p.Length == start && end - p.Offset <= Math.Min(target, int.MaxValue)) start = p.Offset;
+            if (!isTrained.Contains(p.Name))
+            {
+                if (start >= 0) buckets.Add((start, (int)(end - start)));
+                start = end = -1;
+                continue;
+            }
+            if (start >= 0 && end - p.Offset <= Math.Min(target, int.MaxValue)) start = p.Offset;
             else
             {
                 if (start >= 0) buckets.Add((start, (int)(end - start)));

@@ -19,15 +19,27 @@ public static class BenchCommand
         var device = Cli.DeviceOption();
         var seconds = Cli.Double("--seconds", "How long to time steps after the warm-up", 5, v => v > 0 && v <= 3600, "in (0, 3600]");
         var json = Cli.Json("Print one JSON object: model, mode, batch, threads, backend, images_per_second, ms_per_batch, gflops_per_second");
-        var command = new Command("bench", "Benchmark a preset: warm-up, then timed steps; reports the median") { model, mode, batch, threads, backend, device, seconds, json };
+        var bucketMb = Cli.Double("--bucket-mb", "mpirun, train mode: MiB of gradients per all-reduce bucket", Vit.Training.DataParallelOptions.DefaultBucketMegabytes, v => v > 0 && v <= 1024, "in (0, 1024]");
+        var noOverlap = new Option<bool>("--no-overlap") { Description = "mpirun, train mode: all-reduce after the backward pass, not while it runs" };
+        var command = new Command("bench", "Benchmark a preset: warm-up, then timed steps; reports the median (under mpirun: data-parallel, for all ranks)")
+        {
+            model, mode, batch, threads, backend, device, seconds, json, bucketMb, noOverlap,
+        };
         command.SetAction(r => Cli.Guard(() =>
         {
             var preset = Preset.Find(r.GetValue(model)!);
             AdamW? adam = null;
+            // Under mpirun: one rank of a data-parallel benchmark; rank 0 alone prints.
+            using var communicator = Communicator.FromEnvironment();
+            if (communicator is { IsRoot: false }) Console.SetOut(TextWriter.Null);
+            int threadCount = r.GetValue(threads);
+            if (threadCount == 0 && communicator is { LocalSize: > 1 } && Environment.GetEnvironmentVariable("VIT_THREADS") is null)
+                threadCount = Math.Max(1, Vit.Backends.Cpu.WorkerPool.PhysicalCoreCount / communicator.LocalSize); // this machine's cores, shared
             try
             {
-                var result = BenchRunner.Run(preset, Cli.Backend(r, backend, device), r.GetValue(mode)!, r.GetValue(batch), r.GetValue(threads), TimeSpan.FromSeconds(r.GetValue(seconds)),
-                    m => (adam ??= new AdamW(m.Memory, new OptimizerOptions())).Step(1e-4));
+                var parallel = new DataParallelOptions { BucketMegabytes = r.GetValue(bucketMb), Overlap = !r.GetValue(noOverlap) };
+                var result = BenchRunner.Run(preset, Cli.Backend(r, backend, device), r.GetValue(mode)!, r.GetValue(batch), threadCount, TimeSpan.FromSeconds(r.GetValue(seconds)),
+                    m => (adam ??= new AdamW(m.Memory, new OptimizerOptions())).Step(1e-4), communicator, parallel);
                 if (r.GetValue(json))
                 {
                     Cli.WriteJson(w =>
@@ -41,12 +53,18 @@ public static class BenchCommand
                         w.WriteNumber("ms_per_batch", result.MsPerBatch);
                         w.WriteNumber("gflops_per_second", result.GflopsPerSecond);
                         w.WriteNumber("runs", result.Runs);
+                        if (communicator is not null)
+                        {
+                            w.WriteNumber("ranks", result.Ranks);
+                            w.WriteNumber("allreduce_wait_ms", result.AllReduceWaitMs);
+                        }
                     });
                 }
                 else
                 {
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{result.Model} {result.Mode}, batch {result.Batch}, {result.Threads} threads, {result.Backend}: {result.ImagesPerSecond:F2} images/s, {result.MsPerBatch:F1} ms per batch, {result.GflopsPerSecond:F1} GFLOP/s (median of {result.Runs})"));
+                        $"{result.Model} {result.Mode}, batch {result.Batch}{(result.Ranks > 1 ? $" × {result.Ranks} ranks" : "")}, {result.Threads} threads, {result.Backend}: {result.ImagesPerSecond:F2} images/s, {result.MsPerBatch:F1} ms per batch, {result.GflopsPerSecond:F1} GFLOP/s (median of {result.Runs})"
+                        + (result.Ranks > 1 && result.Mode == "train" ? $", all-reduce wait {result.AllReduceWaitMs:F1} ms per step" : "")));
                 }
                 return 0;
             }
