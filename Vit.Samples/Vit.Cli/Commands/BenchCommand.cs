@@ -40,7 +40,11 @@ public static class BenchCommand
                 var parallel = new DataParallelOptions { BucketMegabytes = r.GetValue(bucketMb), Overlap = !r.GetValue(noOverlap) };
                 var result = BenchRunner.Run(preset, Cli.Backend(r, backend, device), r.GetValue(mode)!, r.GetValue(batch), threadCount, TimeSpan.FromSeconds(r.GetValue(seconds)),
                     m => (adam ??= new AdamW(m.Memory, new OptimizerOptions())).Step(1e-4), communicator, parallel);
-                if (r.GetValue(json))
+                if (communicator is { IsRoot: false })
+                {
+                    // Rank 0 prints for all.
+                }
+                else if (r.GetValue(json))
                 {
                     Cli.WriteJson(w =>
                     {
@@ -62,9 +66,10 @@ public static class BenchCommand
                 }
                 else
                 {
+                    string ranks = result.Ranks > 1 ? string.Create(CultureInfo.InvariantCulture, $" × {result.Ranks} ranks") : "";
+                    string wait = result.Ranks > 1 && result.Mode == "train" ? string.Create(CultureInfo.InvariantCulture, $", all-reduce wait {result.AllReduceWaitMs:F1} ms per step") : "";
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{result.Model} {result.Mode}, batch {result.Batch}{(result.Ranks > 1 ? $" × {result.Ranks} ranks" : "")}, {result.Threads} threads, {result.Backend}: {result.ImagesPerSecond:F2} images/s, {result.MsPerBatch:F1} ms per batch, {result.GflopsPerSecond:F1} GFLOP/s (median of {result.Runs})"
-                        + (result.Ranks > 1 && result.Mode == "train" ? $", all-reduce wait {result.AllReduceWaitMs:F1} ms per step" : "")));
+                        $"{result.Model} {result.Mode}, batch {result.Batch}{ranks}, {result.Threads} threads, {result.Backend}: {result.ImagesPerSecond:F2} images/s, {result.MsPerBatch:F1} ms per batch, {result.GflopsPerSecond:F1} GFLOP/s (median of {result.Runs}){wait}"));
                 }
                 return 0;
             }
