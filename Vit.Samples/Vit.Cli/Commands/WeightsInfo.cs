@@ -64,8 +64,7 @@ public sealed record WeightsInfo(string Path, Preset Preset, IReadOnlyDictionary
     /// <summary>Class names from a file: a JSON array of strings, or one name per line (like batches.meta.txt).</summary>
     public static IReadOnlyList<string> ReadClassNames(string path)
     {
-        InputPath.RequireFile(path, "class-names file", $"the class-names file '{path}' does not exist");
-        string text = File.ReadAllText(path);
+        string text = System.Text.Encoding.UTF8.GetString(InputPath.ReadAllBytes(path, "class-names file", $"the class-names file '{path}' does not exist", 1L << 20)).TrimStart('\uFEFF');
         if (text.TrimStart().StartsWith('['))
         {
             try
