@@ -76,7 +76,8 @@ public static class BenchRunner
             times.Add(Stopwatch.GetElapsedTime(start).TotalSeconds);
         }
         times.Sort();
-        double median = times[times.Count / 2];
+        // A step too short for the clock would make every rate infinite.
+        double median = Math.Max(times[times.Count / 2], 1.0 / System.Diagnostics.Stopwatch.Frequency);
         double flopsPerImage = train ? preset.Summary.TrainingFlopsPerImage : preset.Summary.ForwardFlopsPerImage;
         return new BenchResult(preset.Name, mode, batch, WorkerPool.Shared.Threads, backend.Name,
             batch / median, median * 1e3, flopsPerImage * batch / median / 1e9, times.Count);
