@@ -8,7 +8,7 @@ namespace Vit.Tests.Generator;
 /// <summary>Runs the generator over C# source in memory, the way the compiler does.</summary>
 internal static class GeneratorHarness
 {
-    private static readonly Lazy<ImmutableArray<MetadataReference>> References = new(() =>
+    internal static readonly Lazy<ImmutableArray<MetadataReference>> References = new(() =>
     {
         var paths = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator).ToList();
         paths.Add(typeof(VisionTransformerAttribute).Assembly.Location);

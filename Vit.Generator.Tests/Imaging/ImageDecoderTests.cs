@@ -161,18 +161,57 @@ public sealed class ImageDecoderTests : IDisposable
     }
 
     [Fact]
-    public void CrcIsNotCheckedButLengthsAre()
+    public void EveryChunkCrcIsCheckedAndTheChunkNamed()
+    {
+        byte[] png = Png(4, 1, 8, 0, [0, 1, 2, 3, 4], ("tEXt", "Comment\0hello"u8.ToArray()));
+        Assert.Equal([1, 2, 3, 4], ImageDecoder.Decode(png, "ok.png").Pixels);
+        foreach (string type in new[] { "IHDR", "tEXt", "IDAT", "IEND" })
+        {
+            int at = png.AsSpan().IndexOf(Encoding.ASCII.GetBytes(type)) - 4;
+            int length = BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(at));
+            foreach (int flip in new[] { at + 8 + length + 3, at + 4 + (length > 0 ? 4 : 0) }) // the CRC's last byte; the first data byte (IEND: its type)
+            {
+                byte[] bad = (byte[])png.Clone();
+                bad[flip] ^= 0x01;
+                var e = Assert.Throws<InvalidDataException>(() => ImageDecoder.Decode(bad, "crc.png"));
+                Assert.StartsWith($"crc.png: not a valid image: chunk {(flip == at + 4 ? "HEND" : type)} at byte {at} has CRC ", e.Message);
+                Assert.EndsWith("; the file is damaged.", e.Message);
+            }
+        }
+    }
+
+    [Fact]
+    public void ChunkLengthsAreCheckedBeforeTheirCrc()
     {
         byte[] png = ImageEncoder.EncodePng(Pattern(4, 4, 1));
-        png[33 - 1] ^= 0xFF; // last byte of the IHDR CRC (8 signature + 8 + 13 data + 4 CRC = byte 33)
-        Assert.Equal(Pattern(4, 4, 1).Pixels, ImageDecoder.Decode(png, "crc.png").Pixels);
-
-        BinaryPrimitives.WriteInt32BigEndian(png.AsSpan(33), int.MaxValue); // the IDAT length
+        BinaryPrimitives.WriteInt32BigEndian(png.AsSpan(33), int.MaxValue); // the IDAT length (8 signature + 8 + 13 IHDR data + 4 CRC = byte 33)
         var e = Assert.Throws<InvalidDataException>(() => ImageDecoder.Decode(png, "len.png"));
         Assert.Contains("chunk IDAT at byte 33 declares 2147483647 bytes of data but only", e.Message);
         BinaryPrimitives.WriteUInt32BigEndian(png.AsSpan(33), 0x80000000u);
         e = Assert.Throws<InvalidDataException>(() => ImageDecoder.Decode(png, "len.png"));
         Assert.Contains("more than a PNG chunk may hold", e.Message);
+    }
+
+    [Fact]
+    public void A_huge_declared_image_is_refused_before_decoding()
+    {
+        // 16383² RGBA at 16 bits would need 2 GiB of scanlines: the header alone refuses it, at once.
+        byte[] bomb = Png(16383, 16383, 16, 6, new byte[1 + 16383 * 8]);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Assert.Throws<InvalidDataException>(() => ImageDecoder.Decode(bomb, "bomb.png"));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal("bomb.png: the image is 16383×16383 (268,402,689 pixels), more than the 67,108,864 pixels allowed; it is refused before decoding.", e.Message);
+        Assert.True(allocated < 1 << 20, $"refusing the header allocated {allocated:N0} bytes");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"refusing the header took {clock.Elapsed}");
+
+        // The same budget for PPM/PGM; and a caller may allow more, up to MaxPixels.
+        var ppm = Assert.Throws<InvalidDataException>(() => ImageDecoder.Decode("P5 8193 8192 255\n"u8, "big.pgm"));
+        Assert.StartsWith("big.pgm: the image is 8193×8192 (67,117,056 pixels), more than the 67,108,864 pixels allowed", ppm.Message);
+        var raised = Assert.Throws<InvalidDataException>(() => ImageDecoder.Decode("P5 8193 8192 255\n"u8, "big.pgm", ImageDecoder.MaxPixels));
+        Assert.Contains("needs 67117056 bytes of pixels but only 0 follow the header", raised.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => ImageDecoder.Decode(bomb, "bomb.png", ImageDecoder.MaxPixels + 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ImageDecoder.Decode(bomb, "bomb.png", 0));
     }
 
     [Fact]
@@ -200,7 +239,9 @@ public sealed class ImageDecoderTests : IDisposable
         int idat = valid.AsSpan().IndexOf("IDAT"u8) - 4;
         Expect([.. valid[..idat], .. valid[(valid.Length - 12)..]], "it has no IDAT chunk"); // IDAT left out
         byte[] corrupt = (byte[])valid.Clone();
-        corrupt[idat + 8] ^= 0x0F; // the zlib header
+        corrupt[idat + 8] ^= 0x0F; // the zlib header, under a CRC that matches it
+        int idatLength = BinaryPrimitives.ReadInt32BigEndian(corrupt.AsSpan(idat));
+        BinaryPrimitives.WriteUInt32BigEndian(corrupt.AsSpan(idat + 8 + idatLength), ImageEncoder.ChunkCrc(corrupt.AsSpan(idat + 4, 4), corrupt.AsSpan(idat + 8, idatLength)));
         Expect(corrupt, "the compressed image data is corrupt");
 
         byte[] chunkFirst = [.. valid[..8], .. valid[(valid.Length - 12)..]];

@@ -165,8 +165,7 @@ public sealed class CifarDataset
         for (int f = 0; f < files.Count; f++)
         {
             string path = files[f];
-            if (!File.Exists(path))
-                throw new FileNotFoundException($"{path}: the CIFAR file does not exist.", path);
+            Vit.IO.InputPath.RequireFile(path, "CIFAR file", $"{path}: the CIFAR file does not exist.");
             counts[f] = CountRecords(new FileInfo(path).Length, kind, path);
             total += counts[f];
         }
@@ -178,7 +177,7 @@ public sealed class CifarDataset
         int first = 0;
         for (int f = 0; f < files.Count; f++)
         {
-            byte[] bytes = File.ReadAllBytes(files[f]);
+            byte[] bytes = Vit.IO.InputPath.ReadAllBytes(files[f], "CIFAR file", $"{files[f]}: the CIFAR file does not exist.", (long)counts[f] * RecordBytes(kind));
             // The file may have changed between the size check and the read.
             if (CountRecords(bytes.LongLength, kind, files[f]) != counts[f])
                 throw new InvalidDataException($"{files[f]}: the file changed size while it was read.");
@@ -252,6 +251,9 @@ public sealed class CifarDataset
         return new CifarDataset(data.Kind, data._images, data._labels, data.ClassNames, $"{where} ({(split == CifarSplit.Train ? "train" : "test")})");
     }
 
+    /// <summary>The largest class-names file read (100 names of a few bytes each are far below it).</summary>
+    private const long MaxClassNamesBytes = 1L << 20;
+
     /// <summary>
     /// Reads a class-names file (one name per line, label = line index; blank lines ignored),
     /// as <c>batches.meta.txt</c> and <c>fine_label_names.txt</c> are.
@@ -259,7 +261,8 @@ public sealed class CifarDataset
     /// <exception cref="InvalidDataException">The file does not have one name per class.</exception>
     public static IReadOnlyList<string> ReadClassNames(string path, CifarKind kind)
     {
-        string[] names = File.ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+        byte[] bytes = Vit.IO.InputPath.ReadAllBytes(path, "class-names file", $"{path}: the class-names file does not exist.", MaxClassNamesBytes);
+        string[] names = System.Text.Encoding.UTF8.GetString(bytes).TrimStart('\uFEFF').Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
         int expected = ClassCountOf(kind);
         if (names.Length != expected)
             throw new InvalidDataException(

@@ -12,39 +12,57 @@ namespace Vit.Imaging;
 /// format allows (1, 2, 4, 8, 16), the five row filters, Adam7 interlacing and any number of
 /// IDAT chunks. Gray at 1, 2 or 4 bits is scaled to 0–255; 16-bit samples are scaled to 8 bits
 /// with rounding (v × 255 / 65535). Palette images become RGB (tRNS transparency is ignored).
-/// Chunk lengths are checked against the data; CRCs are not checked.</para>
+/// Chunk lengths are checked against the data, and every chunk's CRC-32 against its bytes.</para>
 /// <para>PPM/PGM: binary and plain variants, maxval 1–65535, comments anywhere in the header
 /// (and, for plain files, between samples); samples are scaled to 0–255 with rounding.</para>
+/// <para>Limits, checked before anything large is allocated: a file is read only when it is a
+/// regular file of at most <see cref="MaxFileBytes"/>; an image is decoded only when its declared
+/// size is at most <c>maxPixels</c> (<see cref="DefaultMaxPixels"/> unless the caller raises it,
+/// up to <see cref="MaxPixels"/>), so a small file that declares a huge image is refused at once.</para>
 /// <para>Every malformed input raises <see cref="InvalidDataException"/> whose message starts with
 /// the file's name and says what was expected and what was found.</para>
 /// </remarks>
 public static class ImageDecoder
 {
-    /// <summary>The largest image accepted, in pixels (a guard against corrupt sizes).</summary>
+    /// <summary>The most pixels an image may have unless the caller allows more: 64 Mi (8192 × 8192).</summary>
+    public const long DefaultMaxPixels = 1L << 26;
+
+    /// <summary>The most pixels any caller may allow (2^28, 16384 × 16384).</summary>
     public const long MaxPixels = 1L << 28;
+
+    /// <summary>The largest image file read: 1 GiB (a 64-megapixel RGBA image at 16 bits is 512 MiB uncompressed).</summary>
+    public const long MaxFileBytes = 1L << 30;
 
     private static ReadOnlySpan<byte> PngSignature => [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
 
     /// <summary>Reads and decodes the image at <paramref name="path"/>.</summary>
+    /// <param name="path">A PNG or PPM/PGM file.</param>
+    /// <param name="maxPixels">The most pixels accepted (width × height), 1 to <see cref="MaxPixels"/>.</param>
     /// <exception cref="FileNotFoundException">There is no file at <paramref name="path"/>.</exception>
-    /// <exception cref="InvalidDataException">The file is not a PNG or PPM/PGM image, or is malformed.</exception>
-    public static Image Load(string path)
+    /// <exception cref="IOException">The path is a folder, a device or pipe, or a file over <see cref="MaxFileBytes"/>.</exception>
+    /// <exception cref="InvalidDataException">The file is not a PNG or PPM/PGM image, is malformed, or has more than <paramref name="maxPixels"/> pixels.</exception>
+    public static Image Load(string path, long maxPixels = DefaultMaxPixels)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        Vit.IO.InputPath.RequireFile(path, "image file", $"{path}: the image file does not exist.");
-        return Decode(File.ReadAllBytes(path), path);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxPixels, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(maxPixels, MaxPixels);
+        byte[] bytes = Vit.IO.InputPath.ReadAllBytes(path, "image file", $"{path}: the image file does not exist.", MaxFileBytes);
+        return Decode(bytes, path, maxPixels);
     }
 
     /// <summary>Decodes an image held in memory.</summary>
     /// <param name="bytes">The file's contents.</param>
     /// <param name="name">Names the image in messages (usually its path).</param>
-    /// <exception cref="InvalidDataException">The bytes are not a PNG or PPM/PGM image, or are malformed.</exception>
-    public static Image Decode(ReadOnlySpan<byte> bytes, string name)
+    /// <param name="maxPixels">The most pixels accepted (width × height), 1 to <see cref="MaxPixels"/>.</param>
+    /// <exception cref="InvalidDataException">The bytes are not a PNG or PPM/PGM image, are malformed, or have more than <paramref name="maxPixels"/> pixels.</exception>
+    public static Image Decode(ReadOnlySpan<byte> bytes, string name, long maxPixels = DefaultMaxPixels)
     {
         ArgumentNullException.ThrowIfNull(name);
-        if (bytes.StartsWith(PngSignature)) return DecodePng(bytes, name);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxPixels, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(maxPixels, MaxPixels);
+        if (bytes.StartsWith(PngSignature)) return DecodePng(bytes, name, maxPixels);
         if (bytes.Length >= 2 && bytes[0] == (byte)'P' && bytes[1] is (byte)'2' or (byte)'3' or (byte)'5' or (byte)'6')
-            return DecodeNetpbm(bytes, name);
+            return DecodeNetpbm(bytes, name, maxPixels);
         throw new InvalidDataException(UnknownFormat(bytes, name));
     }
 
@@ -73,7 +91,7 @@ public static class ImageDecoder
 
     // ---------------------------------------------------------------- PNG
 
-    private static Image DecodePng(ReadOnlySpan<byte> bytes, string name)
+    private static Image DecodePng(ReadOnlySpan<byte> bytes, string name, long maxPixels)
     {
         int pos = PngSignature.Length;
         int width = 0, height = 0, bitDepth = 0, colorType = 0, interlace = 0;
@@ -93,6 +111,9 @@ public static class ImageDecoder
             if (length > bytes.Length - pos - 12)
                 throw Invalid(name, $"chunk {type} at byte {pos} declares {length} bytes of data but only {bytes.Length - pos - 12} remain (with its CRC); the file looks truncated");
             ReadOnlySpan<byte> data = bytes.Slice(pos + 8, (int)length);
+            uint stored = BinaryPrimitives.ReadUInt32BigEndian(bytes[(pos + 8 + (int)length)..]), actual = ImageEncoder.ChunkCrc(typeBytes, data);
+            if (stored != actual)
+                throw Invalid(name, $"chunk {type} at byte {pos} has CRC {stored:X8} but its bytes give {actual:X8}; the file is damaged");
             pos += 12 + (int)length;
 
             if (!haveHeader && type != "IHDR")
@@ -105,8 +126,7 @@ public static class ImageDecoder
                     uint w = BinaryPrimitives.ReadUInt32BigEndian(data), h = BinaryPrimitives.ReadUInt32BigEndian(data[4..]);
                     if (w == 0 || h == 0 || w > int.MaxValue || h > int.MaxValue)
                         throw Invalid(name, $"the image size {w}×{h} is invalid; both sides must be 1 to 2^31 − 1");
-                    if ((long)w * h > MaxPixels)
-                        throw Invalid(name, $"the image size {w}×{h} is more than the {MaxPixels} pixels this decoder accepts");
+                    if ((long)w * h > maxPixels) throw TooLarge(name, w, h, maxPixels);
                     width = (int)w;
                     height = (int)h;
                     bitDepth = data[8];
@@ -306,7 +326,7 @@ public static class ImageDecoder
 
     // ---------------------------------------------------------------- PPM / PGM
 
-    private static Image DecodeNetpbm(ReadOnlySpan<byte> bytes, string name)
+    private static Image DecodeNetpbm(ReadOnlySpan<byte> bytes, string name, long maxPixels)
     {
         char kind = (char)bytes[1];
         bool plain = kind is '2' or '3';
@@ -318,7 +338,7 @@ public static class ImageDecoder
         int maxval = HeaderNumber(bytes, ref pos, name, "maxval", format);
         if (width == 0 || height == 0) throw Invalid(name, $"the {format} header gives a size of {width}×{height}; both sides must be at least 1");
         if (maxval is < 1 or > 65535) throw Invalid(name, $"the {format} header gives maxval {maxval}; it must be 1 to 65535");
-        if ((long)width * height > MaxPixels) throw Invalid(name, $"the image size {width}×{height} is more than the {MaxPixels} pixels this decoder accepts");
+        if ((long)width * height > maxPixels) throw TooLarge(name, (uint)width, (uint)height, maxPixels);
 
         long count = (long)width * height * channels;
         var pixels = new byte[count];
@@ -395,6 +415,10 @@ public static class ImageDecoder
             throw Invalid(name, $"the {format} header's {field} starts with byte 0x{bytes[pos]:X2} ('{(char)bytes[pos]}'); expected a decimal number");
         return (int)v;
     }
+
+    private static InvalidDataException TooLarge(string name, uint width, uint height, long maxPixels) =>
+        new(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"{name}: the image is {width}×{height} ({(long)width * height:N0} pixels), more than the {maxPixels:N0} pixels allowed; it is refused before decoding."));
 
     private static InvalidDataException Invalid(string name, string problem) =>
         new($"{name}: not a valid image: {problem}.");

@@ -65,8 +65,7 @@ public static class ImageEncoder
         Encoding.ASCII.GetBytes(type, typeBytes);
         stream.Write(typeBytes);
         stream.Write(data);
-        uint crc = Crc32(Crc32(0xFFFFFFFFu, typeBytes), data) ^ 0xFFFFFFFFu;
-        BinaryPrimitives.WriteUInt32BigEndian(word, crc);
+        BinaryPrimitives.WriteUInt32BigEndian(word, ChunkCrc(typeBytes, data));
         stream.Write(word);
     }
 
@@ -91,6 +90,9 @@ public static class ImageEncoder
         image.Pixels.CopyTo(file, header.Length);
         return file;
     }
+
+    /// <summary>A chunk's CRC-32 (PNG spec §5.5): over its 4 type bytes, then its data.</summary>
+    internal static uint ChunkCrc(ReadOnlySpan<byte> type, ReadOnlySpan<byte> data) => Crc32(Crc32(0xFFFFFFFFu, type), data) ^ 0xFFFFFFFFu;
 
     private static uint Crc32(uint crc, ReadOnlySpan<byte> data)
     {

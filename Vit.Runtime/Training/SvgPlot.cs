@@ -12,7 +12,7 @@ public static class SvgPlot
 {
     private static readonly CultureInfo C = CultureInfo.InvariantCulture;
 
-    /// <summary>Two panels side by side: loss and accuracy against epoch.</summary>
+    /// <summary>Two panels side by side: loss and accuracy (in percent) against epoch, on axes with round tick values.</summary>
     public static string TrainingCurves(IReadOnlyList<EpochMetrics> rows, string title)
     {
         var sb = new StringBuilder();
@@ -23,8 +23,9 @@ public static class SvgPlot
         var epochs = rows.Select(r => (double)r.Epoch).ToArray();
         Panel(sb, 50, 40, 380, 290, "loss", epochs,
             [("train", "#1f77b4", rows.Select(r => r.TrainLoss).ToArray()), ("test", "#d62728", rows.Select(r => r.TestLoss).ToArray())], fromZero: false);
-        Panel(sb, 510, 40, 380, 290, "accuracy", epochs,
-            [("train", "#1f77b4", rows.Select(r => r.TrainAccuracy).ToArray()), ("test", "#d62728", rows.Select(r => r.TestAccuracy).ToArray())], fromZero: true);
+        // Accuracy in percent, as the console prints it.
+        Panel(sb, 510, 40, 380, 290, "accuracy (%)", epochs,
+            [("train", "#1f77b4", rows.Select(r => r.TrainAccuracy * 100).ToArray()), ("test", "#d62728", rows.Select(r => r.TestAccuracy * 100).ToArray())], fromZero: true);
         sb.Append("</svg>\n");
         return sb.ToString();
     }
@@ -70,29 +71,24 @@ public static class SvgPlot
         (string Label, string Color, double[] Ys)[] series, bool fromZero)
     {
         var finite = series.SelectMany(s => s.Ys).Where(double.IsFinite).ToArray();
-        double yMin = finite.Length == 0 ? 0 : finite.Min(), yMax = finite.Length == 0 ? 1 : finite.Max();
-        if (fromZero) { yMin = 0; yMax = Math.Max(yMax, 1e-9); if (yMax <= 1) yMax = Math.Min(1, Math.Ceiling(yMax * 10 + 0.5) / 10); }
-        if (yMax - yMin < 1e-9) { yMax += 0.5; yMin -= 0.5; }
-        double pad = (yMax - yMin) * 0.05;
-        if (!fromZero) { yMin -= pad; yMax += pad; }
-        double xMin = xs.Length == 0 ? 0 : xs.Min(), xMax = xs.Length == 0 ? 1 : xs.Max();
-        if (xMax - xMin < 1e-9) { xMin -= 1; xMax += 1; }
+        double low = finite.Length == 0 ? 0 : finite.Min(), high = finite.Length == 0 ? 1 : finite.Max();
+        if (fromZero) low = Math.Min(0, low);
+        var yTicks = Ticks(low, high, 5);
+        double yMin = yTicks[0], yMax = yTicks[^1];
+        double xLow = xs.Length == 0 ? 1 : xs.Min(), xHigh = xs.Length == 0 ? 1 : xs.Max();
+        var xTicks = Ticks(xLow, xHigh, 10, minStep: 1); // whole epochs
+        double xMin = xTicks[0], xMax = xTicks[^1];
         double X(double v) => x0 + (v - xMin) / (xMax - xMin) * width;
         double Y(double v) => y0 + height - (v - yMin) / (yMax - yMin) * height;
 
         sb.Append(C, $"<rect x=\"{x0}\" y=\"{y0}\" width=\"{width}\" height=\"{height}\" fill=\"none\" stroke=\"#444\"/>\n");
-        for (int t = 0; t <= 4; t++)
+        foreach (double v in yTicks)
         {
-            double v = yMin + (yMax - yMin) * t / 4;
             sb.Append(C, $"<line x1=\"{x0}\" x2=\"{x0 + width}\" y1=\"{Y(v):F1}\" y2=\"{Y(v):F1}\" stroke=\"#eee\"/>");
-            sb.Append(C, $"<text x=\"{x0 - 4}\" y=\"{Y(v) + 4:F1}\" text-anchor=\"end\">{v.ToString(Math.Abs(yMax - yMin) < 0.1 ? "F3" : "F2", C)}</text>\n");
+            sb.Append(C, $"<text x=\"{x0 - 4}\" y=\"{Y(v) + 4:F1}\" text-anchor=\"end\">{Label(v)}</text>\n");
         }
-        int ticks = (int)Math.Min(10, Math.Max(1, xMax - xMin));
-        for (int t = 0; t <= ticks; t++)
-        {
-            double v = xMin + (xMax - xMin) * t / ticks;
-            sb.Append(C, $"<text x=\"{X(v):F1}\" y=\"{y0 + height + 16}\" text-anchor=\"middle\">{v.ToString("0.#", C)}</text>\n");
-        }
+        foreach (double v in xTicks)
+            sb.Append(C, $"<text x=\"{X(v):F1}\" y=\"{y0 + height + 16}\" text-anchor=\"middle\">{Label(v)}</text>\n");
         sb.Append(C, $"<text x=\"{x0 + width / 2}\" y=\"{y0 + height + 32}\" text-anchor=\"middle\">epoch</text>\n");
         sb.Append(C, $"<text x=\"{x0 + 8}\" y=\"{y0 + 16}\" font-weight=\"bold\">{name}</text>\n");
         int legend = 0;
@@ -111,6 +107,27 @@ public static class SvgPlot
             legend++;
         }
     }
+
+    /// <summary>
+    /// Round tick values covering [<paramref name="low"/>, <paramref name="high"/>]: multiples of a
+    /// step of 1, 2, 2.5 or 5 × 10^k (at least <paramref name="minStep"/>), about
+    /// <paramref name="count"/> of them, the first at or below <paramref name="low"/> and the last at or
+    /// above <paramref name="high"/>.
+    /// </summary>
+    internal static double[] Ticks(double low, double high, int count, double minStep = 0)
+    {
+        if (!(high - low > 1e-12)) { low -= 0.5; high += 0.5; }
+        double raw = Math.Max((high - low) / Math.Max(1, count - 1), minStep);
+        double magnitude = Math.Pow(10, Math.Floor(Math.Log10(raw)));
+        double step = new[] { 1, 2, 2.5, 5, 10 }.Select(m => m * magnitude).First(m => m >= raw * (1 - 1e-9));
+        double first = Math.Floor(low / step + 1e-9) * step, last = Math.Ceiling(high / step - 1e-9) * step;
+        int n = (int)Math.Round((last - first) / step);
+        // Rounded to the step's decimals, so 0.30000000000000004 prints as 0.3.
+        int decimals = Math.Max(0, (int)-Math.Floor(Math.Log10(step) - 1e-9) + (step / magnitude == 2.5 ? 1 : 0));
+        return Enumerable.Range(0, n + 1).Select(i => Math.Round(first + i * step, Math.Min(decimals, 15))).ToArray();
+    }
+
+    private static string Label(double v) => v.ToString("0.###", C);
 
     private static string Escape(string s) => WebUtility.HtmlEncode(s);
 }

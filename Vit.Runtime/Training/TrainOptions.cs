@@ -92,7 +92,7 @@ public sealed record TrainOptions
             }
             w.WriteBoolean("augment", Augment);
             w.WriteBoolean("freeze", Freeze);
-            w.WriteString("seed", Seed.ToString(c));
+            w.WriteNumber("seed", Seed);
             w.WriteEndObject();
         }
         return System.Text.Encoding.UTF8.GetString(stream.ToArray());
@@ -139,7 +139,9 @@ public static class TrainOptionsJson
                 LabelSmoothing = D("label_smoothing", o.LabelSmoothing),
                 Augment = B("augment", o.Augment),
                 Freeze = B("freeze", o.Freeze),
-                Seed = r.TryGetProperty("seed", out var seed) ? ulong.Parse(seed.GetString() ?? "0", CultureInfo.InvariantCulture) : o.Seed,
+                // A number; recipes written before it was one hold it as a string ("seed": "0").
+                Seed = !r.TryGetProperty("seed", out var seed) ? o.Seed
+                    : seed.ValueKind == JsonValueKind.String ? ulong.Parse(seed.GetString()!, NumberStyles.None, CultureInfo.InvariantCulture) : seed.GetUInt64(),
                 Optimizer = opt,
             };
         }

@@ -104,7 +104,8 @@ public static class BenchRunner
         }
         times.Sort();
         waits.Sort();
-        double median = times[times.Count / 2];
+        // A step too short for the clock would make every rate infinite.
+        double median = Math.Max(times[times.Count / 2], 1.0 / System.Diagnostics.Stopwatch.Frequency);
         int ranks = communicator?.Size ?? 1;
         double flopsPerImage = train ? preset.Summary.TrainingFlopsPerImage : preset.Summary.ForwardFlopsPerImage;
         return new BenchResult(preset.Name, mode, batch, WorkerPool.Shared.Threads, backend.Name,

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Spectre.Console;
 using Vit.Training;
 
 namespace Vit.Cli;
@@ -11,6 +12,26 @@ public sealed class UsageException(string message) : Exception(message);
 /// <summary>Shared pieces of the commands: the error guard, common options, JSON output.</summary>
 public static class Cli
 {
+    /// <summary>
+    /// Sets up Spectre.Console for the process: no ANSI codes at all (no colors, no bold, no cursor
+    /// movement) when stdout is not a terminal or <c>NO_COLOR</c> is set (https://no-color.org),
+    /// and no live progress display unless stdout and stderr are both terminals.
+    /// </summary>
+    public static void ConfigureConsole()
+    {
+        bool plain = Console.IsOutputRedirected || !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NO_COLOR"));
+        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Ansi = plain ? AnsiSupport.No : AnsiSupport.Detect,
+            ColorSystem = plain ? ColorSystemSupport.NoColors : ColorSystemSupport.Detect,
+            Interactive = InteractiveConsole ? InteractionSupport.Detect : InteractionSupport.No,
+            Out = new AnsiConsoleOutput(Console.Out),
+        });
+    }
+
+    /// <summary>Whether stdout and stderr are both terminals (a live progress display may redraw lines).</summary>
+    public static bool InteractiveConsole => !Console.IsOutputRedirected && !Console.IsErrorRedirected;
+
     /// <summary>Runs a command body, turning expected failures into one line on stderr.</summary>
     public static int Guard(Func<int> body)
     {
@@ -162,21 +183,57 @@ public static class Cli
         }
     }
 
-    /// <summary>Writes one JSON object on its own line of stdout.</summary>
-    public static void WriteJson(Action<Utf8JsonWriter> body, bool indented = false)
+    /// <summary>
+    /// Writes one JSON object on its own line of stdout. The object is built in memory first, so a
+    /// value that cannot be written never leaves a partial object on stdout: it is one error line.
+    /// </summary>
+    public static void WriteJson(Action<Utf8JsonWriter> body, bool indented = false) => WriteJson(Console.OpenStandardOutput(), body, indented);
+
+    /// <summary>Writes one JSON object and a line break to <paramref name="output"/> (and disposes it), or nothing when <paramref name="body"/> fails.</summary>
+    /// <exception cref="InvalidDataException">A value is not a finite number (JSON has no NaN or infinity); nothing was written.</exception>
+    public static void WriteJson(Stream output, Action<Utf8JsonWriter> body, bool indented = false)
     {
-        using var stdout = Console.OpenStandardOutput();
-        using (var w = new Utf8JsonWriter(stdout, new JsonWriterOptions { Indented = indented }))
+        using var stream = output;
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        try
         {
+            using var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = indented });
             w.WriteStartObject();
             body(w);
             w.WriteEndObject();
         }
-        stdout.WriteByte((byte)'\n');
-        stdout.Flush();
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"a result is not a finite number, so nothing was printed ({e.Message.Split('.')[0]})", e);
+        }
+        stream.Write(buffer.WrittenSpan);
+        stream.WriteByte((byte)'\n');
+        stream.Flush();
     }
 
-    /// <summary>Writes a number, or null when it is not finite (JSON has no NaN).</summary>
+    /// <summary>
+    /// Throws (one line, exit 1) unless every value is finite: no command prints NaN or infinity as a
+    /// result. <paramref name="what"/> names the values in the message: <c>the model's outputs</c>.
+    /// </summary>
+    /// <exception cref="InvalidDataException">A value is NaN or infinite; the message gives the first.</exception>
+    public static void RequireFinite(ReadOnlySpan<float> values, string what)
+    {
+        for (int i = 0; i < values.Length; i++)
+            if (!float.IsFinite(values[i]))
+                throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture,
+                    $"{what} are not finite (value {i} of {values.Length} is {values[i]}); no result is printed"));
+    }
+
+    /// <summary>Throws (one line, exit 1) unless <paramref name="value"/> is finite (see <see cref="RequireFinite(ReadOnlySpan{float}, string)"/>).</summary>
+    public static double RequireFinite(double value, string what) =>
+        double.IsFinite(value) ? value
+        : throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"{what} is not finite ({value}); no result is printed"));
+
+    /// <summary>
+    /// Writes a number, or null when it is not finite (JSON has no NaN). Only for values that are
+    /// undefined by nature (the accuracy of a class with no test images, the test metrics of a run
+    /// without a test set); a computed result that is not finite is an error (<see cref="RequireFinite(double, string)"/>).
+    /// </summary>
     public static void WriteNumberOrNull(this Utf8JsonWriter w, string name, double value)
     {
         if (double.IsFinite(value)) w.WriteNumber(name, value);

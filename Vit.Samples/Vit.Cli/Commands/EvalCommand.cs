@@ -35,6 +35,7 @@ public static class EvalCommand
         Evaluator.CheckFits(model, test);
         var names = test.ClassNames;
         var result = Evaluator.Evaluate(model, test, info.Normalization(test.Kind), batch);
+        Cli.RequireFinite(result.Loss, $"the test loss of '{weightsPath}' on {test.Source}");
         plotPath ??= Path.Combine(Path.GetDirectoryName(Path.GetFullPath(weightsPath))!, "confusion.svg");
         try
         {

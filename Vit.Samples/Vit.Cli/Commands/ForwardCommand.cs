@@ -44,6 +44,7 @@ public static class ForwardCommand
             times.Add(sw.Elapsed.TotalSeconds);
         }
         times.Sort();
+        Cli.RequireFinite(output, $"the outputs of {preset.Name}");
         double median = times[times.Count / 2];
         double imagesPerSecond = batch / median;
         double gflops = preset.Summary.ForwardFlopsPerImage * (double)batch / median / 1e9;

@@ -60,17 +60,19 @@ public static class InfoCommand
             return 0;
         }
         var console = AnsiConsole.Console;
-        console.MarkupLine($"[bold]{Markup.Escape(preset.Name)}[/]: {Markup.Escape(preset.Description)}");
-        console.WriteLine($"image {c.ImageSize}x{c.ImageSize}x{c.Channels}, patch {c.Patch}, tokens {c.Tokens}, dim {c.Dim}, depth {c.Depth}, heads {c.Heads} x {c.HeadDim}, mlp {c.MlpDim}, classes {c.Classes}");
+        // Plain lines go to Console directly: Spectre would wrap them at its width (80 columns when
+        // redirected), breaking "mlp 768, classes 10" in two. Only the table is Spectre's.
+        Console.WriteLine($"{preset.Name}: {preset.Description}");
+        Console.WriteLine($"image {c.ImageSize}x{c.ImageSize}x{c.Channels}, patch {c.Patch}, tokens {c.Tokens}, dim {c.Dim}, depth {c.Depth}, heads {c.Heads} x {c.HeadDim}, mlp {c.MlpDim}, classes {c.Classes}");
         var table = new Table().Border(TableBorder.Simple).AddColumn("module").AddColumn(new TableColumn("parameters").RightAligned()).AddColumn(new TableColumn("share").RightAligned());
         foreach (var (name, count) in modules)
             table.AddRow(Markup.Escape(name), $"{count:N0}", $"{100.0 * count / s.Parameters:F2}%");
         table.AddRow("[bold]total[/]", $"[bold]{s.Parameters:N0}[/]", "100.00%");
         console.Write(table);
-        console.WriteLine($"forward   {s.ForwardFlopsPerImage / 1e9,10:F3} GFLOP per image (matrix products, 2 per multiply-add)");
-        console.WriteLine($"training  {s.TrainingFlopsPerImage / 1e9,10:F3} GFLOP per image (forward + backward)");
-        console.WriteLine($"memory    {s.InferenceFloatsPerImage * 4 / mib,10:F2} MiB per image for inference, {s.TrainingFloatsPerImage * 4 / mib:F2} MiB for training (activations, from the generator's plan)");
-        console.WriteLine($"weights   {s.Parameters * 4 / mib,10:F1} MiB (fp32)");
+        Console.WriteLine($"forward   {s.ForwardFlopsPerImage / 1e9,10:F3} GFLOP per image (matrix products, 2 per multiply-add)");
+        Console.WriteLine($"training  {s.TrainingFlopsPerImage / 1e9,10:F3} GFLOP per image (forward + backward)");
+        Console.WriteLine($"memory    {s.InferenceFloatsPerImage * 4 / mib,10:F2} MiB per image for inference, {s.TrainingFloatsPerImage * 4 / mib:F2} MiB for training (activations, from the generator's plan)");
+        Console.WriteLine($"weights   {s.Parameters * 4 / mib,10:F1} MiB (fp32)");
         return 0;
     }
 }

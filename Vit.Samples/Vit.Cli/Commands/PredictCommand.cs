@@ -31,9 +31,9 @@ public static class PredictCommand
         var c = info.Preset.Config;
         if (c.Classes == 0)
             throw new UsageException($"{info.Preset.Name} has no classification head (Classes = 0); predict needs a classifier");
-        var names = classesPath is not null ? WeightsInfo.ReadClassNames(classesPath) : info.ClassNames;
+        var names = classesPath is not null ? WeightsInfo.ReadClassNames(classesPath) : info.ClassNames(c.Classes);
         if (names is not null && names.Count != c.Classes)
-            throw new InvalidDataException($"{(classesPath ?? weightsPath)} names {names.Count} classes, but {info.Preset.Name} has {c.Classes}");
+            throw new InvalidDataException($"{classesPath} names {names.Count} classes, but {info.Preset.Name} has {c.Classes}");
 
         var picture = ImageDecoder.Load(imagePath);
         var input = new float[c.Channels * c.ImageSize * c.ImageSize];
@@ -41,6 +41,7 @@ public static class PredictCommand
         using var model = info.CreateModel(1, backend);
         var logits = new float[c.Classes];
         model.Forward(input, 1, logits);
+        Cli.RequireFinite(logits, $"the model's outputs for '{imagePath}'");
         var probabilities = new double[c.Classes];
         Evaluator.Softmax(logits, probabilities);
         var ranked = Enumerable.Range(0, c.Classes).OrderByDescending(i => probabilities[i]).ThenBy(i => i).Take(Math.Min(top, c.Classes)).ToArray();

@@ -156,7 +156,7 @@ public static class TrainCommand
                 return 0;
             }
         }
-        AtomicFile.WriteAllText(Path.Combine(outFolder, "recipe.json"), recipe.ToJson() + "\n");
+        AtomicFile.WriteAllText(Path.Combine(outFolder, RecipeFile), recipe.ToJson() + "\n");
 
         using var cancel = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
@@ -180,8 +180,8 @@ public static class TrainCommand
         try
         {
             string what = $"{preset.Name} ({preset.Summary.Parameters:N0} parameters) on {train.Source}: {train.Count:N0} train / {test.Count:N0} test images, "
-                + $"{recipe.Epochs} epochs × {trainer.BatchesPerEpoch} batches of {recipe.Batch}{(recipe.Accumulate > 1 ? $" (×{recipe.Accumulate} accumulated)" : "")}, "
-                + $"{trainer.Optimizer.Name} lr {recipe.LearningRate.ToString(CultureInfo.InvariantCulture)}, {Vit.Backends.Cpu.WorkerPool.Shared.Threads} threads";
+                + $"{Plural(recipe.Epochs, "epoch")} × {Plural(trainer.BatchesPerEpoch, "batch", "batches")} of {recipe.Batch}{(recipe.Accumulate > 1 ? $" (×{recipe.Accumulate} accumulated)" : "")}, "
+                + $"{trainer.Optimizer.Name} lr {recipe.LearningRate.ToString(CultureInfo.InvariantCulture)}, on {backend}";
             if (trainer.Progress.Step > 0) what += $"; resuming at epoch {trainer.Progress.Epoch + 1}, step {trainer.Progress.Step}";
             TrainingOutcome outcome;
             if (json)
@@ -204,7 +204,7 @@ public static class TrainCommand
             else
             {
                 Console.WriteLine(what);
-                outcome = AnsiConsole.Profile.Capabilities.Interactive ? RunWithProgressBars(trainer, recipe, outFolder, cancel.Token) : RunWithLines(trainer, recipe, outFolder, cancel.Token);
+                outcome = Cli.InteractiveConsole ? RunWithProgressBars(trainer, recipe, outFolder, cancel.Token) : RunWithLines(trainer, outFolder, cancel.Token);
             }
             if (outcome == TrainingOutcome.Interrupted && !cancel.IsCancellationRequested)
             {
@@ -219,8 +219,8 @@ public static class TrainCommand
             if (!json)
             {
                 var last = trainer.History[^1];
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done: test accuracy {last.TestAccuracy * 100:F1}% after {last.Epoch} epochs, {last.Seconds / 60:F1} min. Files in {outFolder}: "
-                    + $"{Trainer.WeightsFile}, {Trainer.CheckpointFile}, {Trainer.MetricsFile}, {Trainer.PlotFile}"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done: test accuracy {last.TestAccuracy * 100:F1}% after {Plural(last.Epoch, "epoch")}, {last.Seconds / 60:F1} min. Files in {outFolder}: "
+                    + $"{string.Join(", ", OutputFiles)}"));
                 Console.WriteLine($"next: vit eval --weights {Path.Combine(outFolder, Trainer.WeightsFile)}{(dataFolder is null ? "" : $" --data {dataFolder}")}");
             }
             return 0;
@@ -351,27 +351,20 @@ public static class TrainCommand
         }
     }
 
-    /// <summary>The line printed after each epoch.</summary>
-    public static string EpochLine(EpochMetrics m, int epochs) =>
-        string.Create(CultureInfo.InvariantCulture,
-            $"epoch {m.Epoch}/{epochs}  train loss {m.TrainLoss:F4} acc {m.TrainAccuracy * 100:F1}%  test loss {m.TestLoss:F4} acc {m.TestAccuracy * 100:F1}%  lr {m.LearningRate:0.00e+0}  {m.ImagesPerSecond:F1} img/s  {m.Seconds / 60:F1} min");
+    /// <summary>The recipe's file name in the out folder (the options of the run, as JSON).</summary>
+    public const string RecipeFile = "recipe.json";
 
-    private static TrainingOutcome RunWithLines(Trainer trainer, TrainOptions recipe, string outFolder, CancellationToken cancel)
+    /// <summary>The files a run leaves in its out folder, in the order they are listed.</summary>
+    public static IReadOnlyList<string> OutputFiles { get; } = [Trainer.WeightsFile, Trainer.CheckpointFile, Trainer.MetricsFile, Trainer.PlotFile, RecipeFile];
+
+    /// <summary><c>1 epoch</c>, <c>8 epochs</c>; <c>1 batch</c>, <c>31 batches</c>.</summary>
+    public static string Plural(long count, string singular, string? plural = null) =>
+        string.Create(CultureInfo.InvariantCulture, $"{count:N0} {(count == 1 ? singular : plural ?? singular + "s")}");
+
+    /// <summary>Output that is not a terminal (a log, a pipe, CI): a plain line every few seconds and one per epoch.</summary>
+    private static TrainingOutcome RunWithLines(Trainer trainer, string outFolder, CancellationToken cancel)
     {
-        int lastTenth = -1;
-        trainer.BatchCompleted = p =>
-        {
-            int tenth = p.Batch * 10 / p.Batches;
-            if (tenth == lastTenth || tenth == 10) return;
-            lastTenth = tenth;
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  epoch {p.Epoch} batch {p.Batch}/{p.Batches}  loss {p.Loss:F4} acc {p.Accuracy * 100:F1}%  {p.ImagesPerSecond:F1} img/s  lr {p.LearningRate:0.00e+0}"));
-        };
-        trainer.EpochCompleted = m =>
-        {
-            lastTenth = -1;
-            Console.WriteLine(EpochLine(m, recipe.Epochs));
-        };
+        ProgressLines.Attach(trainer, Console.Out);
         return trainer.Run(outFolder, cancel);
     }
 

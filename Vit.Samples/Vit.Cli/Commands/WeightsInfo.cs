@@ -35,8 +35,58 @@ public sealed record WeightsInfo(string Path, Preset Preset, IReadOnlyDictionary
         return model;
     }
 
-    /// <summary>The class names saved with the weights, or null.</summary>
-    public IReadOnlyList<string>? ClassNames => Checkpoint.ClassNames(Metadata);
+    /// <summary>
+    /// The class names saved with the weights, or null when there are none. Names that are there
+    /// but unusable are not an error (the weights are fine): one warning on stderr, then null.
+    /// </summary>
+    public IReadOnlyList<string>? ClassNames(int classes)
+    {
+        var names = ClassNamesFromMetadata(Metadata, classes, out string? problem);
+        if (problem is not null)
+            Console.Error.WriteLine($"vit: warning: '{Path}': {problem}; classes are shown by number");
+        return names;
+    }
+
+    /// <summary>
+    /// The <c>class_names</c> metadata: a JSON array of <paramref name="classes"/> non-empty strings.
+    /// Null when it is absent (and <paramref name="problem"/> null) or invalid (and
+    /// <paramref name="problem"/> says how).
+    /// </summary>
+    public static IReadOnlyList<string>? ClassNamesFromMetadata(IReadOnlyDictionary<string, string> metadata, int classes, out string? problem)
+    {
+        problem = null;
+        if (!metadata.TryGetValue("class_names", out var json)) return null;
+        string shown = json.Length > 60 ? json[..57] + "..." : json;
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Array)
+                problem = $"metadata class_names must be a JSON array of {classes} names, found a {root.ValueKind.ToString().ToLowerInvariant()} ({shown})";
+            else if (root.GetArrayLength() != classes)
+                problem = $"metadata class_names holds {root.GetArrayLength()} names, but the model has {classes} classes";
+            else
+            {
+                var names = new string[classes];
+                int i = 0;
+                foreach (var e in root.EnumerateArray())
+                {
+                    if (e.ValueKind != JsonValueKind.String || e.GetString()!.Trim().Length == 0)
+                    {
+                        problem = $"metadata class_names entry {i} is {(e.ValueKind == JsonValueKind.String ? "blank" : "a " + e.ValueKind.ToString().ToLowerInvariant())}; every name must be a non-empty string";
+                        return null;
+                    }
+                    names[i++] = e.GetString()!;
+                }
+                return names;
+            }
+        }
+        catch (JsonException)
+        {
+            problem = $"metadata class_names is not valid JSON ({shown})";
+        }
+        return null;
+    }
 
     /// <summary>The normalization saved with the weights, or the usual one for the model's image size.</summary>
     public Normalization Normalization(CifarKind? data = null)
@@ -64,8 +114,7 @@ public sealed record WeightsInfo(string Path, Preset Preset, IReadOnlyDictionary
     /// <summary>Class names from a file: a JSON array of strings, or one name per line (like batches.meta.txt).</summary>
     public static IReadOnlyList<string> ReadClassNames(string path)
     {
-        InputPath.RequireFile(path, "class-names file", $"the class-names file '{path}' does not exist");
-        string text = File.ReadAllText(path);
+        string text = System.Text.Encoding.UTF8.GetString(InputPath.ReadAllBytes(path, "class-names file", $"the class-names file '{path}' does not exist", 1L << 20)).TrimStart('\uFEFF');
         if (text.TrimStart().StartsWith('['))
         {
             try
