@@ -100,12 +100,14 @@ public sealed class PyTorchParityTests(ITestOutputHelper log)
         // Every parameter's gradient doubles: each backward step adds (+=) into it rather than
         // overwriting it. The second pass computes the same numbers, so the only error is the
         // rounding of the accumulation (x + x is exact; sums over the batch that add into the
-        // gradient one image at a time round once more: measured at most 1 ulp, 1.5e-8 at 0.16).
+        // gradient one image at a time round once more, at the size of the partial sums: measured
+        // up to 2e-8, headdim_mean's patch_embed.proj.bias, on an AVX2 host). Not accumulating
+        // would be off by the whole gradient (1e-3 and more here).
         foreach (var p in model.ParameterList)
         {
             float[] first = once[p.Name], twice = model.Gradient(p.Name).ToArray();
             Assert.True(first.Any(v => v != 0), $"{p.Name}: the gradient after one step is all zero, so doubling proves nothing");
-            KernelTestSupport.AssertClose(first.Select(v => 2.0 * v).ToArray(), twice.Select(v => (double)v).ToArray(), 1e-6, 1e-8,
+            KernelTestSupport.AssertClose(first.Select(v => 2.0 * v).ToArray(), twice.Select(v => (double)v).ToArray(), 1e-6, 5e-8,
                 $"{fixture} {p.Name} after two ForwardBackward calls (expected twice the first)");
         }
         model.ZeroGradients();

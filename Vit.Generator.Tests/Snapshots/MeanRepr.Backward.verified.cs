@@ -53,7 +53,7 @@ partial class MeanRepr
             At(Training.NormMean), At(Training.NormRstd), p + Params.FcNormWeight, batch);
         // pool backward: d(x) is d(pooled) / 16 on each patch token and zero on the class token (B, 17, 24)
         k.MeanPoolingBackward<D17, D24>(At(Training.GradResidual), At(Training.GradPooled), batch);
-        // the head done: every gradient from fc_norm.weight on is final (data-parallel training reduces them now)
+        // head done: every gradient from fc_norm.weight on is final (data-parallel training reduces them now)
         k.GradientsFinal(Params.FcNormWeight);
 
         // blocks.1: GradResidual holds d(loss)/d(block output); each branch adds its input gradient into it.
@@ -151,7 +151,7 @@ partial class MeanRepr
         // patch_embed.proj: weight and bias gradients from d(x[:, 1:]) and the saved patches (images need no gradient)
         k.PatchEmbeddingBackward<D1, D32, D8, D24>(
             g + Params.PatchEmbedProjWeight, g + Params.PatchEmbedProjBias, At(Training.GradResidual), At(Training.Patches), batch);
-        // the stem done: every gradient from cls_token on is final (data-parallel training reduces them now)
+        // stem done: every gradient from cls_token on is final (data-parallel training reduces them now)
         k.GradientsFinal(Params.ClsToken);
     }
 }

@@ -212,7 +212,7 @@ public sealed class Trainer : IDisposable
         double secondsBefore = _history.Count > 0 ? _history[^1].Seconds : 0;
         int accumulate = Options.Accumulate;
         int classes = _model.OutputWidth;
-        Span<double> sums = stackalloc double[4]; // a data-parallel micro-batch's loss sum, correct, images, stop votes
+        Span<double> sums = stackalloc double[3]; // a data-parallel micro-batch's loss sum, correct predictions and images
         for (int epoch = Progress.Epoch; epoch < Options.Epochs; epoch++)
         {
             var p = Progress;
@@ -250,20 +250,17 @@ public sealed class Trainer : IDisposable
                     if (Evaluator.ArgMax(probs.Slice(i * classes, classes)) == labels[i]) batchCorrect++;
                 double batchLossSum = (double)loss * b.Count;
                 int batchImages = b.Count;
-                bool stop = lastInGroup && (cancellation.IsCancellationRequested || step + 1 >= StopAtStep);
                 if (_communicator is not null)
                 {
                     if (lastInGroup) _reducer!.Finish();
-                    // The global batch's loss and accuracy; a stop asked on any rank stops every rank at the same step.
+                    // The global batch's loss and accuracy.
                     sums[0] = batchLossSum;
                     sums[1] = batchCorrect;
                     sums[2] = batchImages;
-                    sums[3] = stop ? 1 : 0;
                     _communicator.AllReduceSum(sums);
                     batchLossSum = sums[0];
                     batchCorrect = (long)sums[1];
                     batchImages = (int)sums[2];
-                    stop = sums[3] > 0;
                     loss = (float)(batchLossSum / batchImages);
                 }
                 if (!double.IsFinite(batchLossSum))
@@ -275,6 +272,7 @@ public sealed class Trainer : IDisposable
                 epochImages += batchImages;
                 groupLoss += batchLossSum / batchImages;
                 groupCount++;
+                bool stop = false;
                 if (lastInGroup)
                 {
                     lr = Schedule.At(step);
@@ -289,6 +287,7 @@ public sealed class Trainer : IDisposable
                     groupCount = 0;
                     Progress = new TrainingProgress(epoch, b.Index + 1, step, lossSum, correct, seen);
                     if (DataParallel.CheckReplicasEvery > 0 && step % DataParallel.CheckReplicasEvery == 0) CheckReplicas($"after step {step}");
+                    stop = StopVote(cancellation.IsCancellationRequested || step >= StopAtStep);
                 }
                 BatchCompleted?.Invoke(new BatchProgress(epoch + 1, b.Index + 1, BatchesPerEpoch, lossSum / seen, (double)correct / seen,
                     epochImages / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9), lr));
@@ -312,16 +311,18 @@ public sealed class Trainer : IDisposable
             if (_communicator is not null) CheckReplicas($"after epoch {epoch + 1}");
             if (outFolder is not null) WriteEpochFiles(outFolder);
             EpochCompleted?.Invoke(metrics);
-            bool stopNow = cancellation.IsCancellationRequested || step >= StopAtStep;
-            if (_communicator is not null)
-            {
-                sums[0] = stopNow ? 1 : 0;
-                _communicator.AllReduceSum(sums[..1]);
-                stopNow = sums[0] > 0;
-            }
-            if (stopNow && epoch + 1 < Options.Epochs) return TrainingOutcome.Interrupted;
+            if (StopVote(cancellation.IsCancellationRequested || step >= StopAtStep) && epoch + 1 < Options.Epochs) return TrainingOutcome.Interrupted;
         }
         return TrainingOutcome.Finished;
+    }
+
+    /// <summary>Whether to stop here: in a data-parallel run, a stop asked on any rank stops every rank at the same step.</summary>
+    private bool StopVote(bool stop)
+    {
+        if (_communicator is null) return stop;
+        Span<double> vote = [stop ? 1 : 0];
+        _communicator.AllReduceSum(vote);
+        return vote[0] > 0;
     }
 
     /// <summary>

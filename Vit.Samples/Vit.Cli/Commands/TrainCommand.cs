@@ -282,7 +282,7 @@ public static class TrainCommand
                 if (!root) return;
                 if (!json)
                 {
-                    Console.WriteLine(EpochLine(m, recipe.Epochs) + string.Create(CultureInfo.InvariantCulture, $"  all-reduce wait {trainer.Reducer.WaitSeconds:F2} s"));
+                    Console.WriteLine(ProgressLines.EpochLine(m, recipe.Epochs) + string.Create(CultureInfo.InvariantCulture, $"  all-reduce wait {trainer.Reducer.WaitSeconds:F2} s"));
                     return;
                 }
                 Cli.WriteJson(w =>
