@@ -41,7 +41,8 @@ public class MpiTrainingTests
     private static Result Run(int ranks, string outFolder, IEnumerable<string> args, IDictionary<string, string>? env = null, int timeoutSeconds = 300)
     {
         var psi = new ProcessStartInfo(ranks == 0 ? "dotnet" : Mpirun!) { RedirectStandardOutput = true, RedirectStandardError = true };
-        if (ranks > 0) foreach (var a in new[] { "-np", ranks.ToString(System.Globalization.CultureInfo.InvariantCulture), "dotnet" }) psi.ArgumentList.Add(a);
+        // --oversubscribe: two ranks even where Open MPI counts fewer than two slots.
+        if (ranks > 0) foreach (var a in new[] { "-np", ranks.ToString(System.Globalization.CultureInfo.InvariantCulture), "--oversubscribe", "dotnet" }) psi.ArgumentList.Add(a);
         psi.ArgumentList.Add(Vit!);
         foreach (var a in args.Concat(["--out", outFolder])) psi.ArgumentList.Add(a);
         // Open MPI refuses to run as root without these (CI runs as root).
@@ -172,10 +173,12 @@ public class MpiTrainingTests
         using var dir = new TempFolder();
         string run = dir.Path("run");
         var psi = new ProcessStartInfo(Mpirun!) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "-np", "2", "dotnet", Vit!, "train", "--epochs", "200", "--limit-train", "64", "--batch", "16", "--json", "--out", run })
+        foreach (var a in new[] { "-np", "2", "--oversubscribe", "dotnet", Vit!, "train", "--epochs", "200", "--limit-train", "64", "--batch", "16", "--json", "--out", run })
             psi.ArgumentList.Add(a);
         psi.Environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1";
         psi.Environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1";
+        psi.Environment["OMPI_MCA_btl_tcp_if_include"] = "lo";
+        psi.Environment["OMPI_MCA_oob_tcp_if_include"] = "lo";
         using var mpirun = Process.Start(psi)!;
         var stdout = mpirun.StandardOutput.ReadToEndAsync();
         var stderr = mpirun.StandardError.ReadToEndAsync();

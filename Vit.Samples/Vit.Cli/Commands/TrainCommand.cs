@@ -272,17 +272,21 @@ public static class TrainCommand
             }
             if (root) AtomicFile.WriteAllText(Path.Combine(outFolder, "recipe.json"), recipe.ToJson() + "\n");
             string what = string.Create(CultureInfo.InvariantCulture,
-                $"{preset.Name} ({preset.Summary.Parameters:N0} parameters) on {train.Source}, data-parallel on {communicator.Size} ranks × {Vit.Backends.Cpu.WorkerPool.Shared.Threads} threads: "
-                + $"{recipe.Epochs} epochs × {trainer.BatchesPerEpoch} global batches of {recipe.Batch} × {communicator.Size}{(recipe.Accumulate > 1 ? $" (×{recipe.Accumulate} accumulated)" : "")}, "
-                + $"{trainer.Optimizer.Name} lr {recipe.LearningRate}, buckets of {parallel.BucketMegabytes} MiB{(parallel.Overlap ? " overlapped with backward" : " after backward")} ({trainer.Reducer!.Buckets.Count} buckets)");
+                $"{preset.Name} ({preset.Summary.Parameters:N0} parameters) on {train.Source}, data-parallel on {Plural(communicator.Size, "rank")} × {Plural(Vit.Backends.Cpu.WorkerPool.Shared.Threads, "thread")}: "
+                + $"{Plural(recipe.Epochs, "epoch")} × {Plural(trainer.BatchesPerEpoch, "global batch", "global batches")} of {recipe.Batch} × {communicator.Size}{(recipe.Accumulate > 1 ? $" (×{recipe.Accumulate} accumulated)" : "")}, "
+                + $"{trainer.Optimizer.Name} lr {recipe.LearningRate}, buckets of {parallel.BucketMegabytes} MiB {(parallel.Overlap ? "reduced while backward runs" : "reduced after backward")} ({Plural(trainer.Reducer!.Buckets.Count, "bucket")})");
             if (trainer.Progress.Step > 0) what += $"; resuming at epoch {trainer.Progress.Epoch + 1}, step {trainer.Progress.Step}";
             if (root) Console.Error.WriteLine(what);
+            // Plain lines (a progress line every 5 s, one per epoch with the all-reduce wait so far), or one JSON object per epoch.
+            var lines = root && !json ? new ProgressLines(Console.Out, recipe.Epochs) : null;
+            if (lines is not null) trainer.BatchCompleted = lines.Batch;
             trainer.EpochCompleted = m =>
             {
                 if (!root) return;
-                if (!json)
+                if (lines is not null)
                 {
-                    Console.WriteLine(ProgressLines.EpochLine(m, recipe.Epochs) + string.Create(CultureInfo.InvariantCulture, $"  all-reduce wait {trainer.Reducer.WaitSeconds:F2} s"));
+                    lines.Epoch(m);
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  all-reduce wait so far {trainer.Reducer.WaitSeconds:F2} s ({trainer.Reducer.WaitSeconds * 1e3 / Math.Max(1, trainer.Reducer.Steps):F1} ms per step)"));
                     return;
                 }
                 Cli.WriteJson(w =>
@@ -305,7 +309,7 @@ public static class TrainCommand
             if (root && outcome == TrainingOutcome.Interrupted)
                 Console.Error.WriteLine($"vit: stopped after step {trainer.Progress.Step} (--stop-at-step), in epoch {trainer.Progress.Epoch + 1}; checkpoint saved in {outFolder}; continue with: mpirun -np {communicator.Size} vit train --resume --out {outFolder}");
             else if (root && !json)
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done: test accuracy {trainer.History[^1].TestAccuracy * 100:F1}% after {trainer.History[^1].Epoch} epochs on {communicator.Size} ranks. Files in {outFolder}: "
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done: test accuracy {trainer.History[^1].TestAccuracy * 100:F1}% after {Plural(trainer.History[^1].Epoch, "epoch")} on {communicator.Size} ranks. Files in {outFolder}: "
                     + $"{Trainer.WeightsFile}, {Trainer.CheckpointFile}, {Trainer.MetricsFile}, {Trainer.PlotFile}, recipe.json"));
             communicator.Dispose(); // MPI_Finalize: every rank gets here
             return 0;
