@@ -164,6 +164,21 @@ public class DataParallelTests
         Assert.All(communicator.Started, s => Assert.Equal(overlap, s.DuringBackward));
     }
 
+    [Fact]
+    public void WithoutMpirunThereIsNoCommunicatorAndNoMpiLibraryIsLoaded()
+    {
+        Assert.False(MpiCommunicator.Launched); // the test host was not started by mpirun
+        Assert.Null(Communicator.FromEnvironment());
+        using var model = new SmallCifarPlain(seed: 3, maxBatch: 8);
+        using var trainer = new Trainer(model, Train(64), null, new TrainOptions { Epochs = 1, Batch = 8, EvalBatch = 8 }, Normalization.Cifar10,
+            Communicator.FromEnvironment());
+        Assert.Null(trainer.Reducer);
+        Assert.Equal(1, trainer.Ranks);
+        trainer.Run(null);
+        if (OperatingSystem.IsLinux())
+            Assert.DoesNotContain("libmpi", File.ReadAllText("/proc/self/maps"), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(2, 16, true)]
     [InlineData(3, 8, false)]
