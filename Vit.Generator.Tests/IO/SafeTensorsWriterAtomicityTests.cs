@@ -46,7 +46,7 @@ public sealed class SafeTensorsWriterAtomicityTests : IDisposable
         };
 
         var ex = Assert.Throws<IOException>(() => writer.Write(path));
-        Assert.Equal("simulated disk failure", ex.Message);
+        Assert.Equal($"cannot write '{path}': simulated disk failure", ex.Message); // the target, not the temporary file
         Assert.NotNull(tempSeen);
         Assert.False(File.Exists(tempSeen));
         AssertOnlyTheGoodFileRemains(path, before);
@@ -73,7 +73,9 @@ public sealed class SafeTensorsWriterAtomicityTests : IDisposable
         Directory.CreateDirectory(target);
         var writer = new SafeTensorsWriter();
         writer.Add("w", [1], [3f]);
-        Assert.ThrowsAny<IOException>(() => writer.Write(target));
+        var e = Assert.ThrowsAny<IOException>(() => writer.Write(target));
+        Assert.Contains($"'{target}'", e.Message);
+        Assert.DoesNotContain(".tmp", e.Message);
         Assert.Empty(Directory.GetFiles(_folder.FullPath));
         Assert.True(Directory.Exists(target));
     }

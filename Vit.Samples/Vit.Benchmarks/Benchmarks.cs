@@ -2,7 +2,6 @@ using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Diagnosers;
 using BenchmarkDotNet.Jobs;
-using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using Vit.Cli;
 using Vit.Backends;
 using Vit.Backends.Cpu;
@@ -10,21 +9,22 @@ using Vit.Backends.Cpu;
 namespace Vit.Benchmarks;
 
 /// <summary>
-/// In-process runs (BenchmarkDotNet 0.14 predates the net10.0 moniker, so it cannot generate a
-/// separate project for this runtime), 3 warm-up and 10 measured iterations, memory diagnoser.
+/// Out-of-process runs (BenchmarkDotNet's default toolchain: 0.15.8 knows the net10.0 moniker, so
+/// it generates and builds a project for the host runtime and measures in a child process),
+/// 3 warm-up and 10 measured iterations, memory diagnoser.
 /// </summary>
-public sealed class InProcessConfig : ManualConfig
+public sealed class SuiteConfig : ManualConfig
 {
-    public InProcessConfig()
+    public SuiteConfig()
     {
-        AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance).WithWarmupCount(3).WithIterationCount(10));
+        AddJob(Job.Default.WithWarmupCount(3).WithIterationCount(10));
         AddDiagnoser(MemoryDiagnoser.Default);
     }
 }
 
 /// <summary>The GEMM at the ViT-B/16 (batch 8) and cifar (batch 64) shapes, forward and backward forms.</summary>
 [MemoryDiagnoser]
-[Config(typeof(InProcessConfig))]
+[Config(typeof(SuiteConfig))]
 public class GemmBenchmarks
 {
     private GemmShape _shape = null!;
@@ -51,7 +51,7 @@ public class GemmBenchmarks
 
 /// <summary>Every non-GEMM kernel of a block at cifar (batch 64) and ViT-B/16 (batch 8) shapes.</summary>
 [MemoryDiagnoser]
-[Config(typeof(InProcessConfig))]
+[Config(typeof(SuiteConfig))]
 public class KernelBenchmarks
 {
     private KernelCases _cases = null!;
@@ -77,7 +77,7 @@ public class KernelBenchmarks
 
 /// <summary>Whole steps: forward (inference) and training (ForwardBackward + ZeroGradients) of b16 and cifar.</summary>
 [MemoryDiagnoser]
-[Config(typeof(InProcessConfig))]
+[Config(typeof(SuiteConfig))]
 public class ModelBenchmarks
 {
     private IVisionTransformer _model = null!;

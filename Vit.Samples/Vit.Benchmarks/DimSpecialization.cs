@@ -983,7 +983,7 @@ public static class DimSpecializationRunner
 }
 
 /// <summary>The same A/B/C/D variants under BenchmarkDotNet (one case per method; single-threaded).</summary>
-[Config(typeof(InProcessConfig))]
+[Config(typeof(SuiteConfig))]
 public class DimSpecializationBenchmarks
 {
     private DimCases _cases = null!;

@@ -36,15 +36,9 @@ public static class EvalCommand
         var names = test.ClassNames;
         var result = Evaluator.Evaluate(model, test, info.Normalization(test.Kind), batch);
         Cli.RequireFinite(result.Loss, $"the test loss of '{weightsPath}' on {test.Source}");
+        bool plotChosen = plotPath is not null;
         plotPath ??= Path.Combine(Path.GetDirectoryName(Path.GetFullPath(weightsPath))!, "confusion.svg");
-        try
-        {
-            AtomicFile.WriteAllText(plotPath, SvgPlot.ConfusionMatrix(result, names, $"{info.Preset.Name}: {Path.GetFileName(weightsPath)} on {test.Source}"));
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new IOException($"cannot write the confusion matrix to '{plotPath}': {e.Message}; choose another place with --plot", e);
-        }
+        var plot = WritePlot(plotPath, plotChosen, () => SvgPlot.ConfusionMatrix(result, names, $"{info.Preset.Name}: {Path.GetFileName(weightsPath)} on {test.Source}"));
         if (json)
         {
             Cli.WriteJson(w =>
@@ -73,9 +67,10 @@ public static class EvalCommand
                     w.WriteEndArray();
                 }
                 w.WriteEndArray();
-                w.WriteString("plot", plotPath);
+                if (plot.Written) w.WriteString("plot", plotPath);
+                else w.WriteNull("plot");
             });
-            return 0;
+            return plot.Report();
         }
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{info.Preset.Name} on {test.Source}: test loss {result.Loss:F4}, accuracy {result.Accuracy * 100:F2}% ({result.Images:N0} images)"));
@@ -91,7 +86,49 @@ public static class EvalCommand
                 double.IsNaN(acc) ? "-" : (acc * 100).ToString("F1", CultureInfo.InvariantCulture) + "%");
         }
         AnsiConsole.Write(table);
-        Console.WriteLine($"confusion matrix: {plotPath}");
-        return 0;
+        if (plot.Written) Console.WriteLine($"confusion matrix: {plotPath}");
+        return plot.Report();
+    }
+
+    /// <summary>
+    /// What became of the confusion-matrix plot. The results are printed either way; then a plot
+    /// that could not be written is one line on stderr: a warning (exit code 0) for the default
+    /// place beside the weights, which the user did not ask for, and an error (exit code 1) for a
+    /// <c>--plot</c> the user named.
+    /// </summary>
+    /// <param name="Written">Whether the plot is on disk.</param>
+    /// <param name="Problem">The line for stderr (without <c>vit: </c>) when it is not; else null.</param>
+    /// <param name="ExitCode">The command's exit code.</param>
+    public sealed record PlotOutcome(bool Written, string? Problem, int ExitCode)
+    {
+        /// <summary>Prints <see cref="Problem"/>, if any, to stderr, and returns <see cref="ExitCode"/>.</summary>
+        public int Report()
+        {
+            if (Problem is not null) Console.Error.WriteLine("vit: " + Problem);
+            return ExitCode;
+        }
+    }
+
+    /// <summary>
+    /// Writes the plot to <paramref name="path"/>; a failure is returned, not thrown, so that the
+    /// results computed before it are still printed. <paramref name="chosen"/>: the path came from <c>--plot</c>.
+    /// </summary>
+    public static PlotOutcome WritePlot(string path, bool chosen, Func<string> svg)
+    {
+        ArgumentNullException.ThrowIfNull(svg);
+        try
+        {
+            AtomicFile.WriteAllText(path, svg());
+            return new PlotOutcome(true, null, 0);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            string reason = Cli.Message(e);
+            string full = Path.GetFullPath(path);
+            if (reason.StartsWith($"cannot write '{full}': ", StringComparison.Ordinal)) reason = reason[($"cannot write '{full}': ").Length..];
+            return chosen
+                ? new PlotOutcome(false, $"cannot write the confusion matrix to '{path}' ({reason}); the results above are complete", 1)
+                : new PlotOutcome(false, $"warning: cannot write the confusion matrix to '{path}' ({reason}); the results above are complete; choose another place with --plot", 0);
+        }
     }
 }
