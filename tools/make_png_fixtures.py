@@ -7,8 +7,8 @@ pattern that Vit.Generator.Tests/Imaging/PngFixtureTests.cs recomputes:
   palette index:              i(x, y)    = (3x + 5y) mod E, E = min(2^depth, 200) entries,
   palette entry i:            ((37i + 11) mod 256, (91i + 7) mod 256, (53i + 200) mod 256)
 Rows use filter type (row index within its pass) mod 5, so all five filters appear; the
-compressed stream is split over several IDAT chunks; palette files carry a tRNS chunk (which
-the decoder ignores) and every file a tEXt chunk (an ancillary chunk to skip).
+compressed stream is split over several IDAT chunks; palette files carry a tRNS chunk (entry i
+gets alpha (17i) mod 256) and every file a tEXt chunk (an ancillary chunk to skip).
 """
 import os
 import struct

@@ -1,28 +1,33 @@
 using System.Buffers.Binary;
-using System.IO.Compression;
 
 namespace Vit.Imaging;
 
 /// <summary>
-/// Decodes PNG and PPM/PGM (Netpbm P6, P3, P5, P2) images to 8-bit <see cref="Image"/>s, choosing
-/// the format by the file's signature, not its extension.
+/// Decodes JPEG (baseline and progressive), PNG, BMP, GIF (the first frame), WebP and PPM/PGM
+/// (Netpbm P6, P3, P5, P2) images to 8-bit <see cref="Image"/>s, choosing the format by the
+/// file's signature, not its extension.
 /// </summary>
 /// <remarks>
-/// <para>PNG: every color type (gray, RGB, palette, gray + alpha, RGBA), every bit depth the
-/// format allows (1, 2, 4, 8, 16), the five row filters, Adam7 interlacing and any number of
-/// IDAT chunks. Gray at 1, 2 or 4 bits is scaled to 0–255; 16-bit samples are scaled to 8 bits
-/// with rounding (v × 255 / 65535). Palette images become RGB (tRNS transparency is ignored).
-/// Chunk lengths are checked against the data, and every chunk's CRC-32 against its bytes.</para>
-/// <para>PPM/PGM: binary and plain variants, maxval 1–65535, comments anywhere in the header
-/// (and, for plain files, between samples); samples are scaled to 0–255 with rounding.</para>
+/// <para>The decoding is Skia's (SkiaSharp: libjpeg-turbo, libpng, libwebp, Skia's GIF and BMP
+/// codecs), a well-kept library rather than code of ours. JPEG's EXIF orientation is applied, so
+/// the image is upright as a viewer shows it. Grayscale images decode to one channel (two with
+/// alpha), color images to RGB, or RGBA when the format carries alpha; 16-bit PNG samples become
+/// 8 bits as libpng strips them (the high byte, as PIL does for RGB).</para>
+/// <para>Before a PNG reaches Skia, its chunk structure is walked here so that a damaged file
+/// gets a precise message: every chunk's length against the data and its CRC-32 against its
+/// bytes, IHDR first and valid, a palette for palette images, IDAT present, IEND at the end.</para>
+/// <para>PPM/PGM is decoded here (a header and raw samples): binary and plain variants, maxval
+/// 1–65535, comments anywhere in the header (and, for plain files, between samples); samples are
+/// scaled to 0–255 with rounding.</para>
 /// <para>Limits, checked before anything large is allocated: a file is read only when it is a
 /// regular file of at most <see cref="MaxFileBytes"/>; an image is decoded only when its declared
-/// size is at most <c>maxPixels</c> (<see cref="DefaultMaxPixels"/> unless the caller raises it,
-/// up to <see cref="MaxPixels"/>), so a small file that declares a huge image is refused at once.</para>
+/// size (from its header, which Skia reads without decoding) is at most <c>maxPixels</c>
+/// (<see cref="DefaultMaxPixels"/> unless the caller raises it, up to <see cref="MaxPixels"/>),
+/// so a small file that declares a huge image is refused at once.</para>
 /// <para>Every malformed input raises <see cref="InvalidDataException"/> whose message starts with
 /// the file's name and says what was expected and what was found.</para>
 /// </remarks>
-public static class ImageDecoder
+public static partial class ImageDecoder
 {
     /// <summary>The most pixels an image may have unless the caller allows more: 64 Mi (8192 × 8192).</summary>
     public const long DefaultMaxPixels = 1L << 26;
@@ -63,21 +68,18 @@ public static class ImageDecoder
         if (bytes.StartsWith(PngSignature)) return DecodePng(bytes, name, maxPixels);
         if (bytes.Length >= 2 && bytes[0] == (byte)'P' && bytes[1] is (byte)'2' or (byte)'3' or (byte)'5' or (byte)'6')
             return DecodeNetpbm(bytes, name, maxPixels);
+        if (SkiaFormat(bytes) is not null) return DecodeWithSkia(bytes, name, maxPixels, grayWithAlpha: false);
         throw new InvalidDataException(UnknownFormat(bytes, name));
     }
 
     private static string UnknownFormat(ReadOnlySpan<byte> bytes, string name)
     {
-        if (bytes.IsEmpty) return $"{name}: the file is empty; expected a PNG or PPM/PGM image.";
+        if (bytes.IsEmpty) return $"{name}: the file is empty; expected an image ({Formats}).";
         if (bytes.Length < PngSignature.Length && PngSignature.StartsWith(bytes))
             return $"{name}: the file is {bytes.Length} bytes long, shorter than the 8-byte PNG signature; the file looks truncated.";
         string start = Convert.ToHexString(bytes[..Math.Min(4, bytes.Length)]);
         start = string.Join(' ', Enumerable.Range(0, start.Length / 2).Select(i => start.Substring(2 * i, 2)));
         string? guess =
-            bytes.StartsWith((ReadOnlySpan<byte>)[0xFF, 0xD8, 0xFF]) ? "JPEG" :
-            bytes.StartsWith("GIF8"u8) ? "GIF" :
-            bytes.StartsWith("BM"u8) ? "BMP" :
-            bytes.Length >= 12 && bytes.StartsWith("RIFF"u8) && bytes[8..12].SequenceEqual("WEBP"u8) ? "WebP" :
             bytes.StartsWith("II*\0"u8) || bytes.StartsWith("MM\0*"u8) ? "TIFF" :
             bytes.Length >= 12 && bytes[4..8].SequenceEqual("ftyp"u8) ? "HEIC/AVIF" :
             bytes.StartsWith("P1"u8) || bytes.StartsWith("P4"u8) ? "PBM (a 1-bit Netpbm bitmap)" :
@@ -85,8 +87,8 @@ public static class ImageDecoder
             bytes.StartsWith((ReadOnlySpan<byte>)[0x89, (byte)'P', (byte)'N', (byte)'G']) ? "a PNG with a damaged signature" :
             null;
         return guess is null
-            ? $"{name}: not a PNG or PPM/PGM image (it starts with {start}); convert it to PNG."
-            : $"{name}: not a PNG or PPM/PGM image (it starts with {start}, which looks like {guess}); convert it to PNG.";
+            ? $"{name}: not an image vit can read (it starts with {start}); expected {Formats}."
+            : $"{name}: not an image vit can read (it starts with {start}, which looks like {guess}); expected {Formats}: convert it to PNG or JPEG.";
     }
 
     // ---------------------------------------------------------------- PNG
@@ -94,10 +96,9 @@ public static class ImageDecoder
     private static Image DecodePng(ReadOnlySpan<byte> bytes, string name, long maxPixels)
     {
         int pos = PngSignature.Length;
-        int width = 0, height = 0, bitDepth = 0, colorType = 0, interlace = 0;
+        int bitDepth = 0, colorType = 0;
         bool haveHeader = false, haveEnd = false;
-        byte[]? palette = null;
-        using var compressed = new MemoryStream();
+        bool havePalette = false, haveData = false;
 
         while (pos < bytes.Length)
         {
@@ -127,8 +128,6 @@ public static class ImageDecoder
                     if (w == 0 || h == 0 || w > int.MaxValue || h > int.MaxValue)
                         throw Invalid(name, $"the image size {w}×{h} is invalid; both sides must be 1 to 2^31 − 1");
                     if ((long)w * h > maxPixels) throw TooLarge(name, w, h, maxPixels);
-                    width = (int)w;
-                    height = (int)h;
                     bitDepth = data[8];
                     colorType = data[9];
                     bool validDepth = colorType switch
@@ -143,16 +142,15 @@ public static class ImageDecoder
                     if (data[10] != 0) throw Invalid(name, $"compression method {data[10]} is unknown; PNG defines only 0 (deflate)");
                     if (data[11] != 0) throw Invalid(name, $"filter method {data[11]} is unknown; PNG defines only 0");
                     if (data[12] > 1) throw Invalid(name, $"interlace method {data[12]} is unknown; PNG defines 0 (none) and 1 (Adam7)");
-                    interlace = data[12];
                     haveHeader = true;
                     break;
                 case "PLTE":
                     if (length == 0 || length % 3 != 0 || length > 768)
                         throw Invalid(name, $"the PLTE chunk is {length} bytes; it must hold 1 to 256 RGB entries (a multiple of 3, at most 768 bytes)");
-                    palette = data.ToArray();
+                    havePalette = true;
                     break;
                 case "IDAT":
-                    compressed.Write(data);
+                    haveData = true;
                     break;
                 case "IEND":
                     haveEnd = true;
@@ -167,138 +165,13 @@ public static class ImageDecoder
         }
 
         if (!haveHeader) throw Invalid(name, "it has no IHDR chunk; the file looks truncated");
-        if (compressed.Length == 0) throw Invalid(name, "it has no IDAT chunk (no image data); the file looks truncated");
+        if (!haveData) throw Invalid(name, "it has no IDAT chunk (no image data); the file looks truncated");
         if (!haveEnd) throw Invalid(name, "it ends before the IEND chunk; the file looks truncated");
-        if (colorType == 3 && palette is null) throw Invalid(name, "it is a palette image (color type 3) without a PLTE chunk");
+        if (colorType == 3 && !havePalette) throw Invalid(name, "it is a palette image (color type 3) without a PLTE chunk");
 
-        int samples = colorType switch { 0 => 1, 2 => 3, 3 => 1, 4 => 2, _ => 4 };
-        int outChannels = colorType == 3 ? 3 : samples;
-        int bitsPerPixel = samples * bitDepth;
-        int filterStride = Math.Max(1, bitsPerPixel / 8); // the "bpp" of the filter definitions
-
-        // The passes: (x0, y0, dx, dy); one pass covering everything when not interlaced.
-        ReadOnlySpan<int> adam7 = [0, 0, 8, 8, 4, 0, 8, 8, 0, 4, 4, 8, 2, 0, 4, 4, 0, 2, 2, 4, 1, 0, 2, 2, 0, 1, 1, 2];
-        ReadOnlySpan<int> single = [0, 0, 1, 1];
-        ReadOnlySpan<int> passes = interlace == 1 ? adam7 : single;
-
-        long rawLength = 0;
-        for (int p = 0; p < passes.Length; p += 4)
-        {
-            long pw = PassSize(width, passes[p], passes[p + 2]), ph = PassSize(height, passes[p + 1], passes[p + 3]);
-            if (pw > 0 && ph > 0) rawLength += ph * (1 + (pw * bitsPerPixel + 7) / 8);
-        }
-        if (rawLength > Array.MaxLength) throw Invalid(name, $"the image data would be {rawLength} bytes, too large to decode");
-
-        byte[] raw = new byte[rawLength];
-        compressed.Position = 0;
-        int got = 0;
-        try
-        {
-            using var inflater = new ZLibStream(compressed, CompressionMode.Decompress);
-            while (got < raw.Length)
-            {
-                int n = inflater.Read(raw, got, raw.Length - got);
-                if (n == 0) break;
-                got += n;
-            }
-        }
-        catch (InvalidDataException e)
-        {
-            throw Invalid(name, $"the compressed image data is corrupt ({e.Message.TrimEnd('.')})");
-        }
-        if (got < raw.Length)
-            throw Invalid(name, $"the image data inflates to {got} bytes but a {width}×{height} {ColorTypeName(colorType)} image at {bitDepth} bits{(interlace == 1 ? " (Adam7)" : "")} needs {raw.Length}; the file looks truncated");
-
-        var pixels = new byte[(long)width * height * outChannels];
-        int offset = 0;
-        for (int p = 0; p < passes.Length; p += 4)
-        {
-            int x0 = passes[p], y0 = passes[p + 1], dx = passes[p + 2], dy = passes[p + 3];
-            int pw = PassSize(width, x0, dx), ph = PassSize(height, y0, dy);
-            if (pw == 0 || ph == 0) continue;
-            int rowBytes = (int)(((long)pw * bitsPerPixel + 7) / 8);
-            Span<byte> previous = new byte[rowBytes]; // zero above the first row
-            for (int r = 0; r < ph; r++)
-            {
-                int filter = raw[offset];
-                Span<byte> row = raw.AsSpan(offset + 1, rowBytes);
-                Unfilter(filter, row, previous, filterStride, name, y0 + r * dy);
-                offset += 1 + rowBytes;
-
-                int y = y0 + r * dy;
-                for (int i = 0; i < pw; i++)
-                {
-                    long o = ((long)y * width + x0 + (long)i * dx) * outChannels;
-                    if (colorType == 3)
-                    {
-                        int entry = Sample(row, i, bitDepth);
-                        if (3 * entry + 2 >= palette!.Length)
-                            throw Invalid(name, $"pixel ({x0 + i * dx}, {y}) uses palette entry {entry} but the palette has {palette.Length / 3} entries");
-                        pixels[o] = palette[3 * entry];
-                        pixels[o + 1] = palette[3 * entry + 1];
-                        pixels[o + 2] = palette[3 * entry + 2];
-                    }
-                    else
-                    {
-                        for (int c = 0; c < samples; c++)
-                            pixels[o + c] = To8Bits(Sample(row, i * samples + c, bitDepth), bitDepth);
-                    }
-                }
-                previous = row;
-            }
-        }
-        return new Image(width, height, outChannels, pixels);
+        // The structure is sound: Skia (libpng) decodes it.
+        return DecodeWithSkia(bytes, name, maxPixels, grayWithAlpha: colorType == 4);
     }
-
-    private static int PassSize(int size, int start, int step) => size <= start ? 0 : (size - start + step - 1) / step;
-
-    /// <summary>Undoes one row's filter in place (PNG spec §9: None, Sub, Up, Average, Paeth).</summary>
-    private static void Unfilter(int filter, Span<byte> row, ReadOnlySpan<byte> previous, int bpp, string name, int y)
-    {
-        switch (filter)
-        {
-            case 0:
-                break;
-            case 1:
-                for (int i = bpp; i < row.Length; i++) row[i] += row[i - bpp];
-                break;
-            case 2:
-                for (int i = 0; i < row.Length; i++) row[i] += previous[i];
-                break;
-            case 3:
-                for (int i = 0; i < row.Length; i++)
-                {
-                    int left = i >= bpp ? row[i - bpp] : 0;
-                    row[i] += (byte)((left + previous[i]) >> 1);
-                }
-                break;
-            case 4:
-                for (int i = 0; i < row.Length; i++)
-                {
-                    int a = i >= bpp ? row[i - bpp] : 0, b = previous[i], c = i >= bpp ? previous[i - bpp] : 0;
-                    int p = a + b - c, pa = Math.Abs(p - a), pb = Math.Abs(p - b), pc = Math.Abs(p - c);
-                    row[i] += (byte)(pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
-                }
-                break;
-            default:
-                throw Invalid(name, $"row {y} has filter type {filter}; PNG defines 0 to 4");
-        }
-    }
-
-    /// <summary>Sample <paramref name="index"/> of a row of packed samples of <paramref name="depth"/> bits.</summary>
-    private static int Sample(ReadOnlySpan<byte> row, int index, int depth) => depth switch
-    {
-        8 => row[index],
-        16 => (row[2 * index] << 8) | row[2 * index + 1],
-        _ => (row[index * depth >> 3] >> (8 - depth - (index * depth & 7))) & ((1 << depth) - 1),
-    };
-
-    private static byte To8Bits(int value, int depth) => depth switch
-    {
-        8 => (byte)value,
-        16 => (byte)((value * 255 + 32767) / 65535),
-        _ => (byte)(value * 255 / ((1 << depth) - 1)),
-    };
 
     private static string ChunkType(ReadOnlySpan<byte> type)
     {
