@@ -47,6 +47,9 @@ public static partial class ImageDecoder
             var decoded = new byte[(long)target.BytesSize64];
             SKCodecResult result;
             fixed (byte* p = decoded) result = codec.GetPixels(target, (nint)p);
+            // A progressive JPEG cut short still decodes (its first scans are a coarse image): PIL
+            // calls it truncated, and so do we. Its end-of-image marker must follow the last scan.
+            if (result == SKCodecResult.Success && format == "JPEG" && !JpegHasEnd(bytes)) result = SKCodecResult.IncompleteInput;
             if (result != SKCodecResult.Success)
                 throw Invalid(name, result == SKCodecResult.IncompleteInput
                     ? $"the {format} data ends early; the file looks truncated"
@@ -58,6 +61,17 @@ public static partial class ImageDecoder
             byte[] pixels = channels is 1 or 4 ? decoded : Narrow(decoded, info.Width * info.Height, channels);
             return Orient(new Image(info.Width, info.Height, channels, pixels), codec.EncodedOrigin);
         }
+    }
+
+    /// <summary>
+    /// Whether an end-of-image marker (FF D9) follows the last start-of-scan (FF DA): in
+    /// entropy-coded data a 0xFF byte is always followed by 00 or a restart marker, so FF D9 there
+    /// is the real end (an EXIF thumbnail's own markers come before the first scan).
+    /// </summary>
+    private static bool JpegHasEnd(ReadOnlySpan<byte> bytes)
+    {
+        int scan = bytes.LastIndexOf((ReadOnlySpan<byte>)[0xFF, 0xDA]);
+        return scan >= 0 && bytes[scan..].IndexOf((ReadOnlySpan<byte>)[0xFF, 0xD9]) >= 0;
     }
 
     private static bool AllOpaque(byte[] rgba)
