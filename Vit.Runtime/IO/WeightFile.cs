@@ -3,8 +3,9 @@ using Vit.Memory;
 namespace Vit.IO;
 
 /// <summary>
-/// Model weights as safetensors with timm names: load (validated against the model's parameter
-/// table before anything is copied) and save (F32, atomically).
+/// Model weights as safetensors: load (timm names, or torchvision's or Hugging Face's, mapped by
+/// <see cref="WeightConverter"/>; validated against the model's parameter table before anything
+/// is copied) and save (F32, timm names, atomically).
 /// </summary>
 public static unsafe class WeightFile
 {
@@ -25,31 +26,34 @@ public static unsafe class WeightFile
     public static void Load(string path, ParameterTable table, TensorPtr parameters)
     {
         using var file = SafeTensorsFile.Open(path);
+        // torchvision and Hugging Face files are read under timm's names (WeightConverter).
+        var mapped = WeightConverter.MapByName(file, out var format);
+        string named = format == WeightFormat.Timm ? "" : $" (read as {format} weights)";
         var problems = new List<string>();
         foreach (var p in table.Parameters)
         {
-            if (!file.TryGetTensor(p.Name, out var t))
+            if (!mapped.TryGetValue(p.Name, out var t))
             {
                 problems.Add($"tensor '{p.Name}' is missing (expected shape {p.ShapeText})");
                 continue;
             }
-            if (!SameShape(p.Shape, t.Shape))
-                problems.Add($"tensor '{p.Name}' has shape {Format(t.Shape)} in the file, but the model expects {p.ShapeText}");
-            else if (t.DType is not (SafeTensorDType.F32 or SafeTensorDType.F64 or SafeTensorDType.F16 or SafeTensorDType.BF16))
-                problems.Add($"tensor '{p.Name}' has dtype {t.DType.GetName()}, but weights must be floating point (F32, F64, F16 or BF16)");
+            var shape = Shape(file, t);
+            if (!SameShape(p.Shape, shape))
+                problems.Add($"tensor {Describe(t)} has shape {Format(shape)} in the file, but the model expects {p.ShapeText}");
+            else if (t.Parts.Select(file.GetTensor).FirstOrDefault(x => x.DType is not (SafeTensorDType.F32 or SafeTensorDType.F64 or SafeTensorDType.F16 or SafeTensorDType.BF16)) is { } bad)
+                problems.Add($"tensor '{bad.Name}' has dtype {bad.DType.GetName()}, but weights must be floating point (F32, F64, F16 or BF16)");
         }
-        foreach (var t in file.Tensors)
+        foreach (var t in mapped.Values)
         {
-            if (t.Name.StartsWith(TrainingStatePrefix, StringComparison.Ordinal)) continue;
             if (!table.TryFind(t.Name, out _))
-                problems.Add($"tensor '{t.Name}' {Format(t.Shape)} is not a parameter of {table.ModelName}");
+                problems.Add($"tensor {Describe(t)} {Format(Shape(file, t))} is not a parameter of {table.ModelName}");
         }
         if (problems.Count > 0)
         {
             const int shown = 8;
             string more = problems.Count > shown ? $"; and {problems.Count - shown} more" : "";
             throw new InvalidDataException(
-                $"'{path}' does not fit {table.ModelName}: {string.Join("; ", problems.Take(shown))}{more}.");
+                $"'{path}'{named} does not fit {table.ModelName}: {string.Join("; ", problems.Take(shown))}{more}.");
         }
         // Non-finite weights would make every output NaN. Every tensor is checked before anything
         // is copied (each is read twice, at load only), so a bad file leaves the parameters as they were.
@@ -57,8 +61,28 @@ public static unsafe class WeightFile
             throw new InvalidDataException(
                 $"'{path}': tensor '{name}' holds a non-finite value ({value.ToString(System.Globalization.CultureInfo.InvariantCulture)}) at element {index}; weights must be finite numbers");
         foreach (var p in table.Parameters)
-            file.ReadSingles(p.Name, parameters + p.Offset, p.Length);
+        {
+            long at = p.Offset;
+            foreach (string part in mapped[p.Name].Parts)
+            {
+                long n = file.GetTensor(part).ElementCount;
+                file.ReadSingles(part, parameters + at, n);
+                at += n;
+            }
+        }
     }
+
+    /// <summary>The shape of a mapped tensor: its parts stacked along the first axis.</summary>
+    private static long[] Shape(SafeTensorsFile file, MappedTensor t)
+    {
+        var first = file.GetTensor(t.Parts[0]).Shape;
+        if (t.Parts.Count == 1 || first.Count == 0) return [.. first];
+        return [t.Parts.Sum(p => file.GetTensor(p).Shape[0]), .. first.Skip(1)];
+    }
+
+    /// <summary>A tensor's name in quotes, and the file's names when they differ: <c>'qkv' (from 'in_proj_weight')</c>.</summary>
+    private static string Describe(MappedTensor t) =>
+        t.Parts.Count == 1 && t.Parts[0] == t.Name ? $"'{t.Name}'" : $"'{t.Name}' (from '{string.Join("' + '", t.Parts)}')";
 
     /// <summary>
     /// The first parameter of <paramref name="table"/> in <paramref name="file"/> that holds a NaN or
@@ -71,12 +95,18 @@ public static unsafe class WeightFile
         ArgumentNullException.ThrowIfNull(table);
         using var scratch = new NativeBuffer(table.Parameters.Max(p => p.Length));
         float* x = scratch.Start.Pointer;
+        var mapped = WeightConverter.MapByName(file, out _);
         foreach (var p in table.Parameters)
         {
-            if (!file.TryGetTensor(p.Name, out _)) continue;
-            file.ReadSingles(p.Name, scratch.Start, p.Length);
-            for (long i = 0; i < p.Length; i++)
-                if (!float.IsFinite(x[i])) return (p.Name, i, x[i]);
+            if (!mapped.TryGetValue(p.Name, out var t)) continue;
+            foreach (string part in t.Parts)
+            {
+                var info = file.GetTensor(part);
+                if (info.ElementCount > p.Length) continue; // a shape mismatch, reported by Load
+                file.ReadSingles(part, scratch.Start, info.ElementCount);
+                for (long i = 0; i < info.ElementCount; i++)
+                    if (!float.IsFinite(x[i])) return (part, i, x[i]);
+            }
         }
         return null;
     }

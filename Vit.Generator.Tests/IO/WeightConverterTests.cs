@@ -1,0 +1,93 @@
+using Vit.IO;
+using Vit.Tests.Kernels;
+using Vit.Tests.Training;
+using Xunit;
+
+namespace Vit.Tests.IO;
+
+/// <summary>
+/// torchvision and Hugging Face weights, loaded under timm's names, give torchvision's own logits
+/// (tools/make_torchvision_reference.py: a random torchvision VisionTransformer of SmallCifarPlain's
+/// shape, its float64 forward pass; the Hugging Face file holds the same weights under
+/// transformers' names, query, key and value split).
+/// </summary>
+public sealed class WeightConverterTests : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("vit-convert-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    private static string Fixture(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+
+    private static double[] Logits(string weights)
+    {
+        using var model = new SmallCifarPlain(seed: 1, maxBatch: 2);
+        model.LoadWeights(weights);
+        using var reference = SafeTensorsFile.Open(Fixture("torchvision_small.reference.safetensors"));
+        var input = reference.ReadSingles("input");
+        var logits = new float[2 * 10];
+        model.Forward(input, 2, logits);
+        return logits.Select(v => (double)v).ToArray();
+    }
+
+    private static double[] TorchvisionLogits()
+    {
+        using var reference = SafeTensorsFile.Open(Fixture("torchvision_small.reference.safetensors"));
+        return reference.ReadDoubles("logits");
+    }
+
+    [Theory]
+    [InlineData("torchvision_small.weights.safetensors", WeightFormat.Torchvision)]
+    [InlineData("huggingface_small.weights.safetensors", WeightFormat.HuggingFace)]
+    public void LoadedWeightsGiveTorchvisionsLogits(string file, WeightFormat format)
+    {
+        using (var f = SafeTensorsFile.Open(Fixture(file)))
+            Assert.Equal(format, WeightConverter.Detect(f.Tensors.Select(t => t.Name)));
+        // float32 against torchvision's float64 on the same (float32) weights: logits of size ~1.
+        KernelTestSupport.AssertClose(TorchvisionLogits(), Logits(Fixture(file)), 1e-4, 1e-5, $"{file}: logits against torchvision");
+    }
+
+    [Fact]
+    public void ConvertWritesTimmNamesThatLoadTheSame()
+    {
+        string output = Path.Combine(_folder, "timm.safetensors");
+        Assert.Equal(WeightFormat.Torchvision, WeightConverter.Convert(Fixture("torchvision_small.weights.safetensors"), output));
+        using (var f = SafeTensorsFile.Open(output))
+        {
+            Assert.Equal(WeightFormat.Timm, WeightConverter.Detect(f.Tensors.Select(t => t.Name)));
+            Assert.Equal(SmallCifarPlain.Parameters.Select(p => p.Name).Order(StringComparer.Ordinal), f.Tensors.Select(t => t.Name).Order(StringComparer.Ordinal));
+            Assert.Equal([96, 32], f.GetTensor("blocks.0.attn.qkv.weight").Shape);
+            Assert.Equal("Torchvision", f.Metadata["converted_from"]);
+        }
+        Assert.Equal(Logits(Fixture("torchvision_small.weights.safetensors")), Logits(output));
+        string fromHf = Path.Combine(_folder, "hf.safetensors");
+        WeightConverter.Convert(Fixture("huggingface_small.weights.safetensors"), fromHf);
+        Assert.Equal(Logits(output), Logits(fromHf)); // q, k, v stacked back into torchvision's in_proj order
+    }
+
+    [Fact]
+    public void TorchvisionWeightsForAnotherShapeNameBothNames()
+    {
+        using var model = new SmallCifar(seed: 1, maxBatch: 2); // same shape: loads
+        model.LoadWeights(Fixture("torchvision_small.weights.safetensors"));
+        using var other = new Vit.Tests.Model.TinyToken(seed: 1, maxBatch: 1);
+        var e = Assert.Throws<InvalidDataException>(() => other.LoadWeights(Fixture("torchvision_small.weights.safetensors")));
+        Assert.Contains("(read as Torchvision weights) does not fit", e.Message);
+        Assert.Contains("tensor 'blocks.0.attn.qkv.weight' (from 'encoder.layers.encoder_layer_0.self_attention.in_proj_weight') has shape (96, 32) in the file", e.Message);
+    }
+
+    [Fact]
+    public void HuggingFaceWithoutValueIsOneClearError()
+    {
+        string partial = Path.Combine(_folder, "partial.safetensors");
+        using (var f = SafeTensorsFile.Open(Fixture("huggingface_small.weights.safetensors")))
+        {
+            var w = new SafeTensorsWriter();
+            foreach (var t in f.Tensors.Where(t => !t.Name.Contains("layer.1.attention.attention.value.weight", StringComparison.Ordinal)))
+                w.Add(t.Name, t.Shape.ToArray(), f.ReadSingles(t.Name));
+            w.Write(partial);
+        }
+        var e = Assert.Throws<InvalidDataException>(() => Logits(partial));
+        Assert.Contains("not all of query, key and value for blocks.1.attn.qkv.weight", e.Message);
+    }
+}
