@@ -19,6 +19,7 @@ File layout (safetensors, written by hand):
                  F32 (3, S, S)    or the float output of a ToTensor + Normalize case
   __metadata__["cases"]           JSON list, one object per case (see CASES below)
   __metadata__["fallbacks"]       JSON list of get_params fallback results
+  __metadata__["statistics"]      JSON list: moments of 20000 get_params draws per image size
   __metadata__["versions"]        the PIL, torchvision and torch versions used
 """
 import json
@@ -202,7 +203,29 @@ for (w, h), scale, ratio in [((1000, 10), DEFAULT_SCALE, DEFAULT_RATIO), ((10, 1
     fallbacks.append({"width": w, "height": h, "scale": list(scale), "ratio": list(ratio),
                       "top": top, "left": left, "crop_height": ch, "crop_width": cw})
 
+# The distribution of get_params's draws, for comparison by statistics (torch's generator is not
+# reproduced): per size, 20000 draws after torch.manual_seed(0).
+statistics = []
+for w, h in [(1000, 1000), (640, 480), (173, 97), (97, 173), (32, 32), (300, 100)]:
+    torch.manual_seed(0)
+    img = Image.new("RGB", (w, h))
+    fractions, log_ratios, lefts, fallback = [], [], [], 0
+    central = T.RandomResizedCrop.get_params(Image.new("RGB", (w, h)), [10.0, 10.0], list(DEFAULT_RATIO))
+    for _ in range(20000):
+        top, left, ch, cw = T.RandomResizedCrop.get_params(img, list(DEFAULT_SCALE), list(DEFAULT_RATIO))
+        fallback += (top, left, ch, cw) == central
+        fractions.append(cw * ch / (w * h))
+        log_ratios.append(np.log(cw / ch))
+        if cw < w:
+            lefts.append(left / (w - cw))
+    statistics.append({"width": w, "height": h, "draws": 20000,
+                       "fraction_mean": float(np.mean(fractions)), "fraction_sd": float(np.std(fractions)),
+                       "log_ratio_mean": float(np.mean(log_ratios)), "log_ratio_sd": float(np.std(log_ratios)),
+                       "left_mean": float(np.mean(lefts)), "left_sd": float(np.std(lefts)), "left_count": len(lefts),
+                       "central_rate": fallback / 20000})
+
 metadata = {
+    "statistics": json.dumps(statistics, separators=(",", ":")),
     "cases": json.dumps(cases, separators=(",", ":")),
     "fallbacks": json.dumps(fallbacks, separators=(",", ":")),
     "versions": f"PIL {PIL.__version__}, torchvision {torchvision.__version__}, torch {torch.__version__}",
