@@ -24,8 +24,55 @@ public readonly record struct Normalization(float MeanR, float MeanG, float Mean
     /// <summary>Inception-style statistics (timm's IMAGENET_INCEPTION_MEAN/STD, used by the original ViT weights): mean 0.5, std 0.5.</summary>
     public static Normalization Inception => new(0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f);
 
+    /// <summary>Mean 0.5 and std 0.5 in every channel, mapping [0, 1] to [−1, 1]: the documents' <c>Normalize([0.5]*3, [0.5]*3)</c> (the same values as <see cref="Inception"/>).</summary>
+    public static Normalization Half => new(0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f);
+
     /// <summary>Only the scale to [0, 1]: mean 0, std 1.</summary>
     public static Normalization Identity => new(0f, 0f, 0f, 1f, 1f, 1f);
+
+    /// <summary>The names <see cref="Parse"/> accepts, and the explicit syntax, for messages and help text.</summary>
+    public const string Syntax = "imagenet, half, cifar10, cifar100, or explicit means and stds as \"m1,m2,m3:s1,s2,s3\" (for example \"0.5,0.5,0.5:0.5,0.5,0.5\")";
+
+    /// <summary>
+    /// Parses a preset name (<c>imagenet</c>, <c>half</c>, <c>cifar10</c>, <c>cifar100</c>; any case)
+    /// or explicit values <c>"m1,m2,m3:s1,s2,s3"</c>: the R, G, B means, a colon, the R, G, B stds,
+    /// invariant-culture numbers on the [0, 1] scale.
+    /// </summary>
+    /// <exception cref="FormatException">The text is neither; the message names what was expected.</exception>
+    public static Normalization Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        switch (text.Trim().ToLowerInvariant())
+        {
+            case "imagenet": return ImageNet;
+            case "half": return Half;
+            case "cifar10": return Cifar10;
+            case "cifar100": return Cifar100;
+        }
+        string[] parts = text.Split(':');
+        if (parts.Length == 2
+            && TryParseThree(parts[0], out float m0, out float m1, out float m2)
+            && TryParseThree(parts[1], out float s0, out float s1, out float s2))
+        {
+            var n = new Normalization(m0, m1, m2, s0, s1, s2);
+            if (float.IsFinite(m0) && float.IsFinite(m1) && float.IsFinite(m2)
+                && s0 > 0 && s1 > 0 && s2 > 0 && float.IsFinite(s0) && float.IsFinite(s1) && float.IsFinite(s2))
+                return n;
+        }
+        throw new FormatException($"Normalization \"{text}\" is not {Syntax}, with finite means and positive stds.");
+    }
+
+    private static bool TryParseThree(string text, out float a, out float b, out float c)
+    {
+        a = b = c = 0;
+        string[] v = text.Split(',');
+        var style = System.Globalization.NumberStyles.Float;
+        var culture = System.Globalization.CultureInfo.InvariantCulture;
+        return v.Length == 3
+            && float.TryParse(v[0], style, culture, out a)
+            && float.TryParse(v[1], style, culture, out b)
+            && float.TryParse(v[2], style, culture, out c);
+    }
 
     /// <summary>The standard statistics of <paramref name="kind"/>.</summary>
     public static Normalization For(CifarKind kind) => kind == CifarKind.Cifar10 ? Cifar10 : Cifar100;
