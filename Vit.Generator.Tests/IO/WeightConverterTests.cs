@@ -76,6 +76,17 @@ public sealed class WeightConverterTests : IDisposable
         Assert.Contains("tensor 'blocks.0.attn.qkv.weight' (from 'encoder.layers.encoder_layer_0.self_attention.in_proj_weight') has shape (96, 32) in the file", e.Message);
     }
 
+    [Theory]
+    [InlineData(new byte[] { 0x50, 0x4B, 3, 4, 20, 0, 0, 0, 8, 0 })]      // torch.save's zip
+    [InlineData(new byte[] { 0x80, 2, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20 })] // a bare pickle, protocol 2
+    public void APickleIsRefusedNamingTheConversionScript(byte[] start)
+    {
+        string path = Path.Combine(_folder, "model.pth");
+        File.WriteAllBytes(path, [.. start, .. new byte[64]]);
+        var e = Assert.Throws<InvalidDataException>(() => SafeTensorsFile.Open(path));
+        Assert.Equal($"'{path}' is a pickled PyTorch file (torch.save), not safetensors; vit never unpickles (a pickle can run code): convert it with python3 tools/pth_to_safetensors.py model.pth OUT.safetensors", e.Message);
+    }
+
     [Fact]
     public void HuggingFaceWithoutValueIsOneClearError()
     {

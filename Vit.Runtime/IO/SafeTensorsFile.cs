@@ -85,7 +85,12 @@ public sealed unsafe class SafeTensorsFile : IDisposable
             view.SafeMemoryMappedViewHandle.AcquirePointer(ref start);
             start += view.PointerOffset;
 
-            ulong declared = BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(start, 8));
+            var head = new ReadOnlySpan<byte>(start, 8);
+            // torch.save writes a zip (PK\x03\x04) holding a pickle, or a bare pickle (0x80, protocol 2–5).
+            if (head.StartsWith("PK\u0003\u0004"u8) || (head[0] == 0x80 && head[1] is >= 2 and <= 5))
+                throw new InvalidDataException(
+                    $"'{path}' is a pickled PyTorch file (torch.save), not safetensors; vit never unpickles (a pickle can run code): convert it with python3 tools/pth_to_safetensors.py {System.IO.Path.GetFileName(path)} OUT.safetensors");
+            ulong declared = BinaryPrimitives.ReadUInt64LittleEndian(head);
             if (declared > MaxHeaderLength)
                 throw Invalid(path, $"the header length is {declared} bytes, more than the {MaxHeaderLength} bytes allowed");
             long headerLength = (long)declared;

@@ -17,6 +17,7 @@ var root = new RootCommand("vit: compiled Vision Transformers for .NET. Train, e
     ForwardCommand.Create(),
     BenchCommand.Create(),
     DevicesCommand.Create(),
+    ConvertCommand.Create(),
 };
 Cli.ConfigureConsole();
 var parse = root.Parse(args);
