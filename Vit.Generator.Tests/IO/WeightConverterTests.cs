@@ -76,6 +76,36 @@ public sealed class WeightConverterTests : IDisposable
         Assert.Contains("tensor 'blocks.0.attn.qkv.weight' (from 'encoder.layers.encoder_layer_0.self_attention.in_proj_weight') has shape (96, 32) in the file", e.Message);
     }
 
+    [Fact]
+    public void PretrainedWeightsForOtherClassesLoadTheBackboneAndKeepANewHead()
+    {
+        string file = Fixture("torchvision_small.weights.safetensors"); // 10 classes
+        using var model = new SmallCifarFiveClasses(seed: 7, maxBatch: 2);
+        using var fresh = new SmallCifarFiveClasses(seed: 7, maxBatch: 2);
+        var report = model.Memory.LoadPretrained(file);
+        Assert.Equal(WeightFormat.Torchvision, report.Format);
+        Assert.Equal(["head.weight (5, 32)", "head.bias (5)"], report.Missing);
+        Assert.Equal(["head.bias (10)", "head.weight (10, 32)"], report.Unexpected.Order(StringComparer.Ordinal));
+        using var source = SafeTensorsFile.Open(file);
+        Assert.Equal(source.ReadSingles("conv_proj.weight"), ParameterOf(model, "patch_embed.proj.weight"));
+        Assert.Equal(source.ReadSingles("encoder.layers.encoder_layer_1.mlp.3.weight"), ParameterOf(model, "blocks.1.mlp.fc2.weight"));
+        Assert.Equal(ParameterOf(fresh, "head.weight"), ParameterOf(model, "head.weight")); // the seeded initialization, untouched
+        Assert.Equal(ParameterOf(fresh, "head.bias"), ParameterOf(model, "head.bias"));
+
+        // Strict loading still refuses it, and a backbone that does not fit is refused either way.
+        var strict = Assert.Throws<InvalidDataException>(() => model.LoadWeights(file));
+        Assert.Contains("tensor 'head.weight' (from 'heads.head.weight') has shape (10, 32) in the file, but the model expects (5, 32)", strict.Message);
+        using var other = new Vit.Tests.Model.TinyToken(seed: 1, maxBatch: 1);
+        var backbone = Assert.Throws<InvalidDataException>(() => other.Memory.LoadPretrained(file));
+        Assert.Contains("'cls_token' (from 'class_token') has shape (1, 1, 32) in the file, but the model expects (1, 1, 16)", backbone.Message);
+    }
+
+    private static float[] ParameterOf(IVisionTransformer model, string name)
+    {
+        var p = model.Memory.Table.Parameters.Single(p => p.Name == name);
+        return model.Memory.Parameters.Slice(p.Offset, (int)p.Length).ToArray();
+    }
+
     [Theory]
     [InlineData(new byte[] { 0x50, 0x4B, 3, 4, 20, 0, 0, 0, 8, 0 })]      // torch.save's zip
     [InlineData(new byte[] { 0x80, 2, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20 })] // a bare pickle, protocol 2

@@ -13,3 +13,7 @@ public partial class SmallCifar;
 /// <summary><see cref="SmallCifar"/> without dropout: deterministic gradients, for accumulation tests.</summary>
 [VisionTransformer(ImageSize = 32, Patch = 8, Dim = 32, Depth = 2, Heads = 2, MlpDim = 64, Classes = 10)]
 public partial class SmallCifarPlain;
+
+/// <summary><see cref="SmallCifarPlain"/>'s backbone with a 5-class head: fine-tuning loads its backbone and keeps a new head.</summary>
+[VisionTransformer(ImageSize = 32, Patch = 8, Dim = 32, Depth = 2, Heads = 2, MlpDim = 64, Classes = 5)]
+public partial class SmallCifarFiveClasses;

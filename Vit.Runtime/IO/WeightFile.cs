@@ -11,7 +11,7 @@ public static unsafe class WeightFile
 {
     /// <summary>
     /// Tensors whose names start with this prefix are training state (optimizer moments in a
-    /// checkpoint), not weights: <see cref="Load"/> skips them, so a checkpoint loads as weights.
+    /// checkpoint), not weights: <see cref="Load(string, ParameterTable, TensorPtr)"/> skips them, so a checkpoint loads as weights.
     /// </summary>
     public const string TrainingStatePrefix = "optimizer.";
 
@@ -23,15 +23,43 @@ public static unsafe class WeightFile
     /// </summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="InvalidDataException">The file is malformed, its tensors do not fit the model, or one holds a NaN or an infinity (the first is named).</exception>
-    public static void Load(string path, ParameterTable table, TensorPtr parameters)
+    public static void Load(string path, ParameterTable table, TensorPtr parameters) => Load(path, table, parameters, newHead: false);
+
+    /// <summary>
+    /// Loads as <see cref="Load(string, ParameterTable, TensorPtr)"/>; with <paramref name="newHead"/>,
+    /// the classifier may differ, as when fine-tuning pretrained weights on other classes: every
+    /// <c>head.*</c> and <c>pre_logits.*</c> tensor of the file that is missing from the model or has
+    /// another shape is skipped, and the model's own (freshly initialized) ones are kept, as timm and
+    /// the documents' train.py do (<c>del weights["head.weight"]</c>, then
+    /// <c>load_state_dict(strict=False)</c>). Any other mismatch is still an error.
+    /// </summary>
+    /// <returns>What was kept from the model's initialization (missing) and what of the file was skipped (unexpected).</returns>
+    /// <exception cref="InvalidDataException">The file is malformed, a backbone tensor does not fit, or one holds a NaN or an infinity.</exception>
+    public static WeightLoadReport Load(string path, ParameterTable table, TensorPtr parameters, bool newHead)
     {
         using var file = SafeTensorsFile.Open(path);
         // torchvision and Hugging Face files are read under timm's names (WeightConverter).
         var mapped = WeightConverter.MapByName(file, out var format);
         string named = format == WeightFormat.Timm ? "" : $" (read as {format} weights)";
+        var missing = new List<string>();
+        var unexpected = new List<string>();
+        if (newHead)
+        {
+            static bool IsHead(string n) => n.StartsWith("head.", StringComparison.Ordinal) || n.StartsWith("pre_logits.", StringComparison.Ordinal);
+            foreach (var t in mapped.Values.Where(t => IsHead(t.Name)).ToArray())
+                if (!table.TryFind(t.Name, out var p) || !SameShape(p.Shape, Shape(file, t)))
+                {
+                    unexpected.Add($"{t.Name} {Format(Shape(file, t))}");
+                    mapped.Remove(t.Name);
+                }
+            foreach (var p in table.Parameters.Where(p => IsHead(p.Name) && !mapped.ContainsKey(p.Name)))
+                missing.Add($"{p.Name} {p.ShapeText}");
+        }
+        bool Skipped(string name) => newHead && missing.Any(m => m.StartsWith(name + " ", StringComparison.Ordinal));
         var problems = new List<string>();
         foreach (var p in table.Parameters)
         {
+            if (Skipped(p.Name)) continue;
             if (!mapped.TryGetValue(p.Name, out var t))
             {
                 problems.Add($"tensor '{p.Name}' is missing (expected shape {p.ShapeText})");
@@ -57,11 +85,12 @@ public static unsafe class WeightFile
         }
         // Non-finite weights would make every output NaN. Every tensor is checked before anything
         // is copied (each is read twice, at load only), so a bad file leaves the parameters as they were.
-        if (FindNonFinite(file, table) is var (name, index, value))
+        if (FindNonFinite(file, table, mapped) is var (name, index, value))
             throw new InvalidDataException(
                 $"'{path}': tensor '{name}' holds a non-finite value ({value.ToString(System.Globalization.CultureInfo.InvariantCulture)}) at element {index}; weights must be finite numbers");
         foreach (var p in table.Parameters)
         {
+            if (Skipped(p.Name)) continue; // the model's own initialization stays
             long at = p.Offset;
             foreach (string part in mapped[p.Name].Parts)
             {
@@ -70,6 +99,7 @@ public static unsafe class WeightFile
                 at += n;
             }
         }
+        return new WeightLoadReport(format, missing, unexpected);
     }
 
     /// <summary>The shape of a mapped tensor: its parts stacked along the first axis.</summary>
@@ -92,10 +122,14 @@ public static unsafe class WeightFile
     public static (string Name, long Index, float Value)? FindNonFinite(SafeTensorsFile file, ParameterTable table)
     {
         ArgumentNullException.ThrowIfNull(file);
+        return FindNonFinite(file, table, WeightConverter.MapByName(file, out _));
+    }
+
+    private static (string Name, long Index, float Value)? FindNonFinite(SafeTensorsFile file, ParameterTable table, Dictionary<string, MappedTensor> mapped)
+    {
         ArgumentNullException.ThrowIfNull(table);
         using var scratch = new NativeBuffer(table.Parameters.Max(p => p.Length));
         float* x = scratch.Start.Pointer;
-        var mapped = WeightConverter.MapByName(file, out _);
         foreach (var p in table.Parameters)
         {
             if (!mapped.TryGetValue(p.Name, out var t)) continue;
@@ -150,3 +184,9 @@ public static unsafe class WeightFile
         return true;
     }
 }
+
+/// <summary>What <see cref="WeightFile.Load(string, ParameterTable, TensorPtr, bool)"/> did, as PyTorch's <c>load_state_dict(strict=False)</c> reports it.</summary>
+/// <param name="Format">The file's naming.</param>
+/// <param name="Missing">The model's parameters the file did not give (they keep their initialization): name and shape.</param>
+/// <param name="Unexpected">The file's tensors the model did not take: name and shape.</param>
+public sealed record WeightLoadReport(WeightFormat Format, IReadOnlyList<string> Missing, IReadOnlyList<string> Unexpected);

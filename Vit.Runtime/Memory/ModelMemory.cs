@@ -182,6 +182,13 @@ public sealed class ModelMemory : IDisposable
     /// <summary>Loads every parameter from a safetensors file with timm names.</summary>
     public void LoadWeights(string path) => WeightFile.Load(path, Table, Parameters.Start);
 
+    /// <summary>
+    /// Loads pretrained weights for fine-tuning: as <see cref="LoadWeights(string)"/>, but a
+    /// classifier (<c>head.*</c>, <c>pre_logits.*</c>) for other classes is skipped and the model's
+    /// freshly initialized one kept; the report says what was missing and what was unexpected.
+    /// </summary>
+    public WeightLoadReport LoadPretrained(string path) => WeightFile.Load(path, Table, Parameters.Start, newHead: true);
+
     /// <summary>Saves every parameter to a safetensors file with timm names and the config as metadata (atomic).</summary>
     public void SaveWeights(string path) => WeightFile.Save(path, Table, Parameters.Start, Layout.Config.ToMetadata());
 

@@ -37,7 +37,7 @@ public static class TrainCommand
         var output = new Option<string>("--out") { Description = "Folder for checkpoint.safetensors, model.safetensors, metrics.csv, training.svg", DefaultValueFactory = _ => "runs/train", HelpName = "DIR" };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its checkpoint (same recipe unless options are given)" };
         var seed = Cli.Int("--seed", "Seeds initialization, dropout, shuffling and augmentation", 0, min: 0);
-        var weights = new Option<string?>("--weights") { Description = "Start from these weights (safetensors, timm names) instead of the seeded initialization", HelpName = "FILE" };
+        var weights = new Option<string?>("--weights") { Description = "Start from pretrained weights (safetensors with timm, torchvision or Hugging Face names) instead of the seeded initialization; a head for other classes is replaced by a new one", HelpName = "FILE" };
         var freeze = new Option<bool>("--freeze") { Description = "Train only the head (and pre-logits) on top of --weights" };
         var json = Cli.Json("Print one JSON object per epoch on stdout instead of the progress display");
         var stopAt = Cli.Int("--stop-at-step", "Stop after this many optimizer steps in all, with a checkpoint to --resume from (0 = run every epoch)", 0, min: 0);
@@ -143,7 +143,7 @@ public static class TrainCommand
         using var folderLock = LockOutFolder(outFolder);
         Cli.CheckBatch(preset.Config, preset.Summary, recipe.Batch, training: true);
         using var model = preset.Create((int)recipe.Seed, recipe.Batch, backend);
-        if (weights is not null && resumeFrom is null) model.LoadWeights(weights);
+        if (weights is not null && resumeFrom is null) LoadPretrained(model, weights, print: true);
         using var trainer = new Trainer(model, train, test, recipe, normalization) { StopAtStep = stopAtStep };
         trainer.ExtraMetadata["data"] = dataFolder is null ? Embedded : Path.GetFullPath(dataFolder);
         trainer.ExtraMetadata["limit_train"] = limitTrain.ToString(CultureInfo.InvariantCulture);
@@ -256,7 +256,7 @@ public static class TrainCommand
             using var folderLock = root ? LockOutFolder(outFolder) : null;
             Cli.CheckBatch(preset.Config, preset.Summary, recipe.Batch, training: true);
             using var model = preset.Create((int)recipe.Seed, recipe.Batch, backend);
-            if (weights is not null && resumeFrom is null) model.LoadWeights(weights);
+            if (weights is not null && resumeFrom is null) LoadPretrained(model, weights, print: root);
             using var trainer = new Trainer(model, train, test, recipe, normalization, communicator, parallel) { StopAtStep = stopAtStep };
             trainer.ExtraMetadata["data"] = dataFolder is null ? Embedded : Path.GetFullPath(dataFolder);
             trainer.ExtraMetadata["limit_train"] = limitTrain.ToString(CultureInfo.InvariantCulture);
@@ -324,6 +324,25 @@ public static class TrainCommand
             if (communicator is MpiCommunicator mpi && communicator.Size > 1) mpi.Abort(code);
             return code;
         }
+    }
+
+    /// <summary>
+    /// Loads <c>--weights</c> for fine-tuning: timm, torchvision or Hugging Face names; a classifier
+    /// for other classes is replaced by the model's fresh one. Prints, as PyTorch's
+    /// <c>load_state_dict(strict=False)</c> reports it, what was missing and what was unexpected.
+    /// </summary>
+    private static void LoadPretrained(IVisionTransformer model, string weights, bool print)
+    {
+        var report = model.Memory.LoadPretrained(weights);
+        if (!print) return;
+        string names = report.Format == WeightFormat.Timm ? "" : $" ({report.Format} names, read as timm's)";
+        if (report.Missing.Count == 0 && report.Unexpected.Count == 0)
+        {
+            if (names.Length > 0) Console.Error.WriteLine($"vit: --weights {weights}{names}: every tensor loaded");
+            return;
+        }
+        Console.Error.WriteLine($"vit: --weights {weights}{names}: a new head; missing (freshly initialized): {string.Join(", ", report.Missing)}; "
+            + $"unexpected (skipped): {(report.Unexpected.Count == 0 ? "none" : string.Join(", ", report.Unexpected))}");
     }
 
     /// <summary>Holds the out folder for this run: a second run on the same folder is refused (exit 2), naming this one.</summary>
