@@ -4,7 +4,8 @@ torchvision itself (Debian's python3-torchvision 0.14, an independent implementa
 
   Vit.Generator.Tests/Fixtures/torchvision_small.weights.safetensors   torchvision state_dict names
   Vit.Generator.Tests/Fixtures/huggingface_small.weights.safetensors   the same weights, transformers names
-  Vit.Generator.Tests/Fixtures/torchvision_small.reference.safetensors input (2, 3, 32, 32), logits (2, 10) in float64
+  Vit.Generator.Tests/Fixtures/torchvision_small.reference.safetensors input (2, 3, 32, 32), logits (2, 10) in float64,
+                                                                       pos_embed resampled to 6x6 and 3x3 grids (timm's rule)
 
 The model is torchvision.models.VisionTransformer(image_size=32, patch_size=8, num_layers=2,
 num_heads=2, hidden_dim=32, mlp_dim=64, num_classes=10): the shape of the tests' SmallCifarPlain.
@@ -88,7 +89,15 @@ def main():
     double = model.double().eval()
     with torch.no_grad():
         logits = double(images.double())
-    save(os.path.join(OUT, "torchvision_small.reference.safetensors"), {"input": images, "logits": logits}, {"torchvision": torchvision.__version__})
+    # timm's resample_abs_pos_embed: the class token kept, the 4x4 grid resampled bicubically
+    # (F.interpolate, align_corners=False, no antialias) to 6x6 (a 48-pixel model) and 3x3 (24 pixels).
+    pos = state["encoder.pos_embedding"]
+    grid = pos[:, 1:].reshape(1, 4, 4, -1).permute(0, 3, 1, 2)
+    resampled = {}
+    for side in (6, 3):
+        g = torch.nn.functional.interpolate(grid, size=(side, side), mode="bicubic", align_corners=False)
+        resampled[f"pos_embed_{side}x{side}"] = torch.cat([pos[:, :1], g.permute(0, 2, 3, 1).reshape(1, side * side, -1)], dim=1)
+    save(os.path.join(OUT, "torchvision_small.reference.safetensors"), {"input": images, "logits": logits, **resampled}, {"torchvision": torchvision.__version__})
     print("logits", logits)
 
 

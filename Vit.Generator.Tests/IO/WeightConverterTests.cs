@@ -100,6 +100,34 @@ public sealed class WeightConverterTests : IDisposable
         Assert.Contains("'cls_token' (from 'class_token') has shape (1, 1, 32) in the file, but the model expects (1, 1, 16)", backbone.Message);
     }
 
+    [Fact]
+    public void PosEmbedForAnotherGridIsResampledAsTimmDoes()
+    {
+        string file = Fixture("torchvision_small.weights.safetensors"); // 32 px, 4×4 grid
+        using var reference = SafeTensorsFile.Open(Fixture("torchvision_small.reference.safetensors"));
+        // torch interpolates in float32: 16 products of values up to ~0.6 round to ~6e-7 at worst, so
+        // atol 1e-6; bilinear instead of bicubic, or a shifted grid, is off by 1e-3 and more.
+        using (var up = new SmallCifar48(seed: 1, maxBatch: 1))
+        {
+            var report = up.Memory.LoadPretrained(file);
+            Assert.Equal(["pos_embed (1, 17, 32) → (1, 37, 32) (grid 4×4 → 6×6, bicubic)"], report.Resampled);
+            Assert.Empty(report.Missing);
+            KernelTestSupport.AssertClose(reference.ReadSingles("pos_embed_6x6").Select(v => (double)v).ToArray(),
+                ParameterOf(up, "pos_embed").Select(v => (double)v).ToArray(), 1e-6, 1e-6, "pos_embed 4×4 → 6×6 against torch's interpolate");
+            Assert.Throws<InvalidDataException>(() => up.LoadWeights(file)); // strict loading does not resample
+        }
+        using (var down = new SmallCifar24(seed: 1, maxBatch: 1))
+        {
+            down.Memory.LoadPretrained(file);
+            KernelTestSupport.AssertClose(reference.ReadSingles("pos_embed_3x3").Select(v => (double)v).ToArray(),
+                ParameterOf(down, "pos_embed").Select(v => (double)v).ToArray(), 1e-6, 1e-6, "pos_embed 4×4 → 3×3 against torch's interpolate");
+        }
+        // The identity: the same grid resamples to itself.
+        using var source = SafeTensorsFile.Open(file);
+        var pos = source.ReadSingles("encoder.pos_embedding");
+        Assert.Equal(pos, PositionEmbeddingResampler.Resample(pos, 1, 4, 4, 32));
+    }
+
     private static float[] ParameterOf(IVisionTransformer model, string name)
     {
         var p = model.Memory.Table.Parameters.Single(p => p.Name == name);

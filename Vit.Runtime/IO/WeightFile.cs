@@ -43,6 +43,7 @@ public static unsafe class WeightFile
         string named = format == WeightFormat.Timm ? "" : $" (read as {format} weights)";
         var missing = new List<string>();
         var unexpected = new List<string>();
+        var resampled = new List<string>();
         if (newHead)
         {
             static bool IsHead(string n) => n.StartsWith("head.", StringComparison.Ordinal) || n.StartsWith("pre_logits.", StringComparison.Ordinal);
@@ -55,7 +56,20 @@ public static unsafe class WeightFile
             foreach (var p in table.Parameters.Where(p => IsHead(p.Name) && !mapped.ContainsKey(p.Name)))
                 missing.Add($"{p.Name} {p.ShapeText}");
         }
-        bool Skipped(string name) => newHead && missing.Any(m => m.StartsWith(name + " ", StringComparison.Ordinal));
+        // Fine-tuning at another resolution: a pos_embed for another square grid is resampled (timm's resample_abs_pos_embed).
+        float[]? resampledPos = null;
+        if (newHead && table.TryFind("pos_embed", out var pos) && mapped.TryGetValue("pos_embed", out var filePos))
+        {
+            var shape = Shape(file, filePos);
+            int dim = pos.Shape[^1], tokens = pos.Shape[1];
+            int oldSide = shape.Length == 3 ? (int)Math.Round(Math.Sqrt(shape[1] - 1)) : 0, newSide = (int)Math.Round(Math.Sqrt(tokens - 1));
+            if (shape.Length == 3 && shape[2] == dim && shape[1] != tokens && oldSide * oldSide == shape[1] - 1 && newSide * newSide == tokens - 1)
+            {
+                resampledPos = PositionEmbeddingResampler.Resample(file.ReadSingles(filePos.Parts[0]), 1, oldSide, newSide, dim);
+                resampled.Add($"pos_embed {Format(shape)} → {pos.ShapeText} (grid {oldSide}×{oldSide} → {newSide}×{newSide}, bicubic)");
+            }
+        }
+        bool Skipped(string name) => (newHead && missing.Any(m => m.StartsWith(name + " ", StringComparison.Ordinal))) || (name == "pos_embed" && resampledPos is not null);
         var problems = new List<string>();
         foreach (var p in table.Parameters)
         {
@@ -88,9 +102,16 @@ public static unsafe class WeightFile
         if (FindNonFinite(file, table, mapped) is var (name, index, value))
             throw new InvalidDataException(
                 $"'{path}': tensor '{name}' holds a non-finite value ({value.ToString(System.Globalization.CultureInfo.InvariantCulture)}) at element {index}; weights must be finite numbers");
+        if (resampledPos is not null)
+        {
+            if (resampledPos.Any(v => !float.IsFinite(v)))
+                throw new InvalidDataException($"'{path}': tensor 'pos_embed' holds a non-finite value; weights must be finite numbers");
+            table.TryFind("pos_embed", out var pe);
+            resampledPos.CopyTo(new Span<float>((parameters + pe!.Offset).Pointer, resampledPos.Length));
+        }
         foreach (var p in table.Parameters)
         {
-            if (Skipped(p.Name)) continue; // the model's own initialization stays
+            if (Skipped(p.Name)) continue; // the model's own initialization stays, or pos_embed was resampled
             long at = p.Offset;
             foreach (string part in mapped[p.Name].Parts)
             {
@@ -99,7 +120,7 @@ public static unsafe class WeightFile
                 at += n;
             }
         }
-        return new WeightLoadReport(format, missing, unexpected);
+        return new WeightLoadReport(format, missing, unexpected, resampled);
     }
 
     /// <summary>The shape of a mapped tensor: its parts stacked along the first axis.</summary>
@@ -189,4 +210,5 @@ public static unsafe class WeightFile
 /// <param name="Format">The file's naming.</param>
 /// <param name="Missing">The model's parameters the file did not give (they keep their initialization): name and shape.</param>
 /// <param name="Unexpected">The file's tensors the model did not take: name and shape.</param>
-public sealed record WeightLoadReport(WeightFormat Format, IReadOnlyList<string> Missing, IReadOnlyList<string> Unexpected);
+/// <param name="Resampled">Tensors resampled to the model's shape (<c>pos_embed</c> for another patch grid).</param>
+public sealed record WeightLoadReport(WeightFormat Format, IReadOnlyList<string> Missing, IReadOnlyList<string> Unexpected, IReadOnlyList<string> Resampled);

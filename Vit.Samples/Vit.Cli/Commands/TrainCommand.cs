@@ -336,6 +336,7 @@ public static class TrainCommand
         var report = model.Memory.LoadPretrained(weights);
         if (!print) return;
         string names = report.Format == WeightFormat.Timm ? "" : $" ({report.Format} names, read as timm's)";
+        foreach (string r in report.Resampled) Console.Error.WriteLine($"vit: --weights {weights}: {r}, as timm's resample_abs_pos_embed");
         if (report.Missing.Count == 0 && report.Unexpected.Count == 0)
         {
             if (names.Length > 0) Console.Error.WriteLine($"vit: --weights {weights}{names}: every tensor loaded");
