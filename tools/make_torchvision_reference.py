@@ -4,6 +4,7 @@ torchvision itself (Debian's python3-torchvision 0.14, an independent implementa
 
   Vit.Generator.Tests/Fixtures/torchvision_small.weights.safetensors   torchvision state_dict names
   Vit.Generator.Tests/Fixtures/huggingface_small.weights.safetensors   the same weights, transformers names
+  Vit.Generator.Tests/Fixtures/google_small.npz                        the same weights, Google's JAX checkpoint names and layouts
   Vit.Generator.Tests/Fixtures/torchvision_small.reference.safetensors input (2, 3, 32, 32), logits (2, 10) in float64,
                                                                        pos_embed resampled to 6x6 and 3x3 grids (timm's rule)
 
@@ -84,6 +85,34 @@ def main():
             hf[h + dst + ".weight"] = state[tv + src + ".weight"]
             hf[h + dst + ".bias"] = state[tv + src + ".bias"]
     save(os.path.join(OUT, "huggingface_small.weights.safetensors"), hf, {"source": "the torchvision fixture's weights under transformers' ViTForImageClassification names"})
+
+    # Google's original ViT checkpoints (.npz, JAX/Flax names and layouts, as timm's _load_weights
+    # reads them): kernels are (in, out), the patch kernel HWIO, attention kernels split by head.
+    D, H = 32, 2
+    g = {
+        "cls": state["class_token"],
+        "embedding/kernel": state["conv_proj.weight"].permute(2, 3, 1, 0),
+        "embedding/bias": state["conv_proj.bias"],
+        "Transformer/posembed_input/pos_embedding": state["encoder.pos_embedding"],
+        "Transformer/encoder_norm/scale": state["encoder.ln.weight"],
+        "Transformer/encoder_norm/bias": state["encoder.ln.bias"],
+        "head/kernel": state["heads.head.weight"].t(),
+        "head/bias": state["heads.head.bias"],
+    }
+    for i in range(2):
+        tv, b = f"encoder.layers.encoder_layer_{i}.", f"Transformer/encoderblock_{i}/"
+        g[b + "LayerNorm_0/scale"], g[b + "LayerNorm_0/bias"] = state[tv + "ln_1.weight"], state[tv + "ln_1.bias"]
+        g[b + "LayerNorm_2/scale"], g[b + "LayerNorm_2/bias"] = state[tv + "ln_2.weight"], state[tv + "ln_2.bias"]
+        ws, bs = state[tv + "self_attention.in_proj_weight"].chunk(3), state[tv + "self_attention.in_proj_bias"].chunk(3)
+        for part, w, bias in zip(("query", "key", "value"), ws, bs):
+            g[b + f"MultiHeadDotProductAttention_1/{part}/kernel"] = w.t().reshape(D, H, D // H)
+            g[b + f"MultiHeadDotProductAttention_1/{part}/bias"] = bias.reshape(H, D // H)
+        g[b + "MultiHeadDotProductAttention_1/out/kernel"] = state[tv + "self_attention.out_proj.weight"].t().reshape(H, D // H, D)
+        g[b + "MultiHeadDotProductAttention_1/out/bias"] = state[tv + "self_attention.out_proj.bias"]
+        g[b + "MlpBlock_3/Dense_0/kernel"], g[b + "MlpBlock_3/Dense_0/bias"] = state[tv + "mlp.0.weight"].t(), state[tv + "mlp.0.bias"]
+        g[b + "MlpBlock_3/Dense_1/kernel"], g[b + "MlpBlock_3/Dense_1/bias"] = state[tv + "mlp.3.weight"].t(), state[tv + "mlp.3.bias"]
+    import numpy
+    numpy.savez(os.path.join(OUT, "google_small.npz"), **{k: v.contiguous().numpy() for k, v in g.items()})
 
     images = torch.randn(2, 3, 32, 32)
     double = model.double().eval()

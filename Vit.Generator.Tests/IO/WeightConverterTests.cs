@@ -48,6 +48,22 @@ public sealed class WeightConverterTests : IDisposable
     }
 
     [Fact]
+    public void GoogleNpzCheckpointsGiveTorchvisionsLogits()
+    {
+        // The same weights in Google's JAX layout: (in, out) kernels, an HWIO patch kernel, attention split by head.
+        string npz = Fixture("google_small.npz");
+        Assert.True(NpzWeights.IsNpz(npz));
+        KernelTestSupport.AssertClose(TorchvisionLogits(), Logits(npz), 1e-4, 1e-5, "google_small.npz: logits against torchvision");
+        string output = Path.Combine(_folder, "from-npz.safetensors");
+        Assert.Equal(WeightFormat.GoogleNpz, WeightConverter.Convert(npz, output));
+        Assert.Equal(Logits(Fixture("torchvision_small.weights.safetensors")), Logits(output));
+        using var tiny = new Vit.Tests.Model.TinyToken(seed: 1, maxBatch: 1);
+        var e = Assert.Throws<InvalidDataException>(() => tiny.LoadWeights(npz));
+        Assert.StartsWith($"'{npz}' does not fit TinyToken", e.Message);
+        Assert.EndsWith("(read as a Google .npz checkpoint)", e.Message);
+    }
+
+    [Fact]
     public void ConvertWritesTimmNamesThatLoadTheSame()
     {
         string output = Path.Combine(_folder, "timm.safetensors");

@@ -13,6 +13,9 @@ public enum WeightFormat
 
     /// <summary>Hugging Face transformers' ViT (<c>vit.encoder.layer.0.attention.attention.query.weight</c>): query, key and value split.</summary>
     HuggingFace,
+
+    /// <summary>Google's original JAX checkpoints (<c>.npz</c>, <c>Transformer/encoderblock_0/MlpBlock_3/Dense_0/kernel</c>): see <see cref="NpzWeights"/>.</summary>
+    GoogleNpz,
 }
 
 /// <summary>A model parameter as stored in a file: its timm name and the file's tensors that hold it, stacked along the first axis.</summary>
@@ -96,6 +99,11 @@ public static partial class WeightConverter
     /// <exception cref="InvalidDataException">The input is not readable weights, or two tensors map to one name.</exception>
     public static WeightFormat Convert(string input, string output)
     {
+        if (NpzWeights.IsNpz(input))
+        {
+            NpzWeights.ToSafeTensors(input, output);
+            return WeightFormat.GoogleNpz;
+        }
         using var file = SafeTensorsFile.Open(input);
         var mapped = MapByName(file, out var format).Values;
         var writer = new SafeTensorsWriter();

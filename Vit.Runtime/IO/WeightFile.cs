@@ -37,6 +37,8 @@ public static unsafe class WeightFile
     /// <exception cref="InvalidDataException">The file is malformed, a backbone tensor does not fit, or one holds a NaN or an infinity.</exception>
     public static WeightLoadReport Load(string path, ParameterTable table, TensorPtr parameters, bool newHead)
     {
+        if (NpzWeights.IsNpz(path))
+            return NpzWeights.WithSafeTensors(path, converted => Load(converted, table, parameters, newHead) with { Format = WeightFormat.GoogleNpz });
         using var file = SafeTensorsFile.Open(path);
         // torchvision and Hugging Face files are read under timm's names (WeightConverter).
         var mapped = WeightConverter.MapByName(file, out var format);

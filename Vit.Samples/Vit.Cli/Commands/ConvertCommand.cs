@@ -11,9 +11,9 @@ public static class ConvertCommand
 {
     public static Command Create()
     {
-        var input = new Argument<string>("IN") { Description = "Weights in safetensors: timm, torchvision (vit_b_16 state_dict) or Hugging Face (ViTForImageClassification) names" };
+        var input = new Argument<string>("IN") { Description = "Weights: safetensors with timm, torchvision (vit_b_16 state_dict) or Hugging Face (ViTForImageClassification) names, or a Google .npz checkpoint" };
         var output = new Argument<string>("OUT") { Description = "Where to write the weights under timm's names (F32 safetensors)" };
-        var command = new Command("convert", "Rename torchvision or Hugging Face ViT weights to timm's names (a .pth must first go through tools/pth_to_safetensors.py)") { input, output };
+        var command = new Command("convert", "Convert torchvision, Hugging Face or Google .npz ViT weights to timm's names (a .pth must first go through tools/pth_to_safetensors.py)") { input, output };
         command.SetAction(r => Cli.Guard(() =>
         {
             string from = r.GetValue(input)!, to = r.GetValue(output)!;

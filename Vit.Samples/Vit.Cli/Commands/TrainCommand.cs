@@ -37,7 +37,7 @@ public static class TrainCommand
         var output = new Option<string>("--out") { Description = "Folder for checkpoint.safetensors, model.safetensors, metrics.csv, training.svg", DefaultValueFactory = _ => "runs/train", HelpName = "DIR" };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its checkpoint (same recipe unless options are given)" };
         var seed = Cli.Int("--seed", "Seeds initialization, dropout, shuffling and augmentation", 0, min: 0);
-        var weights = new Option<string?>("--weights") { Description = "Start from pretrained weights (safetensors with timm, torchvision or Hugging Face names) instead of the seeded initialization; a head for other classes is replaced by a new one", HelpName = "FILE" };
+        var weights = new Option<string?>("--weights") { Description = "Start from pretrained weights (safetensors with timm, torchvision or Hugging Face names, or a Google .npz) instead of the seeded initialization; a head for other classes is replaced by a new one", HelpName = "FILE" };
         var freeze = new Option<bool>("--freeze") { Description = "Train only the head (and pre-logits) on top of --weights" };
         var json = Cli.Json("Print one JSON object per epoch on stdout instead of the progress display");
         var stopAt = Cli.Int("--stop-at-step", "Stop after this many optimizer steps in all, with a checkpoint to --resume from (0 = run every epoch)", 0, min: 0);
