@@ -14,7 +14,7 @@ public static class PredictCommand
         var weights = new Option<string>("--weights") { Description = "Weights or checkpoint (safetensors)", HelpName = "FILE", Required = true };
         var image = new Option<string>("--image") { Description = "A JPEG, PNG, BMP, GIF, WebP or PPM/PGM image; resized (shorter side), center-cropped and normalized", HelpName = "FILE", Required = true };
         var top = Cli.Int("--top", "How many classes to show", 5);
-        var classes = new Option<string?>("--classes") { Description = "Class names: a JSON array, or one per line like batches.meta.txt (default: the names saved with the weights)", HelpName = "FILE" };
+        var classes = new Option<string?>("--classes") { Description = "Class names: class_indices.json ({\"0\": \"daisy\", ...}), a JSON array, or one per line like batches.meta.txt (default: the names saved with the weights)", HelpName = "FILE" };
         var model = Cli.Model(required: false);
         model.Description += " (default: the model the weights' metadata names)";
         var json = Cli.Json("Print one JSON object with the top classes and probabilities");

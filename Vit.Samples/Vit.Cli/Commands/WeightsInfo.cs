@@ -111,10 +111,39 @@ public sealed record WeightsInfo(string Path, Preset Preset, IReadOnlyDictionary
         return values;
     }
 
-    /// <summary>Class names from a file: a JSON array of strings, or one name per line (like batches.meta.txt).</summary>
+    /// <summary>
+    /// Class names from a file: a JSON array of strings; the documents' <c>class_indices.json</c>, an
+    /// object from index to name (<c>{"0": "daisy", "1": "dandelion"}</c>, indices 0 to N − 1); or
+    /// one name per line (like batches.meta.txt).
+    /// </summary>
     public static IReadOnlyList<string> ReadClassNames(string path)
     {
         string text = System.Text.Encoding.UTF8.GetString(InputPath.ReadAllBytes(path, "class-names file", $"the class-names file '{path}' does not exist", 1L << 20)).TrimStart('\uFEFF');
+        if (text.TrimStart().StartsWith('{'))
+        {
+            try
+            {
+                using var doc = JsonDocument.Parse(text);
+                var byIndex = new SortedDictionary<int, string>();
+                foreach (var p in doc.RootElement.EnumerateObject())
+                {
+                    if (!int.TryParse(p.Name, NumberStyles.None, CultureInfo.InvariantCulture, out int index))
+                        throw new InvalidDataException($"'{path}': the key \"{p.Name}\" is not a class index; expected an object like {{\"0\": \"daisy\", \"1\": \"dandelion\"}}");
+                    if (p.Value.ValueKind != JsonValueKind.String)
+                        throw new InvalidDataException($"'{path}': class {index} must be a JSON string, found {p.Value.ValueKind}");
+                    if (!byIndex.TryAdd(index, p.Value.GetString()!))
+                        throw new InvalidDataException($"'{path}': class index {index} appears twice");
+                }
+                for (int i = 0; i < byIndex.Count; i++)
+                    if (!byIndex.ContainsKey(i))
+                        throw new InvalidDataException($"'{path}': class indices must run from 0 to {byIndex.Count - 1}, but {i} is missing");
+                return byIndex.Values.ToArray();
+            }
+            catch (JsonException e)
+            {
+                throw new InvalidDataException($"'{path}' is not valid JSON ({e.Message}); expected an object like {{\"0\": \"daisy\", \"1\": \"dandelion\"}}");
+            }
+        }
         if (text.TrimStart().StartsWith('['))
         {
             try
