@@ -11,7 +11,7 @@ namespace Vit.Tests.Distributed;
 /// the reason, when Open MPI's <c>mpirun</c> or the built <c>vit.dll</c> is missing (.ci/run
 /// installs Open MPI and builds vit first).
 /// </summary>
-public class MpiTrainingTests
+public class MpiTrainingTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly string? Repo = FindRepo();
     private static readonly string? Vit = Repo is null ? null : Path.Combine(Repo, "Vit.Samples", "Vit.Cli", "bin", "Release", "net10.0", "vit.dll");
@@ -111,6 +111,7 @@ public class MpiTrainingTests
         var single = Run(0, one, [.. Recipe, "--batch", "32", "--optimizer", optimizer]);
         var parallel = Run(2, two, [.. Recipe, "--batch", "16", "--optimizer", optimizer, "--check-replicas", "1"]);
         var (losses, parameters) = Difference(single, one, parallel, two);
+        output.WriteLine($"{optimizer}: 2 ranks against 1 process: losses {losses:E2}, parameters {parameters:E2} (relative)");
         // The gradients differ from one process's only in summation order (two half-batch sums
         // added, not one sum), about 1e-7 relative. SGD carries that into the parameters as it is;
         // AdamW divides by √v and so magnifies it on gradients that are sums of cancelling terms:
@@ -129,6 +130,7 @@ public class MpiTrainingTests
         string dropped = dir.Path("dropped");
         var broken = Run(2, dropped, [.. Recipe, "--batch", "16", "--optimizer", optimizer], new Dictionary<string, string> { ["VIT_FAULT_DROP_GRADIENTS_RANK"] = "1" });
         var mutated = Difference(single, one, broken, dropped);
+        output.WriteLine($"{optimizer}: rank 1's gradients dropped: losses {mutated.Losses:E2}, parameters {mutated.Parameters:E2} (relative)");
         Assert.True(mutated.Losses > 1e-4 && mutated.Parameters > 1e-4,
             $"dropping a rank's gradients changed the losses by only {mutated.Losses:E2} and the parameters by {mutated.Parameters:E2}: the comparison would not catch a lost shard");
     }

@@ -110,74 +110,84 @@ public static partial class WeightConverter
         foreach (var (key, value) in file.Metadata) writer.Metadata[key] = value;
         writer.Metadata["converted_from"] = format.ToString();
         foreach (var t in mapped.OrderBy(t => t.Name, StringComparer.Ordinal))
-        {
-            var first = file.GetTensor(t.Parts[0]);
-            long rows = t.Parts.Sum(p => file.GetTensor(p).Shape.Count > 0 ? file.GetTensor(p).Shape[0] : 1);
-            long[] shape = first.Shape.Count == 0 ? [] : [rows, .. first.Shape.Skip(1)];
-            writer.Add(t.Name, shape, t.Parts.SelectMany(p => file.ReadSingles(p)).ToArray());
-        }
+            writer.Add(t.Name, ShapeOf(file, t), t.Parts.SelectMany(p => file.ReadSingles(p)).ToArray());
         writer.Write(output);
         return format;
     }
 
-    private static string FromTorchvision(string n)
+    /// <summary>The shape of a mapped tensor: its parts stacked along the first axis.</summary>
+    public static long[] ShapeOf(SafeTensorsFile file, MappedTensor tensor)
     {
-        switch (n)
-        {
-            case "class_token": return "cls_token";
-            case "conv_proj.weight": return "patch_embed.proj.weight";
-            case "conv_proj.bias": return "patch_embed.proj.bias";
-            case "encoder.pos_embedding": return "pos_embed";
-            case "encoder.ln.weight": return "norm.weight";
-            case "encoder.ln.bias": return "norm.bias";
-            case "heads.head.weight": return "head.weight";
-            case "heads.head.bias": return "head.bias";
-            case "heads.pre_logits.weight": return "pre_logits.fc.weight";
-            case "heads.pre_logits.bias": return "pre_logits.fc.bias";
-        }
-        var m = TorchvisionLayer().Match(n);
-        if (!m.Success) return n;
-        string module = m.Groups[2].Value switch
-        {
-            "ln_1" => "norm1",
-            "ln_2" => "norm2",
-            "self_attention.in_proj" => "attn.qkv",
-            "self_attention.out_proj" => "attn.proj",
-            "mlp.0" or "mlp.linear_1" => "mlp.fc1",
-            "mlp.3" or "mlp.linear_2" => "mlp.fc2",
-            _ => "",
-        };
-        return module.Length == 0 ? n : $"blocks.{m.Groups[1].Value}.{module}.{m.Groups[3].Value}";
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentNullException.ThrowIfNull(tensor);
+        var first = file.GetTensor(tensor.Parts[0]).Shape;
+        if (tensor.Parts.Count == 1 || first.Count == 0) return [.. first];
+        return [tensor.Parts.Sum(p => file.GetTensor(p).Shape[0]), .. first.Skip(1)];
     }
 
-    private static string FromHuggingFace(string n)
+    // torchvision's names (torchvision/models/vision_transformer.py), outside the blocks and per block.
+    private static readonly Dictionary<string, string> TorchvisionTop = new(StringComparer.Ordinal)
     {
-        string s = n.StartsWith("vit.", StringComparison.Ordinal) ? n[4..] : n;
-        switch (s)
-        {
-            case "embeddings.cls_token": return "cls_token";
-            case "embeddings.position_embeddings": return "pos_embed";
-            case "embeddings.patch_embeddings.projection.weight": return "patch_embed.proj.weight";
-            case "embeddings.patch_embeddings.projection.bias": return "patch_embed.proj.bias";
-            case "layernorm.weight": return "norm.weight";
-            case "layernorm.bias": return "norm.bias";
-            case "pooler.dense.weight": return "pre_logits.fc.weight";
-            case "pooler.dense.bias": return "pre_logits.fc.bias";
-            case "classifier.weight": return "head.weight";
-            case "classifier.bias": return "head.bias";
-        }
-        var m = HfLayer().Match(s);
-        if (!m.Success) return n;
-        string module = m.Groups[2].Value switch
-        {
-            "layernorm_before" => "norm1",
-            "layernorm_after" => "norm2",
-            "attention.output.dense" => "attn.proj",
-            "intermediate.dense" => "mlp.fc1",
-            "output.dense" => "mlp.fc2",
-            _ => "",
-        };
-        return module.Length == 0 ? n : $"blocks.{m.Groups[1].Value}.{module}.{m.Groups[3].Value}";
+        ["class_token"] = "cls_token",
+        ["conv_proj.weight"] = "patch_embed.proj.weight",
+        ["conv_proj.bias"] = "patch_embed.proj.bias",
+        ["encoder.pos_embedding"] = "pos_embed",
+        ["encoder.ln.weight"] = "norm.weight",
+        ["encoder.ln.bias"] = "norm.bias",
+        ["heads.head.weight"] = "head.weight",
+        ["heads.head.bias"] = "head.bias",
+        ["heads.pre_logits.weight"] = "pre_logits.fc.weight",
+        ["heads.pre_logits.bias"] = "pre_logits.fc.bias",
+    };
+
+    private static readonly Dictionary<string, string> TorchvisionModules = new(StringComparer.Ordinal)
+    {
+        ["ln_1"] = "norm1",
+        ["ln_2"] = "norm2",
+        ["self_attention.in_proj"] = "attn.qkv",
+        ["self_attention.out_proj"] = "attn.proj",
+        ["mlp.0"] = "mlp.fc1",
+        ["mlp.linear_1"] = "mlp.fc1",
+        ["mlp.3"] = "mlp.fc2",
+        ["mlp.linear_2"] = "mlp.fc2",
+    };
+
+    // transformers' names (models/vit/modeling_vit.py), without the "vit." prefix of ViTForImageClassification.
+    private static readonly Dictionary<string, string> HuggingFaceTop = new(StringComparer.Ordinal)
+    {
+        ["embeddings.cls_token"] = "cls_token",
+        ["embeddings.position_embeddings"] = "pos_embed",
+        ["embeddings.patch_embeddings.projection.weight"] = "patch_embed.proj.weight",
+        ["embeddings.patch_embeddings.projection.bias"] = "patch_embed.proj.bias",
+        ["layernorm.weight"] = "norm.weight",
+        ["layernorm.bias"] = "norm.bias",
+        ["pooler.dense.weight"] = "pre_logits.fc.weight",
+        ["pooler.dense.bias"] = "pre_logits.fc.bias",
+        ["classifier.weight"] = "head.weight",
+        ["classifier.bias"] = "head.bias",
+    };
+
+    private static readonly Dictionary<string, string> HuggingFaceModules = new(StringComparer.Ordinal)
+    {
+        ["layernorm_before"] = "norm1",
+        ["layernorm_after"] = "norm2",
+        ["attention.output.dense"] = "attn.proj",
+        ["intermediate.dense"] = "mlp.fc1",
+        ["output.dense"] = "mlp.fc2",
+    };
+
+    // A name the naming does not know keeps its own, so that it shows up as unexpected.
+    private static string FromTorchvision(string n) => Rename(n, TorchvisionTop, TorchvisionLayer(), TorchvisionModules) ?? n;
+
+    private static string FromHuggingFace(string n) =>
+        Rename(n.StartsWith("vit.", StringComparison.Ordinal) ? n[4..] : n, HuggingFaceTop, HfLayer(), HuggingFaceModules) ?? n;
+
+    /// <summary>A name outside the blocks from <paramref name="top"/>; a block's (block, module, weight|bias) through <paramref name="modules"/>; null when neither knows it.</summary>
+    private static string? Rename(string n, Dictionary<string, string> top, Regex layer, Dictionary<string, string> modules)
+    {
+        if (top.TryGetValue(n, out var timm)) return timm;
+        var m = layer.Match(n);
+        return m.Success && modules.TryGetValue(m.Groups[2].Value, out var module) ? $"blocks.{m.Groups[1].Value}.{module}.{m.Groups[3].Value}" : null;
     }
 
     // torchvision: encoder.layers.encoder_layer_{i}.{module}.{weight|bias}; in_proj_weight / in_proj_bias spelled without the dot.

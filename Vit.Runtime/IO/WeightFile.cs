@@ -46,42 +46,46 @@ public static unsafe class WeightFile
         var missing = new List<string>();
         var unexpected = new List<string>();
         var resampled = new List<string>();
+        var keep = new HashSet<string>(StringComparer.Ordinal); // parameters not read from the file: the model's own values stay
         if (newHead)
         {
             static bool IsHead(string n) => n.StartsWith("head.", StringComparison.Ordinal) || n.StartsWith("pre_logits.", StringComparison.Ordinal);
             foreach (var t in mapped.Values.Where(t => IsHead(t.Name)).ToArray())
-                if (!table.TryFind(t.Name, out var p) || !SameShape(p.Shape, Shape(file, t)))
+                if (!table.TryFind(t.Name, out var p) || !SameShape(p.Shape, WeightConverter.ShapeOf(file, t)))
                 {
-                    unexpected.Add($"{t.Name} {Format(Shape(file, t))}");
+                    unexpected.Add($"{t.Name} {Format(WeightConverter.ShapeOf(file, t))}");
                     mapped.Remove(t.Name);
                 }
             foreach (var p in table.Parameters.Where(p => IsHead(p.Name) && !mapped.ContainsKey(p.Name)))
+            {
                 missing.Add($"{p.Name} {p.ShapeText}");
+                keep.Add(p.Name);
+            }
         }
         // Fine-tuning at another resolution: a pos_embed for another square grid is resampled (timm's resample_abs_pos_embed).
         float[]? resampledPos = null;
         if (newHead && table.TryFind("pos_embed", out var pos) && mapped.TryGetValue("pos_embed", out var filePos))
         {
-            var shape = Shape(file, filePos);
+            var shape = WeightConverter.ShapeOf(file, filePos);
             int dim = pos.Shape[^1], tokens = pos.Shape[1];
             int oldSide = shape.Length == 3 ? (int)Math.Round(Math.Sqrt(shape[1] - 1)) : 0, newSide = (int)Math.Round(Math.Sqrt(tokens - 1));
             if (shape.Length == 3 && shape[2] == dim && shape[1] != tokens && oldSide * oldSide == shape[1] - 1 && newSide * newSide == tokens - 1)
             {
                 resampledPos = PositionEmbeddingResampler.Resample(file.ReadSingles(filePos.Parts[0]), 1, oldSide, newSide, dim);
                 resampled.Add($"pos_embed {Format(shape)} → {pos.ShapeText} (grid {oldSide}×{oldSide} → {newSide}×{newSide}, bicubic)");
+                keep.Add("pos_embed"); // written from the resampled copy below
             }
         }
-        bool Skipped(string name) => (newHead && missing.Any(m => m.StartsWith(name + " ", StringComparison.Ordinal))) || (name == "pos_embed" && resampledPos is not null);
         var problems = new List<string>();
         foreach (var p in table.Parameters)
         {
-            if (Skipped(p.Name)) continue;
+            if (keep.Contains(p.Name)) continue;
             if (!mapped.TryGetValue(p.Name, out var t))
             {
                 problems.Add($"tensor '{p.Name}' is missing (expected shape {p.ShapeText})");
                 continue;
             }
-            var shape = Shape(file, t);
+            var shape = WeightConverter.ShapeOf(file, t);
             if (!SameShape(p.Shape, shape))
                 problems.Add($"tensor {Describe(t)} has shape {Format(shape)} in the file, but the model expects {p.ShapeText}");
             else if (t.Parts.Select(file.GetTensor).FirstOrDefault(x => x.DType is not (SafeTensorDType.F32 or SafeTensorDType.F64 or SafeTensorDType.F16 or SafeTensorDType.BF16)) is { } bad)
@@ -90,7 +94,7 @@ public static unsafe class WeightFile
         foreach (var t in mapped.Values)
         {
             if (!table.TryFind(t.Name, out _))
-                problems.Add($"tensor {Describe(t)} {Format(Shape(file, t))} is not a parameter of {table.ModelName}");
+                problems.Add($"tensor {Describe(t)} {Format(WeightConverter.ShapeOf(file, t))} is not a parameter of {table.ModelName}");
         }
         if (problems.Count > 0)
         {
@@ -113,7 +117,7 @@ public static unsafe class WeightFile
         }
         foreach (var p in table.Parameters)
         {
-            if (Skipped(p.Name)) continue; // the model's own initialization stays, or pos_embed was resampled
+            if (keep.Contains(p.Name)) continue; // the model's own initialization stays, or pos_embed was resampled
             long at = p.Offset;
             foreach (string part in mapped[p.Name].Parts)
             {
@@ -123,14 +127,6 @@ public static unsafe class WeightFile
             }
         }
         return new WeightLoadReport(format, missing, unexpected, resampled);
-    }
-
-    /// <summary>The shape of a mapped tensor: its parts stacked along the first axis.</summary>
-    private static long[] Shape(SafeTensorsFile file, MappedTensor t)
-    {
-        var first = file.GetTensor(t.Parts[0]).Shape;
-        if (t.Parts.Count == 1 || first.Count == 0) return [.. first];
-        return [t.Parts.Sum(p => file.GetTensor(p).Shape[0]), .. first.Skip(1)];
     }
 
     /// <summary>A tensor's name in quotes, and the file's names when they differ: <c>'qkv' (from 'in_proj_weight')</c>.</summary>

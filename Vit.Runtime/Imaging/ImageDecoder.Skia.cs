@@ -14,7 +14,6 @@ public static partial class ImageDecoder
         bytes.StartsWith("GIF87a"u8) || bytes.StartsWith("GIF89a"u8) ? "GIF" :
         bytes.Length >= 14 && bytes.StartsWith("BM"u8) ? "BMP" :
         bytes.Length >= 12 && bytes.StartsWith("RIFF"u8) && bytes[8..12].SequenceEqual("WEBP"u8) ? "WebP" :
-        bytes.StartsWith(PngSignature) ? "PNG" :
         null;
 
     /// <summary>
@@ -25,10 +24,10 @@ public static partial class ImageDecoder
     /// <param name="bytes">The file's contents.</param>
     /// <param name="name">Names the image in messages.</param>
     /// <param name="maxPixels">The most pixels accepted.</param>
+    /// <param name="format">The format the signature names (JPEG, PNG, …), for messages.</param>
     /// <param name="grayWithAlpha">A PNG of color type 4: Skia gives it as RGBA with equal R, G, B; keep gray and alpha.</param>
-    private static unsafe Image DecodeWithSkia(ReadOnlySpan<byte> bytes, string name, long maxPixels, bool grayWithAlpha)
+    private static unsafe Image DecodeWithSkia(ReadOnlySpan<byte> bytes, string name, long maxPixels, string format, bool grayWithAlpha)
     {
-        string format = SkiaFormat(bytes) ?? "image";
         fixed (byte* start = bytes)
         {
             using var data = SKData.Create((nint)start, bytes.Length); // no copy: the span outlives the codec

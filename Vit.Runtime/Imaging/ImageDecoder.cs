@@ -68,7 +68,7 @@ public static partial class ImageDecoder
         if (bytes.StartsWith(PngSignature)) return DecodePng(bytes, name, maxPixels);
         if (bytes.Length >= 2 && bytes[0] == (byte)'P' && bytes[1] is (byte)'2' or (byte)'3' or (byte)'5' or (byte)'6')
             return DecodeNetpbm(bytes, name, maxPixels);
-        if (SkiaFormat(bytes) is not null) return DecodeWithSkia(bytes, name, maxPixels, grayWithAlpha: false);
+        if (SkiaFormat(bytes) is { } format) return DecodeWithSkia(bytes, name, maxPixels, format, grayWithAlpha: false);
         throw new InvalidDataException(UnknownFormat(bytes, name));
     }
 
@@ -170,7 +170,7 @@ public static partial class ImageDecoder
         if (colorType == 3 && !havePalette) throw Invalid(name, "it is a palette image (color type 3) without a PLTE chunk");
 
         // The structure is sound: Skia (libpng) decodes it.
-        return DecodeWithSkia(bytes, name, maxPixels, grayWithAlpha: colorType == 4);
+        return DecodeWithSkia(bytes, name, maxPixels, "PNG", grayWithAlpha: colorType == 4);
     }
 
     private static string ChunkType(ReadOnlySpan<byte> type)

@@ -206,7 +206,6 @@ public sealed class Trainer : IDisposable
         {
             // Every rank starts from rank 0's parameters (as DDP does), whatever each initialized or loaded.
             _communicator.Broadcast(_model.Memory.Parameters, 0, _model.Memory.Layout.ParameterFloats);
-            CheckReplicas("at the start");
         }
         var clock = Stopwatch.StartNew();
         double secondsBefore = _history.Count > 0 ? _history[^1].Seconds : 0;
@@ -343,13 +342,17 @@ public sealed class Trainer : IDisposable
         return h;
     }
 
+    /// <summary>The <see cref="ParameterChecksum"/> every rank agreed on at the last replica check (after each epoch, and every <see cref="DataParallelOptions.CheckReplicasEvery"/> steps).</summary>
+    public ulong ReplicaChecksum { get; private set; }
+
     /// <summary>Compares <see cref="ParameterChecksum"/> across the ranks.</summary>
     /// <exception cref="CommunicationException">A rank's parameters differ from rank 0's.</exception>
     private void CheckReplicas(string when)
     {
         if (_communicator is null) return;
         Span<ulong> all = _communicator.Size <= 64 ? stackalloc ulong[_communicator.Size] : new ulong[_communicator.Size];
-        _communicator.AllGather(ParameterChecksum(), all);
+        ReplicaChecksum = ParameterChecksum();
+        _communicator.AllGather(ReplicaChecksum, all);
         for (int r = 1; r < all.Length; r++)
             if (all[r] != all[0])
                 throw new CommunicationException($"the parameters of rank {r} differ from rank 0's {when} (checksum {all[r]:x16}, rank 0 {all[0]:x16}); the ranks no longer train one model");

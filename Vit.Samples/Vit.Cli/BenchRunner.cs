@@ -16,8 +16,10 @@ namespace Vit.Cli;
 /// <param name="Runs">The number of timed steps.</param>
 /// <param name="Ranks">Data-parallel ranks under mpirun (1 otherwise); <paramref name="Batch"/> is per rank, <paramref name="ImagesPerSecond"/> and <paramref name="GflopsPerSecond"/> are for all ranks.</param>
 /// <param name="AllReduceWaitMs">Training under mpirun: the median time per step spent waiting for the gradient all-reduce after backward (what overlap did not hide).</param>
+/// <param name="Buckets">Training under mpirun: the gradient buckets, as (first float, floats), in the order they are reduced.</param>
 public sealed record BenchResult(string Model, string Mode, int Batch, int Threads, string Backend,
-    double ImagesPerSecond, double MsPerBatch, double GflopsPerSecond, int Runs, int Ranks = 1, double AllReduceWaitMs = 0);
+    double ImagesPerSecond, double MsPerBatch, double GflopsPerSecond, int Runs, int Ranks = 1, double AllReduceWaitMs = 0,
+    IReadOnlyList<(long Start, int Count)>? Buckets = null);
 
 /// <summary>
 /// The engine of <c>vit bench</c>: builds a preset on seeded random images, warms it up, then
@@ -109,6 +111,6 @@ public static class BenchRunner
         int ranks = communicator?.Size ?? 1;
         double flopsPerImage = train ? preset.Summary.TrainingFlopsPerImage : preset.Summary.ForwardFlopsPerImage;
         return new BenchResult(preset.Name, mode, batch, WorkerPool.Shared.Threads, backend.Name,
-            batch * ranks / median, median * 1e3, flopsPerImage * batch * ranks / median / 1e9, times.Count, ranks, waits[waits.Count / 2] * 1e3);
+            batch * ranks / median, median * 1e3, flopsPerImage * batch * ranks / median / 1e9, times.Count, ranks, waits[waits.Count / 2] * 1e3, reducer?.Buckets);
     }
 }

@@ -61,6 +61,13 @@ public static class BenchCommand
                         {
                             w.WriteNumber("ranks", result.Ranks);
                             w.WriteNumber("allreduce_wait_ms", result.AllReduceWaitMs);
+                            if (result.Buckets is { } buckets)
+                            {
+                                // MB (10^6 bytes) of gradients per bucket, in the order they are reduced (the last waits for the stem).
+                                w.WriteStartArray("bucket_mb");
+                                foreach (var (_, count) in buckets) w.WriteNumberValue(Math.Round(count * 4e-6, 2));
+                                w.WriteEndArray();
+                            }
                         }
                     });
                 }

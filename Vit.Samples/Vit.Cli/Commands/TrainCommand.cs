@@ -137,26 +137,9 @@ public static class TrainCommand
         // Under mpirun this process is one rank of a data-parallel run (docs/distributed.md).
         if (Communicator.FromEnvironment() is { } communicator)
             return RunRank(communicator, preset, recipe, dataFolder, limitTrain, outFolder, resumeFrom, weights, json, backend, parallel, stopAtStep);
-        var (train, test) = DataSource.Load(dataFolder, limitTrain);
-        var normalization = Normalization.For(train.Kind);
-        PrepareOutFolder(outFolder);
-        using var folderLock = LockOutFolder(outFolder);
-        Cli.CheckBatch(preset.Config, preset.Summary, recipe.Batch, training: true);
-        using var model = preset.Create((int)recipe.Seed, recipe.Batch, backend);
-        if (weights is not null && resumeFrom is null) LoadPretrained(model, weights, print: true);
-        using var trainer = new Trainer(model, train, test, recipe, normalization) { StopAtStep = stopAtStep };
-        trainer.ExtraMetadata["data"] = dataFolder is null ? Embedded : Path.GetFullPath(dataFolder);
-        trainer.ExtraMetadata["limit_train"] = limitTrain.ToString(CultureInfo.InvariantCulture);
-        if (resumeFrom is not null)
-        {
-            trainer.Resume(resumeFrom);
-            if (trainer.Progress.Epoch >= recipe.Epochs)
-            {
-                Console.Error.WriteLine($"vit: the run in '{outFolder}' has finished its {recipe.Epochs} epochs; raise --epochs to train further");
-                return 0;
-            }
-        }
-        AtomicFile.WriteAllText(Path.Combine(outFolder, RecipeFile), recipe.ToJson() + "\n");
+        using var run = Prepare(null, preset, recipe, dataFolder, limitTrain, outFolder, resumeFrom, weights, backend, parallel, stopAtStep);
+        if (run is null) return 0;
+        var (trainer, train, test) = (run.Trainer, run.Train, run.Test);
 
         using var cancel = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
@@ -187,18 +170,7 @@ public static class TrainCommand
             if (json)
             {
                 Console.Error.WriteLine(what);
-                trainer.EpochCompleted = m => Cli.WriteJson(w =>
-                {
-                    w.WriteNumber("epoch", m.Epoch);
-                    w.WriteNumber("train_loss", m.TrainLoss);
-                    w.WriteNumber("train_accuracy", m.TrainAccuracy);
-                    w.WriteNumberOrNull("test_loss", m.TestLoss);
-                    w.WriteNumberOrNull("test_accuracy", m.TestAccuracy);
-                    w.WriteNumber("lr", m.LearningRate);
-                    w.WriteNumber("images_per_second", m.ImagesPerSecond);
-                    w.WriteNumber("seconds", m.Seconds);
-                    w.WriteNumber("step", m.Step);
-                });
+                trainer.EpochCompleted = m => WriteEpochJson(m, null);
                 outcome = trainer.Run(outFolder, cancel.Token);
             }
             else
@@ -250,27 +222,13 @@ public static class TrainCommand
             if (!root) Console.SetOut(TextWriter.Null);
             if (communicator.LocalSize > 1 && Environment.GetEnvironmentVariable("VIT_THREADS") is null)
                 Vit.Backends.Cpu.WorkerPool.Configure(Math.Max(1, Vit.Backends.Cpu.WorkerPool.PhysicalCoreCount / communicator.LocalSize)); // this machine's cores, shared
-            var (train, test) = DataSource.Load(dataFolder, limitTrain);
-            var normalization = Normalization.For(train.Kind);
-            if (root) PrepareOutFolder(outFolder);
-            using var folderLock = root ? LockOutFolder(outFolder) : null;
-            Cli.CheckBatch(preset.Config, preset.Summary, recipe.Batch, training: true);
-            using var model = preset.Create((int)recipe.Seed, recipe.Batch, backend);
-            if (weights is not null && resumeFrom is null) LoadPretrained(model, weights, print: root);
-            using var trainer = new Trainer(model, train, test, recipe, normalization, communicator, parallel) { StopAtStep = stopAtStep };
-            trainer.ExtraMetadata["data"] = dataFolder is null ? Embedded : Path.GetFullPath(dataFolder);
-            trainer.ExtraMetadata["limit_train"] = limitTrain.ToString(CultureInfo.InvariantCulture);
-            if (resumeFrom is not null)
+            using var run = Prepare(communicator, preset, recipe, dataFolder, limitTrain, outFolder, resumeFrom, weights, backend, parallel, stopAtStep);
+            if (run is null)
             {
-                trainer.Resume(resumeFrom);
-                if (trainer.Progress.Epoch >= recipe.Epochs)
-                {
-                    if (root) Console.Error.WriteLine($"vit: the run in '{outFolder}' has finished its {recipe.Epochs} epochs; raise --epochs to train further");
-                    communicator.Dispose();
-                    return 0;
-                }
+                communicator.Dispose();
+                return 0;
             }
-            if (root) AtomicFile.WriteAllText(Path.Combine(outFolder, "recipe.json"), recipe.ToJson() + "\n");
+            var (trainer, train) = (run.Trainer, run.Train);
             string what = string.Create(CultureInfo.InvariantCulture,
                 $"{preset.Name} ({preset.Summary.Parameters:N0} parameters) on {train.Source}, data-parallel on {Plural(communicator.Size, "rank")} × {Plural(Vit.Backends.Cpu.WorkerPool.Shared.Threads, "thread")}: "
                 + $"{Plural(recipe.Epochs, "epoch")} × {Plural(trainer.BatchesPerEpoch, "global batch", "global batches")} of {recipe.Batch} × {communicator.Size}{(recipe.Accumulate > 1 ? $" (×{recipe.Accumulate} accumulated)" : "")}, "
@@ -289,20 +247,11 @@ public static class TrainCommand
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  all-reduce wait so far {trainer.Reducer.WaitSeconds:F2} s ({trainer.Reducer.WaitSeconds * 1e3 / Math.Max(1, trainer.Reducer.Steps):F1} ms per step)"));
                     return;
                 }
-                Cli.WriteJson(w =>
+                WriteEpochJson(m, w =>
                 {
-                    w.WriteNumber("epoch", m.Epoch);
-                    w.WriteNumber("train_loss", m.TrainLoss);
-                    w.WriteNumber("train_accuracy", m.TrainAccuracy);
-                    w.WriteNumberOrNull("test_loss", m.TestLoss);
-                    w.WriteNumberOrNull("test_accuracy", m.TestAccuracy);
-                    w.WriteNumber("lr", m.LearningRate);
-                    w.WriteNumber("images_per_second", m.ImagesPerSecond);
-                    w.WriteNumber("seconds", m.Seconds);
-                    w.WriteNumber("step", m.Step);
                     w.WriteNumber("ranks", communicator.Size);
                     w.WriteNumber("allreduce_wait_seconds", trainer.Reducer.WaitSeconds);
-                    w.WriteString("parameter_checksum", trainer.ParameterChecksum().ToString("x16", CultureInfo.InvariantCulture));
+                    w.WriteString("parameter_checksum", trainer.ReplicaChecksum.ToString("x16", CultureInfo.InvariantCulture));
                 });
             };
             var outcome = trainer.Run(outFolder);
@@ -310,7 +259,7 @@ public static class TrainCommand
                 Console.Error.WriteLine($"vit: stopped after step {trainer.Progress.Step} (--stop-at-step), in epoch {trainer.Progress.Epoch + 1}; checkpoint saved in {outFolder}; continue with: mpirun -np {communicator.Size} vit train --resume --out {outFolder}");
             else if (root && !json)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done: test accuracy {trainer.History[^1].TestAccuracy * 100:F1}% after {Plural(trainer.History[^1].Epoch, "epoch")} on {communicator.Size} ranks. Files in {outFolder}: "
-                    + $"{Trainer.WeightsFile}, {Trainer.CheckpointFile}, {Trainer.MetricsFile}, {Trainer.PlotFile}, recipe.json"));
+                    + $"{string.Join(", ", OutputFiles)}"));
             communicator.Dispose(); // MPI_Finalize: every rank gets here
             return 0;
         }
@@ -325,6 +274,84 @@ public static class TrainCommand
             return code;
         }
     }
+
+    /// <summary>What a run needs, set up the same way with or without mpirun.</summary>
+    private sealed class PreparedRun(RunFolderLock? folderLock, IVisionTransformer model, Trainer trainer, CifarDataset train, CifarDataset test) : IDisposable
+    {
+        public Trainer Trainer { get; } = trainer;
+
+        public CifarDataset Train { get; } = train;
+
+        public CifarDataset Test { get; } = test;
+
+        public void Dispose()
+        {
+            Trainer.Dispose();
+            model.Dispose();
+            folderLock?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Loads the data, takes the out folder, builds the model and the trainer, loads --weights or
+    /// resumes, and writes recipe.json. Under mpirun only rank 0 touches the out folder and prints.
+    /// Null when a resumed run has already finished (it says so).
+    /// </summary>
+    private static PreparedRun? Prepare(Communicator? communicator, Preset preset, TrainOptions recipe, string? dataFolder, int limitTrain, string outFolder,
+        string? resumeFrom, string? weights, Vit.Backends.Backend backend, DataParallelOptions parallel, long? stopAtStep)
+    {
+        bool root = communicator?.IsRoot ?? true;
+        var (train, test) = DataSource.Load(dataFolder, limitTrain);
+        var normalization = Normalization.For(train.Kind);
+        if (root) PrepareOutFolder(outFolder);
+        RunFolderLock? folderLock = root ? LockOutFolder(outFolder) : null;
+        IVisionTransformer? model = null;
+        Trainer? trainer = null;
+        try
+        {
+            Cli.CheckBatch(preset.Config, preset.Summary, recipe.Batch, training: true);
+            model = preset.Create((int)recipe.Seed, recipe.Batch, backend);
+            if (weights is not null && resumeFrom is null) LoadPretrained(model, weights, print: root);
+            trainer = new Trainer(model, train, test, recipe, normalization, communicator, parallel) { StopAtStep = stopAtStep };
+            trainer.ExtraMetadata["data"] = dataFolder is null ? Embedded : Path.GetFullPath(dataFolder);
+            trainer.ExtraMetadata["limit_train"] = limitTrain.ToString(CultureInfo.InvariantCulture);
+            var run = new PreparedRun(folderLock, model, trainer, train, test);
+            if (resumeFrom is not null)
+            {
+                trainer.Resume(resumeFrom);
+                if (trainer.Progress.Epoch >= recipe.Epochs)
+                {
+                    if (root) Console.Error.WriteLine($"vit: the run in '{outFolder}' has finished its {recipe.Epochs} epochs; raise --epochs to train further");
+                    run.Dispose();
+                    return null;
+                }
+            }
+            if (root) AtomicFile.WriteAllText(Path.Combine(outFolder, RecipeFile), recipe.ToJson() + "\n");
+            return run;
+        }
+        catch
+        {
+            trainer?.Dispose();
+            model?.Dispose();
+            folderLock?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>One JSON object per epoch on stdout (<c>--json</c>); <paramref name="extra"/> adds fields.</summary>
+    private static void WriteEpochJson(EpochMetrics m, Action<System.Text.Json.Utf8JsonWriter>? extra) => Cli.WriteJson(w =>
+    {
+        w.WriteNumber("epoch", m.Epoch);
+        w.WriteNumber("train_loss", m.TrainLoss);
+        w.WriteNumber("train_accuracy", m.TrainAccuracy);
+        w.WriteNumberOrNull("test_loss", m.TestLoss);
+        w.WriteNumberOrNull("test_accuracy", m.TestAccuracy);
+        w.WriteNumber("lr", m.LearningRate);
+        w.WriteNumber("images_per_second", m.ImagesPerSecond);
+        w.WriteNumber("seconds", m.Seconds);
+        w.WriteNumber("step", m.Step);
+        extra?.Invoke(w);
+    });
 
     /// <summary>
     /// Loads <c>--weights</c> for fine-tuning: timm, torchvision or Hugging Face names; a classifier
