@@ -29,7 +29,7 @@ public class DataParallelTests
         var labels = new int[batch];
         for (int i = 0; i < batch; i++)
         {
-            CifarLoader.Render(data.Image(i), Augmentation.None, Normalization.Cifar10, images.AsSpan(i * CifarDataset.ImageBytes, CifarDataset.ImageBytes));
+            PadCropTransform.Render(data.Image(i), Augmentation.None, Normalization.Cifar10, images.AsSpan(i * CifarDataset.ImageBytes, CifarDataset.ImageBytes));
             labels[i] = data.Label(i);
         }
         return (images, labels);
@@ -185,9 +185,10 @@ public class DataParallelTests
     public void ShardsOfAGlobalBatchAreTheOneProcessBatchWithTheSameAugmentation(int ranks, int batch, bool dropLast)
     {
         var data = Train(100);
-        LoaderOptions Options(int index, int count) => new(Shuffle: true, Augment: true, Seed: 5, DropLast: dropLast, Normalization.Cifar10, ShardIndex: index, ShardCount: count);
-        using var whole = new CifarLoader(data, batch * ranks, Options(0, 1));
-        var shards = Enumerable.Range(0, ranks).Select(r => new CifarLoader(data, batch, Options(r, ranks))).ToArray();
+        LoaderOptions Options(int index, int count) => new(Shuffle: true, Seed: 5, DropLast: dropLast, ShardIndex: index, ShardCount: count);
+        var transform = new PadCropTransform(32, Normalization.Cifar10, augment: true);
+        using var whole = new ImageLoader(data, batch * ranks, Options(0, 1), transform);
+        var shards = Enumerable.Range(0, ranks).Select(r => new ImageLoader(data, batch, Options(r, ranks), transform)).ToArray();
         try
         {
             Assert.All(shards, s => Assert.Equal(whole.BatchesPerEpoch, s.BatchesPerEpoch));

@@ -228,7 +228,14 @@ public class TrainerTests
         var (train, test) = Data(64, 32);
         using var tiny = new TinyToken(seed: 0, maxBatch: 1);
         var e = Assert.Throws<ArgumentException>(() => new Trainer(tiny, train, test, Recipe, Normalization.Cifar10));
-        Assert.Contains("8×8×3 images, but CIFAR images are 32×32×3", e.Message);
+        Assert.Contains("TinyToken has 5 classes, but ", e.Message);
+        Assert.Contains("has 10; use a model with Classes = 10, or pretrained --weights with a new 10-class head", e.Message);
+        // Another image size is fine: the transforms bring CIFAR's 32×32 to the model's 8×8 (five of the classes here).
+        using (var fits = new Trainer(tiny, train.WithClasses([0, 1, 2, 3, 4]), null, Recipe with { Batch = 1, Epochs = 1 }, Normalization.Cifar10))
+        {
+            Assert.Equal(TransformRecipe.ImageNet, fits.Recipe);
+            Assert.Equal(8, fits.EvalTransform.Size);
+        }
         using var model = new SmallCifar(seed: 0, maxBatch: 1);
         e = Assert.Throws<ArgumentException>(() => new Trainer(model, train.Take(10), test, Recipe, Normalization.Cifar10));
         Assert.Contains("fewer than one batch of 32", e.Message);

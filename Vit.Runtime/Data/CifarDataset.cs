@@ -33,7 +33,7 @@ public enum CifarSplit
 /// that names the file and says what was expected and what was found. Instances are immutable
 /// and safe to read from several threads.
 /// </remarks>
-public sealed class CifarDataset
+public sealed class CifarDataset : ImageDataset
 {
     /// <summary>Image width and height in pixels.</summary>
     public const int Side = 32;
@@ -77,16 +77,16 @@ public sealed class CifarDataset
     public CifarKind Kind { get; }
 
     /// <summary>The number of images.</summary>
-    public int Count => _labels.Length;
+    public override int Count => _labels.Length;
 
-    /// <summary>The number of classes: 10 for CIFAR-10, 100 for CIFAR-100 (fine labels).</summary>
-    public int ClassCount => ClassCountOf(Kind);
-
-    /// <summary>The class names, indexed by label (<see cref="ClassCount"/> entries).</summary>
-    public IReadOnlyList<string> ClassNames { get; }
+    /// <summary>The class names, indexed by label: 10 for CIFAR-10, 100 for CIFAR-100 (fine labels).</summary>
+    public override IReadOnlyList<string> ClassNames { get; }
 
     /// <summary>Where the records came from (file names or a description), for messages.</summary>
-    public string Source { get; }
+    public override string Source { get; }
+
+    /// <summary>The CIFAR statistics of <see cref="Kind"/> (<see cref="Normalization.For(CifarKind)"/>).</summary>
+    public override Normalization DefaultNormalization => Normalization.For(Kind);
 
     /// <summary>The bytes of one record for <paramref name="kind"/>: 3073 (CIFAR-10) or 3074 (CIFAR-100).</summary>
     public static int RecordBytes(CifarKind kind) => kind == CifarKind.Cifar10 ? 1 + ImageBytes : 2 + ImageBytes;
@@ -105,24 +105,22 @@ public sealed class CifarDataset
         return new ReadOnlySpan<byte>(_images, index * ImageBytes, ImageBytes);
     }
 
-    /// <summary>The label of image <paramref name="index"/>, in [0, <see cref="ClassCount"/>).</summary>
-    public int Label(int index)
+    /// <inheritdoc/>
+    public override ReadOnlySpan<byte> CifarPixels(int index) => Image(index);
+
+    /// <summary>Image <paramref name="index"/> as a 32 × 32 RGB <see cref="Imaging.Image"/> (a copy, HWC).</summary>
+    public override Imaging.Image Load(int index) => Imaging.Image.FromCifar(Image(index));
+
+    /// <summary>The label of image <paramref name="index"/>, in [0, <see cref="ImageDataset.ClassCount"/>).</summary>
+    public override int Label(int index)
     {
         CheckIndex(index);
         return _labels[index];
     }
 
-    /// <summary>How many images each class has (<see cref="ClassCount"/> entries).</summary>
-    public int[] ClassHistogram()
-    {
-        var counts = new int[ClassCount];
-        foreach (byte label in _labels) counts[label]++;
-        return counts;
-    }
-
     /// <summary>The first <paramref name="count"/> images, as a new dataset (the pixels are copied).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is negative or more than <see cref="Count"/>.</exception>
-    public CifarDataset Take(int count)
+    public override CifarDataset Take(int count)
     {
         if ((uint)count > (uint)Count)
             throw new ArgumentOutOfRangeException(nameof(count), count, $"Take needs 0 to {Count} images ({Source} has {Count}).");
@@ -269,6 +267,11 @@ public sealed class CifarDataset
                 $"{path}: expected {expected} class names (one per line) but found {names.Length}.");
         return Array.AsReadOnly(names);
     }
+
+    /// <summary>Whether <paramref name="folder"/> holds CIFAR binaries, itself or in a cifar-10-batches-bin or cifar-100-binary folder.</summary>
+    public static bool IsCifarFolder(string folder) =>
+        Directory.Exists(folder) && (Detect(folder) is not null
+            || new[] { "cifar-10-batches-bin", "cifar-100-binary" }.Any(sub => Directory.Exists(Path.Combine(folder, sub)) && Detect(Path.Combine(folder, sub)) is not null));
 
     private static CifarKind? Detect(string dir)
     {

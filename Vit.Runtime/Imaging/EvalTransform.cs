@@ -58,12 +58,18 @@ public sealed class EvalTransform
     {
         ArgumentNullException.ThrowIfNull(image);
         Transforms.RequireLength(chw, Size, Size);
-        var (rw, rh) = Transforms.ShorterSideSize(image.Width, image.Height, ResizeSize);
-        var crop = Transforms.CenterCropBox(rw, rh, Size);
         int bands = Transforms.RgbBands(image);
         var scratch = PilBilinear.ForThread;
         byte[] window = PilBilinear.Grow(ref scratch.Window, Size * Size * bands);
-        PilBilinear.ResampleWindow(image, Transforms.Whole(image), bands, rw, rh, crop, window);
+        Resample(image, bands, window);
         Transforms.WriteTensor(window, Size, Size, bands, bands, flip: false, _table, chw);
+    }
+
+    /// <summary>The resize and crop alone: S × S × <paramref name="bands"/> bytes (HWC) into <paramref name="window"/>, as PIL's.</summary>
+    internal void Resample(Image image, int bands, Span<byte> window)
+    {
+        var (rw, rh) = Transforms.ShorterSideSize(image.Width, image.Height, ResizeSize);
+        var crop = Transforms.CenterCropBox(rw, rh, Size);
+        PilBilinear.ResampleWindow(image, Transforms.Whole(image), bands, rw, rh, crop, window);
     }
 }

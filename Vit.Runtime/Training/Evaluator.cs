@@ -27,25 +27,33 @@ public sealed record Evaluation(double Loss, double Accuracy, int Images, long[]
     }
 }
 
-/// <summary>Evaluates a classifier on a CIFAR set with <c>Forward</c> (dropout off).</summary>
+/// <summary>Evaluates a classifier on an image dataset with <c>Forward</c> (dropout off).</summary>
 public static class Evaluator
 {
-    /// <summary>Runs <paramref name="model"/> over every image of <paramref name="data"/>, in order, without augmentation.</summary>
-    /// <exception cref="ArgumentException">The model's classes or image size do not fit the data.</exception>
-    public static Evaluation Evaluate(IVisionTransformer model, CifarDataset data, Normalization normalization, int batch = 256) =>
-        Evaluate(model, data, normalization, batch, communicator: null);
+    /// <summary>
+    /// Runs <paramref name="model"/> over every image of <paramref name="data"/>, in order, rendered
+    /// by the evaluation transform of the model's usual recipe (<see cref="SampleTransform.DefaultRecipe"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">The model's classes or channels do not fit the data.</exception>
+    public static Evaluation Evaluate(IVisionTransformer model, ImageDataset data, Normalization normalization, int batch = 256) =>
+        Evaluate(model, data, SampleTransform.ForEvaluation(SampleTransform.DefaultRecipe(model.Config.ImageSize), model.Config.ImageSize, normalization), batch, communicator: null);
 
     /// <summary>
-    /// The same, shared by the ranks of <paramref name="communicator"/>: each evaluates its slice of
+    /// Runs <paramref name="model"/> over every image of <paramref name="data"/>, in order, rendered
+    /// by <paramref name="transform"/> (an evaluation transform: its draws are not used). With
+    /// <paramref name="communicator"/>, the ranks share the work: each evaluates its slice of
     /// every global batch, and the sums (loss, correct, the confusion matrix) are reduced, so every
     /// rank gets the result one process would compute.
     /// </summary>
-    /// <exception cref="ArgumentException">The model's classes or image size do not fit the data.</exception>
-    public static Evaluation Evaluate(IVisionTransformer model, CifarDataset data, Normalization normalization, int batch, Communicator? communicator)
+    /// <exception cref="ArgumentException">The model's classes, channels or image size do not fit the data or the transform.</exception>
+    public static Evaluation Evaluate(IVisionTransformer model, ImageDataset data, SampleTransform transform, int batch, Communicator? communicator = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(transform);
         CheckFits(model, data);
+        if (transform.Size != model.Config.ImageSize)
+            throw new ArgumentException($"{model.Config.Name} takes {model.Config.ImageSize}-pixel images, but the transform renders {transform.Size}.", nameof(transform));
         int k = model.OutputWidth;
         var output = new float[batch * k];
         var confusion = new long[k * k];
@@ -53,8 +61,8 @@ public static class Evaluator
         long correct = 0;
         int seen = 0;
         int ranks = communicator?.Size ?? 1;
-        using var loader = new CifarLoader(data, batch, new LoaderOptions(Shuffle: false, Augment: false, Seed: 0, DropLast: false, normalization,
-            ShardIndex: communicator?.Rank ?? 0, ShardCount: ranks));
+        using var loader = new ImageLoader(data, batch, new LoaderOptions(Shuffle: false, Seed: 0, DropLast: false,
+            ShardIndex: communicator?.Rank ?? 0, ShardCount: ranks), transform);
         loader.StartEpoch(0);
         while (loader.Next(out var b))
         {
@@ -88,17 +96,20 @@ public static class Evaluator
         return new Evaluation(seen == 0 ? double.NaN : lossSum / seen, seen == 0 ? double.NaN : (double)correct / seen, seen, confusion, k);
     }
 
-    /// <summary>Fails unless the model classifies 32×32, 3-channel images into at least the data's classes.</summary>
+    /// <summary>
+    /// Fails unless the model classifies 3-channel images into the data's classes (any image size:
+    /// the transforms bring each image to the model's).
+    /// </summary>
     /// <exception cref="ArgumentException">It does not.</exception>
-    public static void CheckFits(IVisionTransformer model, CifarDataset data)
+    public static void CheckFits(IVisionTransformer model, ImageDataset data)
     {
         var c = model.Config;
-        if (c.ImageSize != CifarDataset.Side || c.Channels != CifarDataset.Channels)
-            throw new ArgumentException(
-                $"{c.Name} takes {c.ImageSize}×{c.ImageSize}×{c.Channels} images, but CIFAR images are {CifarDataset.Side}×{CifarDataset.Side}×{CifarDataset.Channels}; use a model with ImageSize = 32 (the 'cifar' preset).");
+        if (c.Channels != CifarDataset.Channels)
+            throw new ArgumentException($"{c.Name} takes {c.Channels}-channel images, but the images are read as RGB (3 channels); use a model with Channels = 3.");
         if (c.Classes != data.ClassCount)
             throw new ArgumentException(
-                $"{c.Name} has {c.Classes} classes, but {data.Source} has {data.ClassCount}; use a model with Classes = {data.ClassCount}.");
+                $"{c.Name} has {c.Classes} classes, but {data.Source} has {data.ClassCount}; use a model with Classes = {data.ClassCount}"
+                + (c.Classes > 0 ? $", or pretrained --weights with a new {data.ClassCount}-class head" : "") + ".");
     }
 
     /// <summary>The index of the largest value (the first on ties).</summary>

@@ -27,8 +27,15 @@ public sealed record TrainOptions
     /// <summary>Label smoothing ε of the loss.</summary>
     public double LabelSmoothing { get; init; } = 0.1;
 
-    /// <summary>Random crop with 4-pixel padding and horizontal flip on the training images.</summary>
+    /// <summary>The random part of the training transform: the recipe's random crop and horizontal flip (see <see cref="Transforms"/>).</summary>
     public bool Augment { get; init; } = true;
+
+    /// <summary>
+    /// How images become model inputs: CIFAR's pad-and-crop or ImageNet's resized crop (see
+    /// <see cref="Vit.Data.TransformRecipe"/>); null for the model's usual one
+    /// (<see cref="Vit.Data.SampleTransform.DefaultRecipe"/>: CIFAR's at 32 pixels, ImageNet's otherwise).
+    /// </summary>
+    public Vit.Data.TransformRecipe? Transforms { get; init; }
 
     /// <summary>Seeds the shuffling and augmentation (the model's initialization and dropout are seeded when it is created).</summary>
     public ulong Seed { get; init; }
@@ -91,6 +98,7 @@ public sealed record TrainOptions
                 w.WriteBoolean("nesterov", Optimizer.Nesterov);
             }
             w.WriteBoolean("augment", Augment);
+            if (Transforms is { } t) w.WriteString("transforms", Vit.Data.SampleTransform.Name(t));
             w.WriteBoolean("freeze", Freeze);
             w.WriteNumber("seed", Seed);
             w.WriteEndObject();
@@ -138,6 +146,7 @@ public static class TrainOptionsJson
                 FinalLearningRateFraction = D("lrf", o.FinalLearningRateFraction),
                 LabelSmoothing = D("label_smoothing", o.LabelSmoothing),
                 Augment = B("augment", o.Augment),
+                Transforms = r.TryGetProperty("transforms", out var t) ? Vit.Data.SampleTransform.ParseRecipe(t.GetString() ?? "") : o.Transforms,
                 Freeze = B("freeze", o.Freeze),
                 // A number; recipes written before it was one hold it as a string ("seed": "0").
                 Seed = !r.TryGetProperty("seed", out var seed) ? o.Seed

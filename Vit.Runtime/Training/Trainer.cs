@@ -18,8 +18,8 @@ public enum TrainingOutcome
 }
 
 /// <summary>
-/// Trains a compiled classifier on a CIFAR set: shuffled, augmented batches from a prefetching
-/// loader; gradient accumulation; the optimizer with warmup + cosine schedule; evaluation after
+/// Trains a compiled classifier on an image dataset (CIFAR records or an image folder): shuffled,
+/// augmented batches from a prefetching loader; gradient accumulation; the optimizer with warmup + cosine schedule; evaluation after
 /// every epoch; and, with an out folder, a checkpoint, <c>model.safetensors</c>,
 /// <c>metrics.csv</c> and <c>training.svg</c> after every epoch. Every random draw is a function
 /// of the seeds and the position in the run, so an interrupted run resumed from its checkpoint
@@ -39,18 +39,24 @@ public sealed class Trainer : IDisposable
     /// <summary>The training curves in the out folder.</summary>
     public const string PlotFile = "training.svg";
 
+    /// <summary>The class names in the out folder, as the documents' <c>class_indices.json</c> (<c>{"0": "daisy", …}</c>).</summary>
+    public const string ClassIndicesFile = "class_indices.json";
+
+    /// <summary>The metadata key of the transform recipe (<c>cifar</c> or <c>imagenet</c>), which eval and predict follow.</summary>
+    public const string TransformsKey = "transforms";
+
     private readonly IVisionTransformer _model;
     private readonly Communicator? _communicator;
     private readonly GradientReducer? _reducer;
-    private readonly CifarDataset _train;
-    private readonly CifarDataset? _test;
-    private readonly CifarLoader _loader;
+    private readonly ImageDataset _train;
+    private readonly ImageDataset? _test;
+    private readonly ImageLoader _loader;
     private readonly List<EpochMetrics> _history = [];
 
     /// <summary>Sets up a run; nothing is trained until <see cref="Run"/>.</summary>
     /// <exception cref="ArgumentException">The model does not fit the data, or the data is smaller than a batch.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A recipe value is out of range.</exception>
-    public Trainer(IVisionTransformer model, CifarDataset train, CifarDataset? test, TrainOptions options, Normalization normalization)
+    public Trainer(IVisionTransformer model, ImageDataset train, ImageDataset? test, TrainOptions options, Normalization normalization)
         : this(model, train, test, options, normalization, communicator: null)
     {
     }
@@ -64,7 +70,7 @@ public sealed class Trainer : IDisposable
     /// </summary>
     /// <exception cref="ArgumentException">The model does not fit the data, the data is smaller than a global batch, or the model runs on a device.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A recipe value is out of range.</exception>
-    public Trainer(IVisionTransformer model, CifarDataset train, CifarDataset? test, TrainOptions options, Normalization normalization,
+    public Trainer(IVisionTransformer model, ImageDataset train, ImageDataset? test, TrainOptions options, Normalization normalization,
         Communicator? communicator, DataParallelOptions? dataParallel = null)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -89,8 +95,10 @@ public sealed class Trainer : IDisposable
         Options = options;
         Normalization = normalization;
         ClassNames = train.ClassNames;
-        _loader = new CifarLoader(train, options.Batch, new LoaderOptions(Shuffle: true, Augment: options.Augment, Seed: options.Seed, DropLast: true, normalization,
-            ShardIndex: communicator?.Rank ?? 0, ShardCount: ranks));
+        Recipe = options.Transforms ?? SampleTransform.DefaultRecipe(model.Config.ImageSize);
+        _loader = new ImageLoader(train, options.Batch, new LoaderOptions(Shuffle: true, Seed: options.Seed, DropLast: true,
+            ShardIndex: communicator?.Rank ?? 0, ShardCount: ranks), SampleTransform.ForTraining(Recipe, model.Config.ImageSize, normalization, options.Augment));
+        EvalTransform = SampleTransform.ForEvaluation(Recipe, model.Config.ImageSize, normalization);
         BatchesPerEpoch = _loader.BatchesPerEpoch;
         StepsPerEpoch = (BatchesPerEpoch + options.Accumulate - 1) / options.Accumulate;
         long total = (long)StepsPerEpoch * options.Epochs;
@@ -131,6 +139,15 @@ public sealed class Trainer : IDisposable
 
     /// <summary>How images are normalized.</summary>
     public Normalization Normalization { get; }
+
+    /// <summary>The transform recipe in use (the recipe's, or the model's usual one).</summary>
+    public TransformRecipe Recipe { get; }
+
+    /// <summary>How test images are rendered.</summary>
+    public SampleTransform EvalTransform { get; }
+
+    /// <summary>The training loader's worker threads.</summary>
+    public int LoaderWorkers => _loader.Workers;
 
     /// <summary>The class names saved with the weights.</summary>
     public IReadOnlyList<string> ClassNames { get; }
@@ -201,7 +218,11 @@ public sealed class Trainer : IDisposable
     /// <exception cref="TrainingDivergedException">The loss or the gradient norm is not finite; the last checkpoint is kept.</exception>
     public TrainingOutcome Run(string? outFolder, CancellationToken cancellation = default)
     {
-        if (outFolder is not null && IsRoot) Directory.CreateDirectory(outFolder);
+        if (outFolder is not null && IsRoot)
+        {
+            Directory.CreateDirectory(outFolder);
+            AtomicFile.WriteAllText(Path.Combine(outFolder, ClassIndicesFile), ImageFolderDataset.ClassIndicesJson(ClassNames));
+        }
         if (_communicator is not null)
         {
             // Every rank starts from rank 0's parameters (as DDP does), whatever each initialized or loaded.
@@ -301,7 +322,7 @@ public sealed class Trainer : IDisposable
             if (_test is not null)
             {
                 EvaluationStarted?.Invoke();
-                test = Evaluator.Evaluate(_model, _test, Normalization, Options.EvalBatch, _communicator);
+                test = Evaluator.Evaluate(_model, _test, EvalTransform, Options.EvalBatch, _communicator);
             }
             Progress = new TrainingProgress(epoch + 1, 0, step, 0, 0, 0);
             var metrics = new EpochMetrics(epoch + 1, lossSum / seen, (double)correct / seen, test?.Loss ?? double.NaN, test?.Accuracy ?? double.NaN,
@@ -395,6 +416,7 @@ public sealed class Trainer : IDisposable
         ["steps_per_epoch"] = StepsPerEpoch.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["normalization_mean"] = string.Join(",", Enumerable.Range(0, 3).Select(c => Normalization.Mean(c).ToString("R", System.Globalization.CultureInfo.InvariantCulture))),
         ["normalization_std"] = string.Join(",", Enumerable.Range(0, 3).Select(c => Normalization.Std(c).ToString("R", System.Globalization.CultureInfo.InvariantCulture))),
+        [TransformsKey] = SampleTransform.Name(Recipe),
     };
 
     /// <summary>

@@ -100,6 +100,20 @@ public static class Cli
     }
 
     /// <summary><c>--json</c>.</summary>
+    /// <summary>Reads <c>--normalize</c>: a name or explicit means and stds.</summary>
+    /// <exception cref="UsageException">It is neither.</exception>
+    public static Vit.Data.Normalization ParseNormalization(string text)
+    {
+        try
+        {
+            return Vit.Data.Normalization.Parse(text);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            throw new UsageException("--normalize: " + Message(e));
+        }
+    }
+
     public static Option<bool> Json(string what) => new("--json") { Description = what };
 
     /// <summary>

@@ -12,7 +12,9 @@ public static class EvalCommand
     public static Command Create()
     {
         var weights = new Option<string>("--weights") { Description = "Weights or checkpoint (safetensors) to evaluate", HelpName = "FILE", Required = true };
-        var data = new Option<string?>("--data") { Description = "CIFAR-10 or CIFAR-100 binary folder; its test set is used (default: the embedded 500-image test subset)", HelpName = "DIR" };
+        var dataSet = new DataSource.OptionSet();
+        dataSet.Data.Description = "CIFAR-10/100 binary folder (its test split), or an image folder (its val/ folder, or the --val-fraction split the run used) (default: the embedded 500-image test subset)";
+        dataSet.Classes.Description += " (default: the classes the weights were trained on)";
         var model = Cli.Model(required: false);
         model.Description += " (default: the model the weights' metadata names)";
         var batch = Cli.Int("--batch", "Images per forward pass", 256);
@@ -20,21 +22,31 @@ public static class EvalCommand
         var json = Cli.Json("Print one JSON object (test_loss, test_accuracy, per-class accuracy, confusion matrix)");
         var backend = Cli.BackendOption();
         var device = Cli.DeviceOption();
-        var command = new Command("eval", "Evaluate weights on a CIFAR test set: loss, accuracy, per-class accuracy, confusion matrix") { weights, data, model, batch, plot, backend, device, json };
-        command.SetAction(r => Cli.Guard(() => Run(r.GetValue(weights)!, r.GetValue(data), r.GetValue(model), r.GetValue(batch), r.GetValue(plot), r.GetValue(json), Cli.Backend(r, backend, device))));
+        var command = new Command("eval", "Evaluate weights on a CIFAR test set or an image folder's validation images: loss, accuracy, per-class accuracy, confusion matrix")
+        {
+            weights, model, batch, plot, backend, device, json,
+        };
+        foreach (var o in dataSet.All) command.Options.Add(o);
+        command.SetAction(r => Cli.Guard(() =>
+        {
+            var info = WeightsInfo.Read(r.GetValue(weights)!, r.GetValue(model));
+            var data = DataSource.FromCommandLine(r, dataSet, info.Metadata, limitTrain: 0, seed: null, folderFromSaved: false);
+            return Run(info, data, r.GetValue(batch), r.GetValue(plot), r.GetValue(json), Cli.Backend(r, backend, device));
+        }));
         return command;
     }
 
-    private static int Run(string weightsPath, string? dataFolder, string? modelName, int batch, string? plotPath, bool json, Vit.Backends.Backend backend)
+    private static int Run(WeightsInfo info, DataOptions data, int batch, string? plotPath, bool json, Vit.Backends.Backend backend)
     {
-        var info = WeightsInfo.Read(weightsPath, modelName);
-        var test = DataSource.LoadTest(dataFolder);
+        string weightsPath = info.Path;
+        var test = DataSource.LoadTest(data);
         batch = Math.Min(batch, Math.Max(1, test.Count)); // no pass is larger than the test set
         Cli.CheckBatch(info.Preset.Config, info.Preset.Summary, batch, training: false);
         using var model = info.CreateModel(batch, backend);
         Evaluator.CheckFits(model, test);
         var names = test.ClassNames;
-        var result = Evaluator.Evaluate(model, test, info.Normalization(test.Kind), batch);
+        var size = info.Preset.Config.ImageSize;
+        var result = Evaluator.Evaluate(model, test, Vit.Data.SampleTransform.ForEvaluation(info.Transforms, size, info.Normalization(test)), batch);
         Cli.RequireFinite(result.Loss, $"the test loss of '{weightsPath}' on {test.Source}");
         bool plotChosen = plotPath is not null;
         plotPath ??= Path.Combine(Path.GetDirectoryName(Path.GetFullPath(weightsPath))!, "confusion.svg");

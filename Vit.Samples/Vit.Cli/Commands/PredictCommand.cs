@@ -12,7 +12,8 @@ public static class PredictCommand
     public static Command Create()
     {
         var weights = new Option<string>("--weights") { Description = "Weights or checkpoint (safetensors)", HelpName = "FILE", Required = true };
-        var image = new Option<string>("--image") { Description = "A JPEG, PNG, BMP, GIF, WebP or PPM/PGM image; resized (shorter side), center-cropped and normalized", HelpName = "FILE", Required = true };
+        var image = new Option<string>("--image") { Description = "A JPEG, PNG, BMP, GIF, WebP or PPM/PGM image; resized (shorter side), center-cropped and normalized as the weights were trained", HelpName = "FILE", Required = true };
+        var show = new Option<string?>("--show") { Description = "Also write the image with the top class and its probability as its title (PNG), as the documents' predict.py shows it", HelpName = "FILE.png" };
         var top = Cli.Int("--top", "How many classes to show", 5);
         var classes = new Option<string?>("--classes") { Description = "Class names: class_indices.json ({\"0\": \"daisy\", ...}), a JSON array, or one per line like batches.meta.txt (default: the names saved with the weights)", HelpName = "FILE" };
         var model = Cli.Model(required: false);
@@ -20,12 +21,13 @@ public static class PredictCommand
         var json = Cli.Json("Print one JSON object with the top classes and probabilities");
         var backend = Cli.BackendOption();
         var device = Cli.DeviceOption();
-        var command = new Command("predict", "Classify an image with trained weights") { weights, image, top, classes, model, backend, device, json };
-        command.SetAction(r => Cli.Guard(() => Run(r.GetValue(weights)!, r.GetValue(image)!, r.GetValue(top), r.GetValue(classes), r.GetValue(model), r.GetValue(json), Cli.Backend(r, backend, device))));
+        var command = new Command("predict", "Classify an image with trained weights") { weights, image, top, classes, model, show, backend, device, json };
+        command.SetAction(r => Cli.Guard(() => Run(r.GetValue(weights)!, r.GetValue(image)!, r.GetValue(top), r.GetValue(classes), r.GetValue(model), r.GetValue(show), r.GetValue(json),
+            Cli.Backend(r, backend, device))));
         return command;
     }
 
-    private static int Run(string weightsPath, string imagePath, int top, string? classesPath, string? modelName, bool json, Vit.Backends.Backend backend)
+    private static int Run(string weightsPath, string imagePath, int top, string? classesPath, string? modelName, string? showPath, bool json, Vit.Backends.Backend backend)
     {
         var info = WeightsInfo.Read(weightsPath, modelName);
         var c = info.Preset.Config;
@@ -37,7 +39,11 @@ public static class PredictCommand
 
         var picture = ImageDecoder.Load(imagePath);
         var input = new float[c.Channels * c.ImageSize * c.ImageSize];
-        Preprocess.ToModelInput(picture, c.ImageSize, c.Patch, info.Normalization(), input, imagePath);
+        // The evaluation transform the weights were trained with: Resize + CenterCrop, ToTensor, Normalize.
+        var transform = info.Transforms == Vit.Data.TransformRecipe.Cifar
+            ? new EvalTransform(c.ImageSize, info.Normalization(), resizeSize: c.ImageSize)
+            : new EvalTransform(c.ImageSize, info.Normalization());
+        transform.Apply(picture, input);
         using var model = info.CreateModel(1, backend);
         var logits = new float[c.Classes];
         model.Forward(input, 1, logits);
@@ -46,6 +52,13 @@ public static class PredictCommand
         Evaluator.Softmax(logits, probabilities);
         var ranked = Enumerable.Range(0, c.Classes).OrderByDescending(i => probabilities[i]).ThenBy(i => i).Take(Math.Min(top, c.Classes)).ToArray();
         string Name(int i) => names is not null ? names[i] : $"class {i}";
+        if (showPath is not null)
+        {
+            // predict.py's title: "class: {name}   prob: {p:.3}".
+            string title = string.Create(CultureInfo.InvariantCulture, $"class: {Name(ranked[0])}   prob: {probabilities[ranked[0]]:0.###}");
+            var titled = TitledImage.Render(picture, title);
+            Vit.IO.AtomicFile.Write(showPath, stream => stream.Write(ImageEncoder.EncodePng(titled)));
+        }
 
         if (json)
         {
@@ -73,6 +86,7 @@ public static class PredictCommand
         for (int k = 0; k < ranked.Length; k++)
             table.AddRow((k + 1).ToString(CultureInfo.InvariantCulture), Markup.Escape(Name(ranked[k])), (probabilities[ranked[k]] * 100).ToString("F2", CultureInfo.InvariantCulture) + "%");
         AnsiConsole.Write(table);
+        if (showPath is not null) Console.WriteLine($"wrote {showPath}: the image titled with its top class");
         return 0;
     }
 }

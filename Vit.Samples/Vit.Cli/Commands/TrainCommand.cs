@@ -13,12 +13,13 @@ namespace Vit.Cli;
 /// </summary>
 public static class TrainCommand
 {
-    private const string Embedded = "embedded";
-
     public static Command Create()
     {
         var model = Cli.Model(required: false, fallback: "cifar");
-        var data = new Option<string?>("--data") { Description = "CIFAR-10 or CIFAR-100 binary folder (default: the embedded 2,000/500-image CIFAR-10 subset)", HelpName = "DIR" };
+        var dataSet = new DataSource.OptionSet();
+        var normalize = new Option<string?>("--normalize") { Description = $"Per-channel mean and std: {Normalization.Syntax} (default: the CIFAR statistics for CIFAR data, imagenet for an image folder)", HelpName = "NAME" };
+        var transforms = new Option<string>("--transforms") { Description = "cifar (resize to the model's size, random crop with 4-pixel padding, flip) or imagenet (RandomResizedCrop + flip; eval Resize(S·256/224) + CenterCrop(S)); auto: cifar for 32-pixel models, else imagenet", DefaultValueFactory = _ => "auto", HelpName = "RECIPE" };
+        transforms.AcceptOnlyFromAmong("auto", "cifar", "imagenet");
         var epochs = Cli.Int("--epochs", "Passes over the training set", 8);
         var batch = Cli.Int("--batch", "Images per forward/backward pass", 64);
         var accumulate = Cli.Int("--accumulate", "Micro-batches per optimizer step (effective batch = batch × accumulate)", 1);
@@ -32,7 +33,7 @@ public static class TrainCommand
         var clip = Cli.Double("--clip-grad", "Clip gradients to this global norm (0 = off)", 1.0, v => v >= 0 && double.IsFinite(v), ">= 0");
         var momentum = Cli.Double("--momentum", "SGD momentum", 0.9, v => v >= 0 && v < 1, "in [0, 1)");
         var noNesterov = new Option<bool>("--no-nesterov") { Description = "SGD: plain momentum instead of Nesterov" };
-        var noAugment = new Option<bool>("--no-augment") { Description = "Turn off random crop (4-pixel padding) and horizontal flip" };
+        var noAugment = new Option<bool>("--no-augment") { Description = "Turn off the random crop and horizontal flip (train images get the eval transform)" };
         var limitTrain = Cli.Int("--limit-train", "Use only the first N training images (0 = all)", 0, min: 0);
         var output = new Option<string>("--out") { Description = "Folder for checkpoint.safetensors, model.safetensors, metrics.csv, training.svg", DefaultValueFactory = _ => "runs/train", HelpName = "DIR" };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its checkpoint (same recipe unless options are given)" };
@@ -48,11 +49,12 @@ public static class TrainCommand
 
         var backend = Cli.BackendOption();
         var device = Cli.DeviceOption();
-        var command = new Command("train", "Train a preset on CIFAR images: AdamW/SGD, warmup + cosine, checkpoints, resume")
+        var command = new Command("train", "Train or fine-tune a preset on CIFAR or an image folder: AdamW/SGD, warmup + cosine, checkpoints, resume")
         {
-            model, data, epochs, batch, accumulate, optimizer, lr, weightDecay, warmup, lrf, smoothing, clip, momentum, noNesterov,
+            model, normalize, transforms, epochs, batch, accumulate, optimizer, lr, weightDecay, warmup, lrf, smoothing, clip, momentum, noNesterov,
             noAugment, limitTrain, output, resume, seed, weights, freeze, backend, device, json, stopAt, bucketMb, noOverlap, checkReplicas,
         };
+        foreach (var o in dataSet.All) command.Options.Add(o);
         command.SetAction(r => Cli.Guard(() =>
         {
             bool Given(Option o) => r.GetResult(o) is { Implicit: false };
@@ -96,6 +98,7 @@ public static class TrainCommand
                 FinalLearningRateFraction = Pick(lrf, recipe.FinalLearningRateFraction),
                 LabelSmoothing = Pick(smoothing, recipe.LabelSmoothing),
                 Augment = !Pick(noAugment, !recipe.Augment),
+                Transforms = Given(transforms) ? (r.GetValue(transforms) == "auto" ? null : SampleTransform.ParseRecipe(r.GetValue(transforms)!)) : recipe.Transforms,
                 Freeze = Pick(freeze, recipe.Freeze),
                 Seed = (ulong)Pick(seed, (int)recipe.Seed),
                 Optimizer = opt,
@@ -112,32 +115,33 @@ public static class TrainCommand
                 if (e.ParamName is { } p && message.StartsWith(p, StringComparison.Ordinal)) message = option + message[p.Length..];
                 throw new UsageException(message.TrimEnd('.'));
             }
-            string? dataFolder = r.GetValue(data);
             int limit = r.GetValue(limitTrain);
             Preset preset = Preset.Find(r.GetValue(model)!);
+            Normalization? normalization = r.GetValue(normalize) is { } n ? Cli.ParseNormalization(n) : null;
             if (saved is not null)
             {
-                if (!Given(data) && saved.TryGetValue("data", out var d)) dataFolder = d == Embedded ? null : d;
-                if (!Given(limitTrain) && saved.TryGetValue("limit_train", out var l)) limit = int.Parse(l, CultureInfo.InvariantCulture);
+                if (!Given(limitTrain) && saved.TryGetValue(DataSource.LimitKey, out var l)) limit = int.Parse(l, CultureInfo.InvariantCulture);
                 if (!Given(model)) preset = Preset.FromMetadata(checkpoint, saved);
+                normalization ??= WeightsInfo.SavedNormalization(saved);
             }
+            var dataOptions = DataSource.FromCommandLine(r, dataSet, saved, limit, recipe.Seed, folderFromSaved: true);
             if (recipe.Freeze && r.GetValue(weights) is null && !resuming)
                 throw new UsageException("--freeze trains only the head, so it needs pretrained --weights to start from");
             var parallel = new DataParallelOptions { BucketMegabytes = r.GetValue(bucketMb), Overlap = !r.GetValue(noOverlap), CheckReplicasEvery = r.GetValue(checkReplicas) };
             int stopAtStep = r.GetValue(stopAt);
-            return Run(preset, recipe, dataFolder, limit, outFolder, resuming ? checkpoint : null, r.GetValue(weights), r.GetValue(json), Cli.Backend(r, backend, device),
+            return Run(preset, recipe, dataOptions, normalization, outFolder, resuming ? checkpoint : null, r.GetValue(weights), r.GetValue(json), Cli.Backend(r, backend, device),
                 parallel, stopAtStep == 0 ? null : stopAtStep);
         }));
         return command;
     }
 
-    private static int Run(Preset preset, TrainOptions recipe, string? dataFolder, int limitTrain, string outFolder, string? resumeFrom, string? weights, bool json, Vit.Backends.Backend backend,
+    private static int Run(Preset preset, TrainOptions recipe, DataOptions data, Normalization? normalization, string outFolder, string? resumeFrom, string? weights, bool json, Vit.Backends.Backend backend,
         DataParallelOptions parallel, long? stopAtStep)
     {
         // Under mpirun this process is one rank of a data-parallel run (docs/distributed.md).
         if (Communicator.FromEnvironment() is { } communicator)
-            return RunRank(communicator, preset, recipe, dataFolder, limitTrain, outFolder, resumeFrom, weights, json, backend, parallel, stopAtStep);
-        using var run = Prepare(null, preset, recipe, dataFolder, limitTrain, outFolder, resumeFrom, weights, backend, parallel, stopAtStep);
+            return RunRank(communicator, preset, recipe, data, normalization, outFolder, resumeFrom, weights, json, backend, parallel, stopAtStep);
+        using var run = Prepare(null, preset, recipe, data, normalization, outFolder, resumeFrom, weights, backend, parallel, stopAtStep);
         if (run is null) return 0;
         var (trainer, train, test) = (run.Trainer, run.Train, run.Test);
 
@@ -162,9 +166,10 @@ public static class TrainCommand
         });
         try
         {
-            string what = $"{preset.Name} ({preset.Summary.Parameters:N0} parameters) on {train.Source}: {train.Count:N0} train / {test.Count:N0} test images, "
+            string what = $"{preset.Name} ({preset.Summary.Parameters:N0} parameters) on {train.Source}: {train.Count:N0} train / {test?.Count ?? 0:N0} test images, "
                 + $"{Plural(recipe.Epochs, "epoch")} × {Plural(trainer.BatchesPerEpoch, "batch", "batches")} of {recipe.Batch}{(recipe.Accumulate > 1 ? $" (×{recipe.Accumulate} accumulated)" : "")}, "
                 + $"{trainer.Optimizer.Name} lr {recipe.LearningRate.ToString(CultureInfo.InvariantCulture)}, on {backend}";
+            what += "; " + Inputs(trainer);
             if (trainer.Progress.Step > 0) what += $"; resuming at epoch {trainer.Progress.Epoch + 1}, step {trainer.Progress.Step}";
             TrainingOutcome outcome;
             if (json)
@@ -193,7 +198,7 @@ public static class TrainCommand
                 var last = trainer.History[^1];
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done: test accuracy {last.TestAccuracy * 100:F1}% after {Plural(last.Epoch, "epoch")}, {last.Seconds / 60:F1} min. Files in {outFolder}: "
                     + $"{string.Join(", ", OutputFiles)}"));
-                Console.WriteLine($"next: vit eval --weights {Path.Combine(outFolder, Trainer.WeightsFile)}{(dataFolder is null ? "" : $" --data {dataFolder}")}");
+                Console.WriteLine($"next: vit eval --weights {Path.Combine(outFolder, Trainer.WeightsFile)}{(data.Folder is null ? "" : $" --data {data.Folder}")}");
             }
             return 0;
         }
@@ -210,7 +215,7 @@ public static class TrainCommand
     /// every rank when one dies or when mpirun is interrupted, and kills them a second later)
     /// stops at once: the last checkpoint is kept.
     /// </summary>
-    private static int RunRank(Communicator communicator, Preset preset, TrainOptions recipe, string? dataFolder, int limitTrain, string outFolder,
+    private static int RunRank(Communicator communicator, Preset preset, TrainOptions recipe, DataOptions data, Normalization? normalization, string outFolder,
         string? resumeFrom, string? weights, bool json, Vit.Backends.Backend backend, DataParallelOptions parallel, long? stopAtStep)
     {
         bool root = communicator.IsRoot;
@@ -222,7 +227,7 @@ public static class TrainCommand
             if (!root) Console.SetOut(TextWriter.Null);
             if (communicator.LocalSize > 1 && Environment.GetEnvironmentVariable("VIT_THREADS") is null)
                 Vit.Backends.Cpu.WorkerPool.Configure(Math.Max(1, Vit.Backends.Cpu.WorkerPool.PhysicalCoreCount / communicator.LocalSize)); // this machine's cores, shared
-            using var run = Prepare(communicator, preset, recipe, dataFolder, limitTrain, outFolder, resumeFrom, weights, backend, parallel, stopAtStep);
+            using var run = Prepare(communicator, preset, recipe, data, normalization, outFolder, resumeFrom, weights, backend, parallel, stopAtStep);
             if (run is null)
             {
                 communicator.Dispose();
@@ -233,6 +238,7 @@ public static class TrainCommand
                 $"{preset.Name} ({preset.Summary.Parameters:N0} parameters) on {train.Source}, data-parallel on {Plural(communicator.Size, "rank")} × {Plural(Vit.Backends.Cpu.WorkerPool.Shared.Threads, "thread")}: "
                 + $"{Plural(recipe.Epochs, "epoch")} × {Plural(trainer.BatchesPerEpoch, "global batch", "global batches")} of {recipe.Batch} × {communicator.Size}{(recipe.Accumulate > 1 ? $" (×{recipe.Accumulate} accumulated)" : "")}, "
                 + $"{trainer.Optimizer.Name} lr {recipe.LearningRate}, buckets of {parallel.BucketMegabytes} MiB {(parallel.Overlap ? "reduced while backward runs" : "reduced after backward")} ({Plural(trainer.Reducer!.Buckets.Count, "bucket")})");
+            what += "; " + Inputs(trainer);
             if (trainer.Progress.Step > 0) what += $"; resuming at epoch {trainer.Progress.Epoch + 1}, step {trainer.Progress.Step}";
             if (root) Console.Error.WriteLine(what);
             // Plain lines (a progress line every 5 s, one per epoch with the all-reduce wait so far), or one JSON object per epoch.
@@ -276,13 +282,13 @@ public static class TrainCommand
     }
 
     /// <summary>What a run needs, set up the same way with or without mpirun.</summary>
-    private sealed class PreparedRun(RunFolderLock? folderLock, IVisionTransformer model, Trainer trainer, CifarDataset train, CifarDataset test) : IDisposable
+    private sealed class PreparedRun(RunFolderLock? folderLock, IVisionTransformer model, Trainer trainer, ImageDataset train, ImageDataset? test) : IDisposable
     {
         public Trainer Trainer { get; } = trainer;
 
-        public CifarDataset Train { get; } = train;
+        public ImageDataset Train { get; } = train;
 
-        public CifarDataset Test { get; } = test;
+        public ImageDataset? Test { get; } = test;
 
         public void Dispose()
         {
@@ -297,12 +303,12 @@ public static class TrainCommand
     /// resumes, and writes recipe.json. Under mpirun only rank 0 touches the out folder and prints.
     /// Null when a resumed run has already finished (it says so).
     /// </summary>
-    private static PreparedRun? Prepare(Communicator? communicator, Preset preset, TrainOptions recipe, string? dataFolder, int limitTrain, string outFolder,
+    private static PreparedRun? Prepare(Communicator? communicator, Preset preset, TrainOptions recipe, DataOptions data, Normalization? normalization, string outFolder,
         string? resumeFrom, string? weights, Vit.Backends.Backend backend, DataParallelOptions parallel, long? stopAtStep)
     {
         bool root = communicator?.IsRoot ?? true;
-        var (train, test) = DataSource.Load(dataFolder, limitTrain);
-        var normalization = Normalization.For(train.Kind);
+        var (train, test) = DataSource.Load(data);
+        var norm = normalization ?? train.DefaultNormalization;
         if (root) PrepareOutFolder(outFolder);
         RunFolderLock? folderLock = root ? LockOutFolder(outFolder) : null;
         IVisionTransformer? model = null;
@@ -312,9 +318,8 @@ public static class TrainCommand
             Cli.CheckBatch(preset.Config, preset.Summary, recipe.Batch, training: true);
             model = preset.Create((int)recipe.Seed, recipe.Batch, backend);
             if (weights is not null && resumeFrom is null) LoadPretrained(model, weights, print: root);
-            trainer = new Trainer(model, train, test, recipe, normalization, communicator, parallel) { StopAtStep = stopAtStep };
-            trainer.ExtraMetadata["data"] = dataFolder is null ? Embedded : Path.GetFullPath(dataFolder);
-            trainer.ExtraMetadata["limit_train"] = limitTrain.ToString(CultureInfo.InvariantCulture);
+            trainer = new Trainer(model, train, test, recipe, norm, communicator, parallel) { StopAtStep = stopAtStep };
+            DataSource.Describe(data, trainer.ExtraMetadata);
             var run = new PreparedRun(folderLock, model, trainer, train, test);
             if (resumeFrom is not null)
             {
@@ -336,6 +341,16 @@ public static class TrainCommand
             folderLock?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>How the images reach the model: the transform recipe and size, the normalization, the loader's workers.</summary>
+    private static string Inputs(Trainer trainer)
+    {
+        var n = trainer.Normalization;
+        var c = CultureInfo.InvariantCulture;
+        string Three(Func<int, float> f) => string.Join(",", Enumerable.Range(0, 3).Select(i => f(i).ToString("0.####", c)));
+        return $"{SampleTransform.Name(trainer.Recipe)} transforms at {trainer.EvalTransform.Size} px{(trainer.Options.Augment ? "" : " (no augmentation)")}, "
+            + $"normalized by mean {Three(n.Mean)} std {Three(n.Std)}, {Plural(trainer.LoaderWorkers, "loader worker")}";
     }
 
     /// <summary>One JSON object per epoch on stdout (<c>--json</c>); <paramref name="extra"/> adds fields.</summary>

@@ -89,18 +89,26 @@ public sealed record WeightsInfo(string Path, Preset Preset, IReadOnlyDictionary
     }
 
     /// <summary>The normalization saved with the weights, or the usual one for the model's image size.</summary>
-    public Normalization Normalization(CifarKind? data = null)
+    public Normalization Normalization(ImageDataset? data = null) =>
+        SavedNormalization(Metadata) ?? data?.DefaultNormalization
+        ?? (Preset.Config.ImageSize == CifarDataset.Side ? Vit.Data.Normalization.Cifar10 : Vit.Data.Normalization.ImageNet);
+
+    /// <summary>The normalization in weights' or a checkpoint's metadata (<c>normalization_mean</c>, <c>normalization_std</c>), or null.</summary>
+    public static Normalization? SavedNormalization(IReadOnlyDictionary<string, string> metadata)
     {
-        if (Metadata.TryGetValue("normalization_mean", out var m) && Metadata.TryGetValue("normalization_std", out var s))
+        if (metadata.TryGetValue("normalization_mean", out var m) && metadata.TryGetValue("normalization_std", out var s))
         {
             var mean = Parse(m);
             var std = Parse(s);
             if (mean is { Length: 3 } && std is { Length: 3 })
                 return new Normalization(mean[0], mean[1], mean[2], std[0], std[1], std[2]);
         }
-        if (data is not null) return Vit.Data.Normalization.For(data.Value);
-        return Preset.Config.ImageSize == CifarDataset.Side ? Vit.Data.Normalization.Cifar10 : Vit.Data.Normalization.ImageNet;
+        return null;
     }
+
+    /// <summary>The transform recipe saved with the weights, or the model's usual one.</summary>
+    public TransformRecipe Transforms =>
+        Metadata.TryGetValue(Trainer.TransformsKey, out var t) && t is "cifar" or "imagenet" ? SampleTransform.ParseRecipe(t) : SampleTransform.DefaultRecipe(Preset.Config.ImageSize);
 
     private static float[]? Parse(string list)
     {

@@ -7,16 +7,19 @@ namespace Vit.Tests.Data;
 /// The prefetching loader: determinism (seed, epoch, position), resumption, augmentation and
 /// normalization against scalar references, pooled buffers, and errors from the background thread.
 /// </summary>
-public sealed class CifarLoaderTests
+public sealed class ImageLoaderTests
 {
     private static CifarDataset Data(int count) =>
         CifarDataset.FromRecords(CifarDatasetTests.Records(CifarKind.Cifar10, count, i => (i * 7) % 10), CifarKind.Cifar10, "synthetic", null);
 
-    private static LoaderOptions Options(ulong seed = 42, bool shuffle = true, bool augment = true, bool dropLast = false, int prefetch = 2) =>
-        new(shuffle, augment, seed, dropLast, Normalization.Cifar10, prefetch);
+    private static (LoaderOptions Options, SampleTransform Transform) Options(ulong seed = 42, bool shuffle = true, bool augment = true, bool dropLast = false, int prefetch = 2,
+        int workers = 0) =>
+        (new(shuffle, seed, dropLast, prefetch, Workers: workers), new PadCropTransform(32, Normalization.Cifar10, augment));
+
+    private static ImageLoader New(ImageDataset data, int batch, (LoaderOptions Options, SampleTransform Transform) o) => new(data, batch, o.Options, o.Transform);
 
     /// <summary>Every batch of one epoch, copied: (index, images, labels, sample indices).</summary>
-    private static List<(int Index, float[] Images, int[] Labels, int[] Samples)> Epoch(CifarLoader loader, int epoch, int firstBatch = 0)
+    private static List<(int Index, float[] Images, int[] Labels, int[] Samples)> Epoch(ImageLoader loader, int epoch, int firstBatch = 0)
     {
         loader.StartEpoch(epoch, firstBatch);
         var batches = new List<(int, float[], int[], int[])>();
@@ -29,8 +32,8 @@ public sealed class CifarLoaderTests
     public void SameSeedGivesTheSameBatches()
     {
         var data = Data(150);
-        using var a = new CifarLoader(data, 32, Options());
-        using var b = new CifarLoader(data, 32, Options(prefetch: 5));
+        using var a = New(data, 32, Options());
+        using var b = New(data, 32, Options(prefetch: 5));
         var ea = Epoch(a, 3);
         var eb = Epoch(b, 3);
         Assert.Equal(5, ea.Count);
@@ -53,12 +56,12 @@ public sealed class CifarLoaderTests
     public void ResumedEpochEqualsTheTailOfAFullEpoch()
     {
         var data = Data(100);
-        using var loader = new CifarLoader(data, 16, Options());
+        using var loader = New(data, 16, Options());
         var full = Epoch(loader, 2);
         _ = Epoch(loader, 5); // another epoch in between must not matter
         for (int k = 0; k <= loader.BatchesPerEpoch; k++)
         {
-            using var resumed = new CifarLoader(data, 16, Options());
+            using var resumed = New(data, 16, Options());
             var tail = Epoch(resumed, 2, k);
             Assert.Equal(full.Count - k, tail.Count);
             for (int i = 0; i < tail.Count; i++)
@@ -74,7 +77,7 @@ public sealed class CifarLoaderTests
     public void RestartingAnEpochMidwayServesItFromTheStart()
     {
         var data = Data(90);
-        using var loader = new CifarLoader(data, 10, Options(prefetch: 3));
+        using var loader = New(data, 10, Options(prefetch: 3));
         var full = Epoch(loader, 1);
         loader.StartEpoch(1);
         Assert.True(loader.Next(out _));
@@ -87,11 +90,11 @@ public sealed class CifarLoaderTests
     public void EpochsAndSeedsDiffer()
     {
         var data = Data(64);
-        using var loader = new CifarLoader(data, 64, Options());
+        using var loader = New(data, 64, Options());
         var e0 = Epoch(loader, 0)[0];
         var e1 = Epoch(loader, 1)[0];
         Assert.NotEqual(e0.Samples, e1.Samples);
-        using var other = new CifarLoader(data, 64, Options(seed: 43));
+        using var other = New(data, 64, Options(seed: 43));
         Assert.NotEqual(e0.Samples, Epoch(other, 0)[0].Samples);
         // The same epoch twice is the same.
         Assert.Equal(e0.Images, Epoch(loader, 0)[0].Images);
@@ -101,8 +104,8 @@ public sealed class CifarLoaderTests
     public void OrderAndAugmentationDependOnPositionNotBatchSize()
     {
         var data = Data(60);
-        using var small = new CifarLoader(data, 7, Options());
-        using var large = new CifarLoader(data, 25, Options());
+        using var small = New(data, 7, Options());
+        using var large = New(data, 25, Options());
         float[] a = Epoch(small, 4).SelectMany(b => b.Images).ToArray();
         float[] b = Epoch(large, 4).SelectMany(b => b.Images).ToArray();
         Assert.Equal(a, b);
@@ -112,7 +115,7 @@ public sealed class CifarLoaderTests
     public void WithoutShuffleTheOrderIsTheDatasetOrder()
     {
         var data = Data(20);
-        using var loader = new CifarLoader(data, 8, Options(shuffle: false, augment: false));
+        using var loader = New(data, 8, Options(shuffle: false, augment: false));
         var epoch = Epoch(loader, 7);
         Assert.Equal(Enumerable.Range(0, 20), epoch.SelectMany(b => b.Samples));
         Assert.Equal([8, 8, 4], epoch.Select(b => b.Labels.Length));
@@ -123,11 +126,11 @@ public sealed class CifarLoaderTests
     {
         var a = new int[1000];
         var b = new int[1000];
-        CifarLoader.EpochOrder(7, 3, a);
-        CifarLoader.EpochOrder(7, 3, b);
+        ImageLoader.EpochOrder(7, 3, a);
+        ImageLoader.EpochOrder(7, 3, b);
         Assert.Equal(a, b);
         Assert.Equal(Enumerable.Range(0, 1000), a.Order());
-        CifarLoader.EpochOrder(7, 4, b);
+        ImageLoader.EpochOrder(7, 4, b);
         Assert.NotEqual(a, b);
         Assert.True(a.Where((v, i) => v == i).Count() < 10, "the order barely moved");
     }
@@ -136,12 +139,12 @@ public sealed class CifarLoaderTests
     public void DropLastLeavesOutThePartialBatch()
     {
         var data = Data(50);
-        using var loader = new CifarLoader(data, 16, Options(dropLast: true));
+        using var loader = New(data, 16, Options(dropLast: true));
         Assert.Equal(3, loader.BatchesPerEpoch);
         Assert.All(Epoch(loader, 0), b => Assert.Equal(16, b.Labels.Length));
-        using var keep = new CifarLoader(data, 16, Options());
+        using var keep = New(data, 16, Options());
         Assert.Equal(4, keep.BatchesPerEpoch);
-        var e = Assert.Throws<ArgumentException>(() => new CifarLoader(Data(5), 16, Options(dropLast: true)));
+        var e = Assert.Throws<ArgumentException>(() => New(Data(5), 16, Options(dropLast: true)));
         Assert.Contains("The batch size 16 is larger than the 5 images of synthetic", e.Message);
     }
 
@@ -173,7 +176,7 @@ public sealed class CifarLoaderTests
     {
         var data = Data(40);
         var options = Options(seed: 9);
-        using var loader = new CifarLoader(data, 16, options);
+        using var loader = New(data, 16, options);
         var seen = new HashSet<Augmentation>();
         foreach (int epoch in new[] { 0, 1 })
         {
@@ -182,9 +185,9 @@ public sealed class CifarLoaderTests
                 for (int j = 0; j < batches[bi].Samples.Length; j++)
                 {
                     int position = bi * 16 + j;
-                    var a = Augmentation.For(options.Seed, epoch, position);
+                    var a = Augmentation.For(options.Options.Seed, epoch, position);
                     seen.Add(a);
-                    float[] expected = ReferenceAugment(data.Image(batches[bi].Samples[j]), a, options.Normalization);
+                    float[] expected = ReferenceAugment(data.Image(batches[bi].Samples[j]), a, options.Transform.Normalization);
                     float[] actual = batches[bi].Images.AsSpan(j * 3072, 3072).ToArray();
                     Assert.Equal(expected, actual);
                 }
@@ -195,12 +198,12 @@ public sealed class CifarLoaderTests
         var image = data.Image(0);
         var n = Normalization.Identity;
         var shifted = new float[3072];
-        CifarLoader.Render(image, new Augmentation(OffsetX: 3, OffsetY: -2, Flip: false), n, shifted);
+        PadCropTransform.Render(image, new Augmentation(OffsetX: 3, OffsetY: -2, Flip: false), n, shifted);
         Assert.Equal(0f, shifted[0]);                                      // row 0 comes from row −2: padding
         Assert.Equal(image[0 * 32 + 3] / 255f, shifted[2 * 32 + 0]);       // out(2, 0) = in(0, 3)
         Assert.Equal(0f, shifted[5 * 32 + 29]);                            // column 29 + 3 = 32: padding
         var flipped = new float[3072];
-        CifarLoader.Render(image, new Augmentation(0, 0, Flip: true), n, flipped);
+        PadCropTransform.Render(image, new Augmentation(0, 0, Flip: true), n, flipped);
         Assert.Equal(image[1024 + 5 * 32 + 31] / 255f, flipped[1024 + 5 * 32 + 0]);
     }
 
@@ -235,7 +238,7 @@ public sealed class CifarLoaderTests
         Assert.Equal(Normalization.Cifar100, Normalization.For(CifarKind.Cifar100));
 
         var data = Data(3);
-        using var loader = new CifarLoader(data, 3, new LoaderOptions(false, false, 0, false, Normalization.Cifar100));
+        using var loader = new ImageLoader(data, 3, new LoaderOptions(false, 0, false), new PadCropTransform(32, Normalization.Cifar100, augment: false));
         loader.StartEpoch(0);
         Assert.True(loader.Next(out var batch));
         var n = Normalization.Cifar100;
@@ -256,7 +259,7 @@ public sealed class CifarLoaderTests
     [Fact]
     public void BackgroundErrorsSurfaceOnNextInOrder()
     {
-        using var loader = new CifarLoader(Data(100), 10, Options(prefetch: 4));
+        using var loader = New(Data(100), 10, Options(prefetch: 4));
         loader.BeforeFill = index => { if (index == 3) throw new InvalidDataException($"batch {index} is broken"); };
         loader.StartEpoch(0);
         for (int i = 0; i < 3; i++)
@@ -284,7 +287,7 @@ public sealed class CifarLoaderTests
     public void BuffersArePooledAndNextDoesNotAllocate()
     {
         var data = Data(200);
-        using var loader = new CifarLoader(data, 8, Options(prefetch: 2));
+        using var loader = New(data, 8, Options(prefetch: 2));
         var addresses = new HashSet<nint>(capacity: 64);
         var perEpoch = new List<long>();
         const int MaxEpochs = 5000; // each takes about a millisecond: the bound on the test's time when it fails
@@ -317,7 +320,7 @@ public sealed class CifarLoaderTests
     [Fact]
     public void MisuseIsReported()
     {
-        var loader = new CifarLoader(Data(10), 4, Options());
+        var loader = New(Data(10), 4, Options());
         Assert.Throws<InvalidOperationException>(() => loader.Next(out _));
         Assert.Throws<ArgumentOutOfRangeException>(() => loader.StartEpoch(0, 4));
         Assert.Throws<ArgumentOutOfRangeException>(() => loader.StartEpoch(-1));
@@ -327,7 +330,7 @@ public sealed class CifarLoaderTests
         loader.Dispose();
         Assert.Throws<ObjectDisposedException>(() => loader.Next(out _));
         Assert.Throws<ObjectDisposedException>(() => loader.StartEpoch(0));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new CifarLoader(Data(10), 0, Options()));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new CifarLoader(Data(10), 4, Options(prefetch: 0)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => New(Data(10), 0, Options()));
+        Assert.Throws<ArgumentOutOfRangeException>(() => New(Data(10), 4, Options(prefetch: 0)));
     }
 }
