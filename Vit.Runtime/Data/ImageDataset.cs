@@ -57,6 +57,22 @@ public abstract class ImageDataset
     }
 
     /// <summary>
+    /// <paramref name="count"/> images drawn at random (seeded, without replacement), kept in their
+    /// order, as a view: a small training set from a folder sorted by class still holds every class.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is negative or more than <see cref="Count"/>.</exception>
+    public ImageDataset Sample(int count, ulong seed)
+    {
+        if ((uint)count > (uint)Count)
+            throw new ArgumentOutOfRangeException(nameof(count), count, $"Sample needs 0 to {Count} images ({Source} has {Count}).");
+        var order = new int[Count];
+        ImageLoader.EpochOrder(seed, 0, order);
+        var kept = order.AsSpan(0, count).ToArray();
+        Array.Sort(kept);
+        return new ImageSubset(this, kept, null, $"{count} images drawn from {Source}");
+    }
+
+    /// <summary>
     /// Only the images of <paramref name="classes"/>, relabelled 0, 1, … in the order given (the
     /// class names follow), as a view: <c>WithClasses([5, 6, 7, 8, 9])</c> on CIFAR-10 is a
     /// five-class dataset of dog … truck.

@@ -8,7 +8,7 @@ namespace Vit.Cli;
 
 /// <summary>Where the images come from, as <c>train</c> and <c>eval</c> take it.</summary>
 /// <param name="Folder">A CIFAR binary folder, an image folder, or null for the embedded subset.</param>
-/// <param name="LimitTrain">Keep only the first N training images (0 = all).</param>
+/// <param name="LimitTrain">Keep only N training images (0 = all): CIFAR's first N, or N drawn (seeded) from an image folder.</param>
 /// <param name="ValidationFraction">An image folder without val/: the fraction of each class held out.</param>
 /// <param name="SplitSeed">Seeds that split.</param>
 /// <param name="Classes">Only these classes (indices or names, comma-separated), relabelled 0, 1, … in that order; null for all.</param>
@@ -79,7 +79,9 @@ public static class DataSource
             train = train.WithClasses(selected);
             test = test?.WithClasses(selected);
         }
-        if (options.LimitTrain > 0 && options.LimitTrain < train.Count) train = train.Take(options.LimitTrain);
+        // CIFAR records come shuffled, so their first N hold every class; an image folder is sorted by class, so N are drawn from it.
+        if (options.LimitTrain > 0 && options.LimitTrain < train.Count)
+            train = train is CifarDataset ? train.Take(options.LimitTrain) : train.Sample(options.LimitTrain, options.SplitSeed);
         return (train, test);
     }
 

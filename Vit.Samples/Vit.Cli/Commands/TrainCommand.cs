@@ -34,7 +34,7 @@ public static class TrainCommand
         var momentum = Cli.Double("--momentum", "SGD momentum", 0.9, v => v >= 0 && v < 1, "in [0, 1)");
         var noNesterov = new Option<bool>("--no-nesterov") { Description = "SGD: plain momentum instead of Nesterov" };
         var noAugment = new Option<bool>("--no-augment") { Description = "Turn off the random crop and horizontal flip (train images get the eval transform)" };
-        var limitTrain = Cli.Int("--limit-train", "Use only the first N training images (0 = all)", 0, min: 0);
+        var limitTrain = Cli.Int("--limit-train", "Use only N training images: the first N of CIFAR, N drawn (seeded by --seed) from an image folder (0 = all)", 0, min: 0);
         var output = new Option<string>("--out") { Description = "Folder for checkpoint.safetensors, model.safetensors, metrics.csv, training.svg", DefaultValueFactory = _ => "runs/train", HelpName = "DIR" };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its checkpoint (same recipe unless options are given)" };
         var seed = Cli.Int("--seed", "Seeds initialization, dropout, shuffling and augmentation", 0, min: 0);
