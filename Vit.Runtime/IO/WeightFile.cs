@@ -33,12 +33,17 @@ public static unsafe class WeightFile
     /// the documents' train.py do (<c>del weights["head.weight"]</c>, then
     /// <c>load_state_dict(strict=False)</c>). Any other mismatch is still an error.
     /// </summary>
+    /// <param name="path">The weights.</param>
+    /// <param name="table">The model's parameters.</param>
+    /// <param name="parameters">Where they live.</param>
+    /// <param name="newHead">Skip <c>head.*</c> and <c>pre_logits.*</c> tensors that do not fit.</param>
+    /// <param name="replaceHead">With <paramref name="newHead"/>: skip every <c>head.*</c> tensor, even one that fits (the file's classes are not the data's).</param>
     /// <returns>What was kept from the model's initialization (missing) and what of the file was skipped (unexpected).</returns>
     /// <exception cref="InvalidDataException">The file is malformed, a backbone tensor does not fit, or one holds a NaN or an infinity.</exception>
-    public static WeightLoadReport Load(string path, ParameterTable table, TensorPtr parameters, bool newHead)
+    public static WeightLoadReport Load(string path, ParameterTable table, TensorPtr parameters, bool newHead, bool replaceHead = false)
     {
         if (NpzWeights.IsNpz(path))
-            return NpzWeights.WithSafeTensors(path, converted => Load(converted, table, parameters, newHead) with { Format = WeightFormat.GoogleNpz });
+            return NpzWeights.WithSafeTensors(path, converted => Load(converted, table, parameters, newHead, replaceHead) with { Format = WeightFormat.GoogleNpz });
         using var file = SafeTensorsFile.Open(path);
         // torchvision and Hugging Face files are read under timm's names (WeightConverter).
         var mapped = WeightConverter.MapByName(file, out var format);
@@ -51,7 +56,8 @@ public static unsafe class WeightFile
         {
             static bool IsHead(string n) => n.StartsWith("head.", StringComparison.Ordinal) || n.StartsWith("pre_logits.", StringComparison.Ordinal);
             foreach (var t in mapped.Values.Where(t => IsHead(t.Name)).ToArray())
-                if (!table.TryFind(t.Name, out var p) || !SameShape(p.Shape, WeightConverter.ShapeOf(file, t)))
+                if (!table.TryFind(t.Name, out var p) || !SameShape(p.Shape, WeightConverter.ShapeOf(file, t))
+                    || (replaceHead && t.Name.StartsWith("head.", StringComparison.Ordinal)))
                 {
                     unexpected.Add($"{t.Name} {Format(WeightConverter.ShapeOf(file, t))}");
                     mapped.Remove(t.Name);
@@ -204,7 +210,7 @@ public static unsafe class WeightFile
     }
 }
 
-/// <summary>What <see cref="WeightFile.Load(string, ParameterTable, TensorPtr, bool)"/> did, as PyTorch's <c>load_state_dict(strict=False)</c> reports it.</summary>
+/// <summary>What <see cref="WeightFile.Load(string, ParameterTable, TensorPtr, bool, bool)"/> did, as PyTorch's <c>load_state_dict(strict=False)</c> reports it.</summary>
 /// <param name="Format">The file's naming.</param>
 /// <param name="Missing">The model's parameters the file did not give (they keep their initialization): name and shape.</param>
 /// <param name="Unexpected">The file's tensors the model did not take: name and shape.</param>

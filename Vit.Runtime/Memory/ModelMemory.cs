@@ -110,6 +110,28 @@ public sealed class ModelMemory : IDisposable
         }
     }
 
+    /// <summary>
+    /// The classes the head serves at runtime, in [1, Classes] (Classes until set): a head compiled
+    /// for Classes outputs trains and predicts as a head of the first <see cref="ActiveClasses"/>
+    /// (the loss's softmax and target cover those; the other logits get no gradient and are
+    /// ignored), so one compiled model fine-tunes on a dataset of any class count up to Classes.
+    /// The CPU backend trains with fewer; the OpenCL backend trains only with all.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is outside [1, Classes].</exception>
+    public int ActiveClasses
+    {
+        get => _activeClasses == 0 ? Layout.Config.Classes : _activeClasses;
+        set
+        {
+            if (value < 1 || value > Layout.Config.Classes)
+                throw new ArgumentOutOfRangeException(nameof(value), value,
+                    $"{Layout.Config.Name} has a head of {Layout.Config.Classes} classes, so it serves 1 to {Layout.Config.Classes} classes, not {value}.");
+            _activeClasses = value;
+        }
+    }
+
+    private int _activeClasses;
+
     /// <summary>The batch of the last <c>ForwardBackward</c> call (0 before the first).</summary>
     public int LastTrainingBatch { get; private set; }
 
@@ -186,8 +208,10 @@ public sealed class ModelMemory : IDisposable
     /// Loads pretrained weights for fine-tuning: as <see cref="LoadWeights(string)"/>, but a
     /// classifier (<c>head.*</c>, <c>pre_logits.*</c>) for other classes is skipped and the model's
     /// freshly initialized one kept; the report says what was missing and what was unexpected.
+    /// With <paramref name="replaceHead"/>, <c>head.*</c> is skipped even where it fits: the file's
+    /// head is for other classes (of the same count).
     /// </summary>
-    public WeightLoadReport LoadPretrained(string path) => WeightFile.Load(path, Table, Parameters.Start, newHead: true);
+    public WeightLoadReport LoadPretrained(string path, bool replaceHead = false) => WeightFile.Load(path, Table, Parameters.Start, newHead: true, replaceHead);
 
     /// <summary>Saves every parameter to a safetensors file with timm names and the config as metadata (atomic).</summary>
     public void SaveWeights(string path) => WeightFile.Save(path, Table, Parameters.Start, Layout.Config.ToMetadata());

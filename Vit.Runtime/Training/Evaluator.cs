@@ -54,8 +54,9 @@ public static class Evaluator
         CheckFits(model, data);
         if (transform.Size != model.Config.ImageSize)
             throw new ArgumentException($"{model.Config.Name} takes {model.Config.ImageSize}-pixel images, but the transform renders {transform.Size}.", nameof(transform));
-        int k = model.OutputWidth;
-        var output = new float[batch * k];
+        // The head's first data.ClassCount outputs are the data's classes (a head compiled wider serves fewer at runtime).
+        int width = model.OutputWidth, k = data.ClassCount;
+        var output = new float[batch * width];
         var confusion = new long[k * k];
         double lossSum = 0;
         long correct = 0;
@@ -71,7 +72,7 @@ public static class Evaluator
             var labels = b.Labels;
             for (int i = 0; i < b.Count; i++)
             {
-                var row = output.AsSpan(i * k, k);
+                var row = output.AsSpan(i * width, k);
                 int predicted = ArgMax(row);
                 lossSum += CrossEntropy(row, labels[i]);
                 if (predicted == labels[i]) correct++;
@@ -97,8 +98,9 @@ public static class Evaluator
     }
 
     /// <summary>
-    /// Fails unless the model classifies 3-channel images into the data's classes (any image size:
-    /// the transforms bring each image to the model's).
+    /// Fails unless the model classifies 3-channel images into at least the data's classes (any
+    /// image size: the transforms bring each image to the model's; a wider head serves the data's
+    /// classes with its first outputs).
     /// </summary>
     /// <exception cref="ArgumentException">It does not.</exception>
     public static void CheckFits(IVisionTransformer model, ImageDataset data)
@@ -106,10 +108,10 @@ public static class Evaluator
         var c = model.Config;
         if (c.Channels != CifarDataset.Channels)
             throw new ArgumentException($"{c.Name} takes {c.Channels}-channel images, but the images are read as RGB (3 channels); use a model with Channels = 3.");
-        if (c.Classes != data.ClassCount)
+        if (c.Classes < data.ClassCount)
             throw new ArgumentException(
-                $"{c.Name} has {c.Classes} classes, but {data.Source} has {data.ClassCount}; use a model with Classes = {data.ClassCount}"
-                + (c.Classes > 0 ? $", or pretrained --weights with a new {data.ClassCount}-class head" : "") + ".");
+                $"{c.Name} has a head of {c.Classes} classes, fewer than the {data.ClassCount} of {data.Source}; use a model with Classes ≥ {data.ClassCount}"
+                + " (a wider head serves fewer classes: ModelMemory.ActiveClasses).");
     }
 
     /// <summary>The index of the largest value (the first on ties).</summary>

@@ -42,6 +42,9 @@ public sealed class Trainer : IDisposable
     /// <summary>The class names in the out folder, as the documents' <c>class_indices.json</c> (<c>{"0": "daisy", …}</c>).</summary>
     public const string ClassIndicesFile = "class_indices.json";
 
+    /// <summary>The metadata key of the classes the head serves (<see cref="Vit.Memory.ModelMemory.ActiveClasses"/>): its first N outputs.</summary>
+    public const string ActiveClassesKey = "active_classes";
+
     /// <summary>The metadata key of the transform recipe (<c>cifar</c> or <c>imagenet</c>), which eval and predict follow.</summary>
     public const string TransformsKey = "transforms";
 
@@ -105,6 +108,11 @@ public sealed class Trainer : IDisposable
         Schedule = new LearningRateSchedule(options.LearningRate, (long)Math.Round(options.WarmupEpochs * StepsPerEpoch), total, options.FinalLearningRateFraction);
         Optimizer = Optimizer.Create(model.Memory, options.Optimizer, options.Freeze ? Optimizer.HeadOnly : null);
         model.Memory.LabelSmoothing = (float)options.LabelSmoothing;
+        // A head compiled for more classes serves the data's: its first train.ClassCount outputs.
+        if (train.ClassCount < model.Config.Classes && model.Memory.Device is not null)
+            throw new ArgumentException($"{model.Config.Name} has a head of {model.Config.Classes} classes and {train.Source} has {train.ClassCount}; "
+                + "a head serving fewer classes than it was compiled for trains on the CPU backend only (--backend cpu)");
+        model.Memory.ActiveClasses = train.ClassCount;
         if (communicator is not null)
         {
             _reducer = new GradientReducer(communicator, model.Memory, Optimizer.Trained, DataParallel);
@@ -231,7 +239,7 @@ public sealed class Trainer : IDisposable
         var clock = Stopwatch.StartNew();
         double secondsBefore = _history.Count > 0 ? _history[^1].Seconds : 0;
         int accumulate = Options.Accumulate;
-        int classes = _model.OutputWidth;
+        int width = _model.OutputWidth, classes = _model.Memory.ActiveClasses;
         Span<double> sums = stackalloc double[3]; // a data-parallel micro-batch's loss sum, correct predictions and images
         for (int epoch = Progress.Epoch; epoch < Options.Epochs; epoch++)
         {
@@ -267,7 +275,7 @@ public sealed class Trainer : IDisposable
                 var labels = b.Labels;
                 long batchCorrect = 0;
                 for (int i = 0; i < b.Count; i++)
-                    if (Evaluator.ArgMax(probs.Slice(i * classes, classes)) == labels[i]) batchCorrect++;
+                    if (Evaluator.ArgMax(probs.Slice(i * width, classes)) == labels[i]) batchCorrect++;
                 double batchLossSum = (double)loss * b.Count;
                 int batchImages = b.Count;
                 if (_communicator is not null)
@@ -417,6 +425,7 @@ public sealed class Trainer : IDisposable
         ["normalization_mean"] = string.Join(",", Enumerable.Range(0, 3).Select(c => Normalization.Mean(c).ToString("R", System.Globalization.CultureInfo.InvariantCulture))),
         ["normalization_std"] = string.Join(",", Enumerable.Range(0, 3).Select(c => Normalization.Std(c).ToString("R", System.Globalization.CultureInfo.InvariantCulture))),
         [TransformsKey] = SampleTransform.Name(Recipe),
+        [ActiveClassesKey] = ClassNames.Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
     /// <summary>

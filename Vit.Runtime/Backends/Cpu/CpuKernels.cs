@@ -194,13 +194,13 @@ public readonly struct CpuKernels : IKernels<TensorPtr>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void SoftmaxCrossEntropyForward<TClasses>(TensorPtr probs, TensorPtr logits, ReadOnlySpan<int> labels, int batch, float labelSmoothing)
         where TClasses : struct, IDim
-        => _runner.Loss = SoftmaxCrossEntropy.Forward<TClasses>(probs, logits, labels, batch, labelSmoothing);
+        => _runner.Loss = SoftmaxCrossEntropy.Forward<TClasses>(probs, logits, labels, batch, labelSmoothing, _runner.Memory.ActiveClasses);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void SoftmaxCrossEntropyBackward<TClasses>(TensorPtr dlogits, TensorPtr probs, ReadOnlySpan<int> labels, int batch, float labelSmoothing)
         where TClasses : struct, IDim
-        => SoftmaxCrossEntropy.Backward<TClasses>(dlogits, probs, labels, batch, labelSmoothing);
+        => SoftmaxCrossEntropy.Backward<TClasses>(dlogits, probs, labels, batch, labelSmoothing, _runner.Memory.ActiveClasses);
 
     /// <inheritdoc/>
     public void GradientsFinal(long from) => _runner.Memory.GradientObserver?.GradientsFinal(from);

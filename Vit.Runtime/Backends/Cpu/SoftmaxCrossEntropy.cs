@@ -20,16 +20,29 @@ public static unsafe class SoftmaxCrossEntropy
     /// <exception cref="ArgumentOutOfRangeException">A label is outside [0, TClasses), or ε is outside [0, 1).</exception>
     public static float Forward<TClasses>(TensorPtr probs, TensorPtr logits, ReadOnlySpan<int> labels, int batch, float labelSmoothing = 0)
         where TClasses : struct, IDim
+        => Forward<TClasses>(probs, logits, labels, batch, labelSmoothing, TClasses.Value);
+
+    /// <summary>
+    /// The same over the first <paramref name="active"/> of the TClasses logits of each row (a head
+    /// compiled for TClasses classes serving <paramref name="active"/> ≤ TClasses at runtime): the
+    /// softmax and the smoothed target cover those classes only, exactly as an
+    /// <paramref name="active"/>-way head; the probabilities of the others are 0.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">A label is outside [0, active), or <paramref name="active"/> is outside [1, TClasses].</exception>
+    public static float Forward<TClasses>(TensorPtr probs, TensorPtr logits, ReadOnlySpan<int> labels, int batch, float labelSmoothing, int active)
+        where TClasses : struct, IDim
     {
-        int k = TClasses.Value;
+        int stride = TClasses.Value;
+        CheckActive(active, stride);
+        int k = active;
         CheckLabels(labels, batch, k);
         CheckSmoothing(labelSmoothing);
         double onTarget = 1 - (double)labelSmoothing, uniform = (double)labelSmoothing / k;
         double total = 0;
         for (int b = 0; b < batch; b++)
         {
-            float* l = logits.Pointer + (long)b * k;
-            float* p = probs.Pointer + (long)b * k;
+            float* l = logits.Pointer + (long)b * stride;
+            float* p = probs.Pointer + (long)b * stride;
             double max = double.NegativeInfinity;
             for (int c = 0; c < k; c++) max = Math.Max(max, l[c]);
             double sum = 0, logitSum = 0;
@@ -40,6 +53,7 @@ public static unsafe class SoftmaxCrossEntropy
             }
             double inv = 1 / sum;
             for (int c = 0; c < k; c++) p[c] = (float)(Math.Exp(l[c] - max) * inv);
+            for (int c = k; c < stride; c++) p[c] = 0;
             double logSumExp = Math.Log(sum) + max;
             // −Σ target·log p = (1 − ε)(lse − l[y]) + (ε/k)·Σ (lse − l[c])
             total += onTarget * (logSumExp - l[labels[b]]) + (labelSmoothing > 0 ? uniform * (k * logSumExp - logitSum) : 0);
@@ -57,19 +71,33 @@ public static unsafe class SoftmaxCrossEntropy
     /// <exception cref="ArgumentOutOfRangeException">A label is outside [0, TClasses), or ε is outside [0, 1).</exception>
     public static void Backward<TClasses>(TensorPtr dlogits, TensorPtr probs, ReadOnlySpan<int> labels, int batch, float labelSmoothing = 0)
         where TClasses : struct, IDim
+        => Backward<TClasses>(dlogits, probs, labels, batch, labelSmoothing, TClasses.Value);
+
+    /// <summary>The same over the first <paramref name="active"/> classes (see the forward overload); the other logits get a zero gradient.</summary>
+    public static void Backward<TClasses>(TensorPtr dlogits, TensorPtr probs, ReadOnlySpan<int> labels, int batch, float labelSmoothing, int active)
+        where TClasses : struct, IDim
     {
-        int k = TClasses.Value;
+        int stride = TClasses.Value;
+        CheckActive(active, stride);
+        int k = active;
         CheckLabels(labels, batch, k);
         CheckSmoothing(labelSmoothing);
         float inv = 1f / batch;
         float uniform = labelSmoothing / k * inv, onTarget = (1 - labelSmoothing) * inv;
         for (int b = 0; b < batch; b++)
         {
-            float* p = probs.Pointer + (long)b * k;
-            float* d = dlogits.Pointer + (long)b * k;
+            float* p = probs.Pointer + (long)b * stride;
+            float* d = dlogits.Pointer + (long)b * stride;
             for (int c = 0; c < k; c++) d[c] = p[c] * inv - uniform;
+            for (int c = k; c < stride; c++) d[c] = 0;
             d[labels[b]] -= onTarget;
         }
+    }
+
+    private static void CheckActive(int active, int classes)
+    {
+        if ((uint)(active - 1) >= (uint)classes)
+            throw new ArgumentOutOfRangeException(nameof(active), active, $"The active classes must lie in [1, {classes}], found {active}.");
     }
 
     private static void CheckSmoothing(float labelSmoothing)

@@ -44,6 +44,8 @@ public static class EvalCommand
         Cli.CheckBatch(info.Preset.Config, info.Preset.Summary, batch, training: false);
         using var model = info.CreateModel(batch, backend);
         Evaluator.CheckFits(model, test);
+        if (test.ClassCount != info.ActiveClasses)
+            throw new InvalidDataException($"'{weightsPath}' classifies {info.ActiveClasses} classes, but {test.Source} has {test.ClassCount}; pass --classes to evaluate on the classes it was trained on");
         var names = test.ClassNames;
         var size = info.Preset.Config.ImageSize;
         var result = Evaluator.Evaluate(model, test, Vit.Data.SampleTransform.ForEvaluation(info.Transforms, size, info.Normalization(test)), batch);

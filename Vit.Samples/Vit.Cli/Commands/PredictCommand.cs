@@ -33,9 +33,10 @@ public static class PredictCommand
         var c = info.Preset.Config;
         if (c.Classes == 0)
             throw new UsageException($"{info.Preset.Name} has no classification head (Classes = 0); predict needs a classifier");
-        var names = classesPath is not null ? WeightsInfo.ReadClassNames(classesPath) : info.ClassNames(c.Classes);
-        if (names is not null && names.Count != c.Classes)
-            throw new InvalidDataException($"{classesPath} names {names.Count} classes, but {info.Preset.Name} has {c.Classes}");
+        int classes = info.ActiveClasses; // the head's first outputs: the classes it was trained on
+        var names = classesPath is not null ? WeightsInfo.ReadClassNames(classesPath) : info.ClassNames(classes);
+        if (names is not null && names.Count != classes)
+            throw new InvalidDataException($"{classesPath} names {names.Count} classes, but the weights classify {classes}");
 
         var picture = ImageDecoder.Load(imagePath);
         var input = new float[c.Channels * c.ImageSize * c.ImageSize];
@@ -45,12 +46,13 @@ public static class PredictCommand
             : new EvalTransform(c.ImageSize, info.Normalization());
         transform.Apply(picture, input);
         using var model = info.CreateModel(1, backend);
-        var logits = new float[c.Classes];
-        model.Forward(input, 1, logits);
+        var outputs = new float[c.Classes];
+        model.Forward(input, 1, outputs);
+        var logits = outputs.AsSpan(0, classes);
         Cli.RequireFinite(logits, $"the model's outputs for '{imagePath}'");
-        var probabilities = new double[c.Classes];
+        var probabilities = new double[classes];
         Evaluator.Softmax(logits, probabilities);
-        var ranked = Enumerable.Range(0, c.Classes).OrderByDescending(i => probabilities[i]).ThenBy(i => i).Take(Math.Min(top, c.Classes)).ToArray();
+        var ranked = Enumerable.Range(0, classes).OrderByDescending(i => probabilities[i]).ThenBy(i => i).Take(Math.Min(top, classes)).ToArray();
         string Name(int i) => names is not null ? names[i] : $"class {i}";
         if (showPath is not null)
         {

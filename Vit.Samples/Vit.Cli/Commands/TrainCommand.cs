@@ -317,7 +317,7 @@ public static class TrainCommand
         {
             Cli.CheckBatch(preset.Config, preset.Summary, recipe.Batch, training: true);
             model = preset.Create((int)recipe.Seed, recipe.Batch, backend);
-            if (weights is not null && resumeFrom is null) LoadPretrained(model, weights, print: root);
+            if (weights is not null && resumeFrom is null) LoadPretrained(model, weights, train.ClassNames, print: root);
             trainer = new Trainer(model, train, test, recipe, norm, communicator, parallel) { StopAtStep = stopAtStep };
             DataSource.Describe(data, trainer.ExtraMetadata);
             var run = new PreparedRun(folderLock, model, trainer, train, test);
@@ -373,9 +373,15 @@ public static class TrainCommand
     /// for other classes is replaced by the model's fresh one. Prints, as PyTorch's
     /// <c>load_state_dict(strict=False)</c> reports it, what was missing and what was unexpected.
     /// </summary>
-    private static void LoadPretrained(IVisionTransformer model, string weights, bool print)
+    private static void LoadPretrained(IVisionTransformer model, string weights, IReadOnlyList<string> classes, bool print)
     {
-        var report = model.Memory.LoadPretrained(weights);
+        // A head trained on other classes is replaced even where its shape fits (a wider head serves any class count up to its width).
+        IReadOnlyDictionary<string, string> metadata = new Dictionary<string, string>();
+        if (!NpzWeights.IsNpz(weights))
+            using (var file = SafeTensorsFile.Open(weights)) metadata = file.Metadata;
+        var saved = WeightsInfo.ClassNamesFromMetadata(metadata, int.TryParse(metadata.GetValueOrDefault(Trainer.ActiveClassesKey), CultureInfo.InvariantCulture, out int n) ? n : model.Config.Classes, out _);
+        bool otherClasses = saved is null ? metadata.ContainsKey(Trainer.ActiveClassesKey) : !saved.SequenceEqual(classes, StringComparer.Ordinal);
+        var report = model.Memory.LoadPretrained(weights, replaceHead: otherClasses);
         if (!print) return;
         string names = report.Format == WeightFormat.Timm ? "" : $" ({report.Format} names, read as timm's)";
         foreach (string r in report.Resampled) Console.Error.WriteLine($"vit: --weights {weights}: {r}, as timm's resample_abs_pos_embed");
@@ -384,7 +390,8 @@ public static class TrainCommand
             if (names.Length > 0) Console.Error.WriteLine($"vit: --weights {weights}{names}: every tensor loaded");
             return;
         }
-        Console.Error.WriteLine($"vit: --weights {weights}{names}: a new head; missing (freshly initialized): {string.Join(", ", report.Missing)}; "
+        string why = otherClasses ? $" (they were trained on other classes: {string.Join(", ", (saved ?? []).Take(5))}{((saved?.Count ?? 0) > 5 ? ", …" : "")})" : "";
+        Console.Error.WriteLine($"vit: --weights {weights}{names}: a new head{why}; missing (freshly initialized): {string.Join(", ", report.Missing)}; "
             + $"unexpected (skipped): {(report.Unexpected.Count == 0 ? "none" : string.Join(", ", report.Unexpected))}");
     }
 

@@ -106,6 +106,11 @@ public sealed record WeightsInfo(string Path, Preset Preset, IReadOnlyDictionary
         return null;
     }
 
+    /// <summary>The classes the head serves: its first N outputs (the <c>active_classes</c> metadata), or all of them.</summary>
+    public int ActiveClasses =>
+        Metadata.TryGetValue(Trainer.ActiveClassesKey, out var a) && int.TryParse(a, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= 1 && n <= Preset.Config.Classes
+            ? n : Preset.Config.Classes;
+
     /// <summary>The transform recipe saved with the weights, or the model's usual one.</summary>
     public TransformRecipe Transforms =>
         Metadata.TryGetValue(Trainer.TransformsKey, out var t) && t is "cifar" or "imagenet" ? SampleTransform.ParseRecipe(t) : SampleTransform.DefaultRecipe(Preset.Config.ImageSize);
