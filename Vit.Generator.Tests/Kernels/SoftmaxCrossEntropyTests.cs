@@ -81,6 +81,43 @@ public class SoftmaxCrossEntropyTests
         CheckGradient(logits, () => [SoftmaxCrossEntropy.ReferenceForward(new double[batch * k], logits, labels, batch, k, smoothing)], [1.0], dl, "logits");
     }
 
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(0.1)]
+    public void A_wider_head_serving_fewer_classes_is_exactly_the_narrower_heads_loss(double smoothing)
+    {
+        // Rows of 10 logits, 4 classes served: the loss, probabilities and gradients of the first 4 are a 4-way head's; the rest are 0.
+        const int batch = 6, width = 10, k = 4;
+        var rng = new Rng(8);
+        var logits = Random(ref rng, batch * width, 5);
+        var labels = new int[batch];
+        for (int i = 0; i < batch; i++) labels[i] = rng.NextInt(k);
+        var narrow = new double[batch * k];
+        for (int b = 0; b < batch; b++)
+            for (int c = 0; c < k; c++) narrow[b * k + c] = logits[b * width + c];
+        var probs = new double[batch * k];
+        double loss = SoftmaxCrossEntropy.ReferenceForward(probs, narrow, labels, batch, k, smoothing);
+        var dl = new double[batch * k];
+        SoftmaxCrossEntropy.ReferenceBackward(dl, probs, labels, batch, k, smoothing);
+        using FloatTensor fl = new(logits), fp = new(batch * width), fd = new(batch * width);
+        fp.Fill(7);
+        fd.Fill(7);
+        float fLoss = SoftmaxCrossEntropy.Forward<D10>(fp.Ptr, fl.Ptr, labels, batch, (float)smoothing, active: k);
+        SoftmaxCrossEntropy.Backward<D10>(fd.Ptr, fp.Ptr, labels, batch, (float)smoothing, active: k);
+        Assert.True(Math.Abs(fLoss - loss) <= 1e-5 * Math.Abs(loss) + 1e-6, $"loss {fLoss} vs {loss}");
+        for (int b = 0; b < batch; b++)
+            for (int c = 0; c < width; c++)
+            {
+                int i = b * width + c;
+                Assert.Equal(c < k ? probs[b * k + c] : 0, fp.Span[i], 1e-6);
+                Assert.Equal(c < k ? dl[b * k + c] : 0, fd.Span[i], 1e-6);
+            }
+        // A label beyond the served classes is an error, as is serving none or more than the head has.
+        Assert.Contains("[0, 4)", Assert.Throws<ArgumentOutOfRangeException>(() => SoftmaxCrossEntropy.Forward<D10>(fp.Ptr, fl.Ptr, [4, 0, 0, 0, 0, 0], batch, 0, active: k)).Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => SoftmaxCrossEntropy.Forward<D10>(fp.Ptr, fl.Ptr, labels, batch, 0, active: 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => SoftmaxCrossEntropy.Backward<D10>(fd.Ptr, fp.Ptr, labels, batch, 0, active: 11));
+    }
+
     [Fact]
     public void LabelSmoothingOutOfRangeIsReported()
     {

@@ -223,13 +223,38 @@ public class TrainerTests
     }
 
     [Fact]
+    public void A_ten_class_head_trains_on_five_classes_with_its_first_five_outputs()
+    {
+        var (train, test) = Data(128, 64);
+        var five = train.WithClasses([5, 6, 7, 8, 9]);
+        using var model = new SmallCifar(seed: 2, maxBatch: 32);
+        var bias = model.Parameter("head.bias").ToArray();
+        var weight = model.Parameter("head.weight").ToArray();
+        using (var trainer = new Trainer(model, five, test.WithClasses([5, 6, 7, 8, 9]), Recipe with { Epochs = 1, Batch = 16 }, Normalization.Cifar10))
+        {
+            Assert.Equal(5, model.Memory.ActiveClasses);
+            trainer.Run(null);
+            Assert.Equal("5", trainer.Metadata()[Trainer.ActiveClassesKey]);
+            Assert.InRange(trainer.History[^1].TestLoss, 0.5, 2.5); // a 5-way loss (ln 5 = 1.61 at chance), not a 10-way one
+        }
+        // Outputs 5–9 served no class: their bias (no weight decay) is untouched; outputs 0–4 trained.
+        var after = model.Parameter("head.bias");
+        for (int c = 0; c < 10; c++)
+            if (c < 5) Assert.NotEqual(bias[c], after[c]);
+            else Assert.Equal(bias[c], after[c]);
+        int dim = weight.Length / 10;
+        var w = model.Parameter("head.weight");
+        Assert.NotEqual(weight.AsSpan(0, dim).ToArray(), w.Slice(0, dim).ToArray());
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.Memory.ActiveClasses = 11);
+    }
+
+    [Fact]
     public void ModelAndDataMustFit()
     {
         var (train, test) = Data(64, 32);
         using var tiny = new TinyToken(seed: 0, maxBatch: 1);
         var e = Assert.Throws<ArgumentException>(() => new Trainer(tiny, train, test, Recipe, Normalization.Cifar10));
-        Assert.Contains("TinyToken has 5 classes, but ", e.Message);
-        Assert.Contains("has 10; use a model with Classes = 10, or pretrained --weights with a new 10-class head", e.Message);
+        Assert.Contains("TinyToken has a head of 5 classes, fewer than the 10 of ", e.Message);
         // Another image size is fine: the transforms bring CIFAR's 32×32 to the model's 8×8 (five of the classes here).
         using (var fits = new Trainer(tiny, train.WithClasses([0, 1, 2, 3, 4]), null, Recipe with { Batch = 1, Epochs = 1 }, Normalization.Cifar10))
         {
