@@ -223,7 +223,7 @@ public sealed class CifarDataset : ImageDataset
             string listing = found.Length == 0 ? "the folder is empty" : "it holds " + string.Join(", ", found) + (Directory.GetFileSystemEntries(folder).Length > 8 ? ", …" : "");
             throw new FileNotFoundException(
                 $"{folder}: no CIFAR files found; expected data_batch_1.bin … data_batch_5.bin and test_batch.bin (CIFAR-10), " +
-                $"train.bin and test.bin (CIFAR-100), or a folder cifar-10-batches-bin or cifar-100-binary inside it, but {listing}.");
+                $"train.bin and test.bin (CIFAR-100), or a folder cifar-10-batches-bin or cifar-100-binary inside it (or, for an image folder, DIR/<class>/<image>), but {listing}.");
         }
 
         string[] names = (kind, split) switch

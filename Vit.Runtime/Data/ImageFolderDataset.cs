@@ -67,6 +67,9 @@ public sealed class ImageFolderDataset : ImageDataset
     public static bool HasSubfolders(string folder) =>
         Directory.Exists(folder) && Directory.EnumerateDirectories(folder).Any(d => !Path.GetFileName(d).StartsWith('.'));
 
+    /// <summary>Whether <paramref name="folder"/> holds image files directly (not in class folders).</summary>
+    public static bool HasImages(string folder) => Directory.Exists(folder) && Directory.EnumerateFiles(folder).Any(IsImage);
+
     /// <summary>
     /// Reads an image folder: <c>DIR/train/&lt;class&gt;/…</c> with <c>DIR/val/&lt;class&gt;/…</c>, or one
     /// <c>DIR/&lt;class&gt;/…</c> tree (or <c>DIR/train</c> alone) split per class: of a class's n images

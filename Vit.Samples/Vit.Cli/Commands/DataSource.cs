@@ -128,8 +128,12 @@ public static class DataSource
         return new DataOptions(folder, limitTrain, fraction, splitSeed, classes, set.MaxPixels(r));
     }
 
-    /// <summary>Whether <paramref name="folder"/> is an image folder rather than CIFAR binaries: it has no CIFAR files and has sub-folders.</summary>
-    public static bool IsImageFolder(string folder) => !CifarDataset.IsCifarFolder(folder) && ImageFolderDataset.HasSubfolders(folder);
+    /// <summary>
+    /// Whether <paramref name="folder"/> is meant as an image folder rather than CIFAR binaries: it has
+    /// no CIFAR files, and has sub-folders or image files (loose images get the image folder's message).
+    /// </summary>
+    public static bool IsImageFolder(string folder) =>
+        !CifarDataset.IsCifarFolder(folder) && (ImageFolderDataset.HasSubfolders(folder) || ImageFolderDataset.HasImages(folder));
 
     /// <summary>The CIFAR-10 class names (the official batches.meta.txt).</summary>
     public static IReadOnlyList<string> EmbeddedNames() =>
