@@ -39,7 +39,8 @@ public abstract class DeviceMemory : Vit.Backends.ModelRunner
 
     /// <summary>
     /// Device state for an optimizer over <paramref name="trained"/>, with
-    /// <paramref name="stateBuffers"/> zeroed buffers laid out like the parameters.
+    /// <paramref name="stateBuffers"/> zeroed buffers laid out like the parameters over the trained range
+    /// (<see cref="Vit.Backends.OptimizerKernels.StateRange"/>).
     /// </summary>
     public abstract Vit.Backends.OptimizerKernels CreateOptimizerState(IReadOnlyList<ParameterInfo> trained, int stateBuffers);
 
