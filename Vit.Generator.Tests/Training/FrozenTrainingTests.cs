@@ -248,6 +248,20 @@ public sealed class FrozenTrainingTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void The_bench_runner_times_the_frozen_step_with_its_own_flops()
+    {
+        var preset = Vit.Cli.Preset.Find("cifar");
+        var result = Vit.Cli.BenchRunner.Run(preset, Backend.Cpu, "train", batch: 2, threads: 0, TimeSpan.FromMilliseconds(10), optimizerStep: null, freeze: true);
+        Assert.True(result.Freeze);
+        Assert.True(result.Runs >= 3);
+        // GFLOP/s counts the forward pass and the head's backward, not a full backward.
+        double expected = preset.Summary.FrozenTrainingFlopsPerImage * result.ImagesPerSecond / 1e9;
+        Assert.True(Math.Abs(result.GflopsPerSecond - expected) <= 1e-9 * expected, $"{result.GflopsPerSecond} vs {expected}");
+        Assert.True(preset.Summary.FrozenTrainingFlopsPerImage < preset.Summary.TrainingFlopsPerImage / 2);
+        Assert.Throws<ArgumentException>(() => Vit.Cli.BenchRunner.Run(preset, Backend.Cpu, "forward", 2, 0, TimeSpan.FromMilliseconds(10), null, freeze: true));
+    }
+
+    [Fact]
     public void The_head_signals_its_gradients_final_once_and_the_reducer_starts_every_head_bucket_in_backward()
     {
         const int batch = 4;

@@ -18,16 +18,23 @@ public static class BenchCommand
         var backend = Cli.BackendOption();
         var device = Cli.DeviceOption();
         var seconds = Cli.Double("--seconds", "How long to time steps after the warm-up", 5, v => v > 0 && v <= 3600, "in (0, 3600]");
-        var json = Cli.Json("Print one JSON object: model, mode, batch, threads, backend, images_per_second, ms_per_batch, gflops_per_second");
+        var json = Cli.Json("Print one JSON object: model, mode, freeze, batch, threads, backend, images_per_second, ms_per_batch, gflops_per_second");
         var bucketMb = Cli.Double("--bucket-mb", "mpirun, train mode: MiB of gradients per all-reduce bucket", Vit.Training.DataParallelOptions.DefaultBucketMegabytes, v => v > 0 && v <= 1024, "in (0, 1024]");
         var noOverlap = new Option<bool>("--no-overlap") { Description = "mpirun, train mode: all-reduce after the backward pass, not while it runs" };
+        var freeze = new Option<bool>("--freeze")
+        {
+            Description = "train mode: the step of vit train --freeze (the backbone as inference, then the head's forward, backward and AdamW step)",
+        };
         var command = new Command("bench", "Benchmark a preset: warm-up, then timed steps; reports the median (under mpirun: data-parallel, for all ranks)")
         {
-            model, mode, batch, threads, backend, device, seconds, json, bucketMb, noOverlap,
+            model, mode, batch, threads, backend, device, seconds, json, bucketMb, noOverlap, freeze,
         };
         command.SetAction(r => Cli.Guard(() =>
         {
             var preset = Preset.Find(r.GetValue(model)!);
+            bool frozen = r.GetValue(freeze);
+            if (frozen && r.GetValue(mode) != "train")
+                throw new UsageException("--freeze times a training step: use it with --mode train");
             AdamW? adam = null;
             // Under mpirun: one rank of a data-parallel benchmark; rank 0 alone prints.
             using var communicator = Communicator.FromEnvironment();
@@ -39,7 +46,7 @@ public static class BenchCommand
             {
                 var parallel = new DataParallelOptions { BucketMegabytes = r.GetValue(bucketMb), Overlap = !r.GetValue(noOverlap) };
                 var result = BenchRunner.Run(preset, Cli.Backend(r, backend, device), r.GetValue(mode)!, r.GetValue(batch), threadCount, TimeSpan.FromSeconds(r.GetValue(seconds)),
-                    m => (adam ??= new AdamW(m.Memory, new OptimizerOptions())).Step(1e-4), communicator, parallel);
+                    m => (adam ??= new AdamW(m.Memory, new OptimizerOptions(), frozen ? Optimizer.HeadOnly : null)).Step(1e-4), communicator, parallel, frozen);
                 if (communicator is { IsRoot: false })
                 {
                     // Rank 0 prints for all.
@@ -50,6 +57,7 @@ public static class BenchCommand
                     {
                         w.WriteString("model", result.Model);
                         w.WriteString("mode", result.Mode);
+                        w.WriteBoolean("freeze", result.Freeze);
                         w.WriteNumber("batch", result.Batch);
                         w.WriteNumber("threads", result.Threads);
                         w.WriteString("backend", result.Backend);
@@ -76,7 +84,7 @@ public static class BenchCommand
                     string ranks = result.Ranks > 1 ? string.Create(CultureInfo.InvariantCulture, $" × {result.Ranks} ranks") : "";
                     string wait = result.Ranks > 1 && result.Mode == "train" ? string.Create(CultureInfo.InvariantCulture, $", all-reduce wait {result.AllReduceWaitMs:F1} ms per step") : "";
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{result.Model} {result.Mode}, batch {result.Batch}{ranks}, {result.Threads} threads, {result.Backend}: {result.ImagesPerSecond:F2} images/s, {result.MsPerBatch:F1} ms per batch, {result.GflopsPerSecond:F1} GFLOP/s (median of {result.Runs}){wait}"));
+                        $"{result.Model} {result.Mode}{(result.Freeze ? " (frozen backbone)" : "")}, batch {result.Batch}{ranks}, {result.Threads} threads, {result.Backend}: {result.ImagesPerSecond:F2} images/s, {result.MsPerBatch:F1} ms per batch, {result.GflopsPerSecond:F1} GFLOP/s (median of {result.Runs}){wait}"));
                 }
                 return 0;
             }
