@@ -93,6 +93,11 @@ public sealed partial class VisionTransformerGenerator
             w.Line("/// <see cref=\"Forward\"/> runs inference (no dropout) over buffers shared by liveness;");
             w.Line("/// <see cref=\"ForwardBackward\"/> runs the training forward pass, saving every tensor the backward");
             w.Line("/// pass reads, then the backward pass in reverse order, adding gradients into the gradient buffer.");
+            if (s.Classes > 0)
+            {
+                w.Line("/// <see cref=\"ForwardBackwardFrozen\"/> trains the head alone on a frozen backbone: the backbone as inference,");
+                w.Line("/// then the head's forward and backward passes, which compute no gradient for the backbone.");
+            }
             w.Line("/// Each pass is written once against the backend contract (<c>Vit.Backends.IKernels</c>): each step is one");
             w.Line("/// kernel call, specialized by the dimension structs below, on the CPU or a device backend.");
             w.Line($"/// LayerNorm epsilon {Real(s.LayerNormEpsilon)}; dropout {Real(s.Dropout)}, attention dropout {Real(s.AttentionDropout)}, drop path {Real(s.DropPath)}.");
@@ -112,7 +117,9 @@ public sealed partial class VisionTransformerGenerator
             w.Line("/// <summary>Parameter count, FLOPs per image (2 per multiply-add, matrix products only) and activation floats per image.</summary>");
             w.Line("public static global::Vit.ModelSummary Summary { get; } = new(");
             w.Line($"    Parameters: ParameterCount, ForwardFlopsPerImage: {N(plan.ForwardFlopsPerImage)}, TrainingFlopsPerImage: {N(plan.TrainingFlopsPerImage)},");
-            w.Line($"    InferenceFloatsPerImage: Inference.FloatsPerImage, TrainingFloatsPerImage: Training.FloatsPerImage);");
+            w.Line($"    InferenceFloatsPerImage: Inference.FloatsPerImage, TrainingFloatsPerImage: Training.FloatsPerImage{(s.Classes > 0 ? "," : ");")}");
+            if (s.Classes > 0)
+                w.Line($"    FrozenTrainingFlopsPerImage: {N(plan.FrozenTrainingFlopsPerImage)}, FrozenFloatsPerImage: Frozen.FloatsPerImage);");
             w.Line();
         }
 
@@ -136,7 +143,9 @@ public sealed partial class VisionTransformerGenerator
             }
             w.Line("};");
             w.Line();
-            w.Line("private static readonly global::Vit.Memory.ModelLayout Layout = new(Config, Parameters, Params.Floats, OutputSize, Inference.FloatsPerImage, Training.FloatsPerImage);");
+            w.Line(plan.Spec.Classes > 0
+                ? "private static readonly global::Vit.Memory.ModelLayout Layout = new(Config, Parameters, Params.Floats, OutputSize, Inference.FloatsPerImage, Training.FloatsPerImage, Frozen.FloatsPerImage);"
+                : "private static readonly global::Vit.Memory.ModelLayout Layout = new(Config, Parameters, Params.Floats, OutputSize, Inference.FloatsPerImage, Training.FloatsPerImage);");
             w.Line();
         }
 
@@ -167,6 +176,18 @@ public sealed partial class VisionTransformerGenerator
             foreach (var t in plan.Inference)
                 w.Line($"public const long {t.ConstantName} = {N(t.Offset)}; // {t.Description}");
             w.Line($"public const long FloatsPerImage = {N(plan.InferenceFloatsPerImage)};");
+            w.Close();
+            w.Line();
+            if (plan.Frozen.Count == 0) return;
+            w.Line("/// <summary>");
+            w.Line("/// The frozen-backbone step (<see cref=\"ForwardBackwardFrozen\"/>) runs the backbone over the inference");
+            w.Line("/// layout above and keeps the head's tensors after it, in the same buffer: offsets per image, from");
+            w.Line("/// Inference.FloatsPerImage on. The backbone saves nothing; only these are kept for the head's backward pass.");
+            w.Line("/// </summary>");
+            w.Open("private static class Frozen");
+            foreach (var t in plan.Frozen)
+                w.Line($"public const long {t.ConstantName} = {N(t.Offset)}; // {t.Description}");
+            w.Line($"public const long FloatsPerImage = {N(plan.FrozenFloatsPerImage)};");
             w.Close();
             w.Line();
         }

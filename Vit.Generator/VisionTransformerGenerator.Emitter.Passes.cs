@@ -89,8 +89,11 @@ public sealed partial class VisionTransformerGenerator
             {
                 w.Line($"public float ForwardBackward({ReadOnlySpan} images, {Labels} labels, int batch) => _runner.ForwardBackward(this, images, labels, batch);");
                 w.Line();
-                w.Line("/// <summary>The softmax probabilities of the last <see cref=\"ForwardBackward\"/> call, (batch, Classes): training accuracy without a second forward pass.</summary>");
-                w.Line("public global::System.ReadOnlySpan<float> TrainingProbabilities => _memory.LastTrainingTensor(Training.Probs, Classes);");
+                w.Line("/// <summary>");
+                w.Line("/// The softmax probabilities of the last <see cref=\"ForwardBackward\"/> or <see cref=\"ForwardBackwardFrozen\"/> call, (batch, Classes):");
+                w.Line("/// training accuracy without a second forward pass.");
+                w.Line("/// </summary>");
+                w.Line("public global::System.ReadOnlySpan<float> TrainingProbabilities => _memory.LastTrainingTensor(_memory.LastTrainingFrozen ? Frozen.Probs : Training.Probs, Classes);");
                 w.Line();
                 w.Line("/// <summary>");
                 w.Line("/// The backward pass: the training steps in reverse, each reading what the forward pass saved.");

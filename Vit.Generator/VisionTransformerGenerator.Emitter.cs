@@ -21,6 +21,7 @@ public sealed partial class VisionTransformerGenerator
             yield return (name + ".Model.g.cs", EmitModel(plan));
             yield return (name + ".Forward.g.cs", EmitForward(plan));
             yield return (name + ".Backward.g.cs", EmitBackward(plan));
+            yield return (name + ".Frozen.g.cs", EmitFrozen(plan));
         }
 
         /// <summary>The file header, namespace and containing types; returns how many braces to close.</summary>

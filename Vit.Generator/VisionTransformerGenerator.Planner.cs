@@ -40,12 +40,58 @@ public sealed partial class VisionTransformerGenerator
             // except the patch embedding, whose input (the image) needs no gradient.
             long trainingFlops = forward + 2 * (forward - patchFlops) + patchFlops;
 
+            // The frozen step: the backbone as inference, the head as training (no head without classes).
+            var headSteps = s.Classes > 0 ? steps.SkipWhile(t => !IsHead(t)).ToArray() : new StepSpec[0];
+            var backboneSteps = s.Classes > 0 ? inferenceSteps.TakeWhile(t => !IsHead(t)).ToArray() : new StepSpec[0];
+            var (frozen, frozenFloats) = FrozenLayout(headSteps, training, inferenceFloats);
+            // The head's backward: two products per forward product, but its first layer computes
+            // no input gradient (the backbone takes none).
+            long headFlops = headSteps.Sum(Flops);
+            long frozenFlops = s.Classes > 0 ? forward + 2 * headFlops - headSteps.Where(t => t.Op == OpKind.Linear).Select(Flops).FirstOrDefault() : 0;
+
             var dims = new SortedSet<int>(steps.SelectMany(t => t.Sizes));
 
             return new ModelPlan(s, grid, patches, tokens, headDim, patchVector, features, output, hiddenStride,
                 new EquatableArray<ParameterSpec>(b.ParameterList.ToArray()), (long)b.ParameterCount, b.ParameterBufferFloats,
                 training, trainingFloats, inference, inferenceFloats, forward, trainingFlops,
-                new EquatableArray<int>(dims.ToArray()), new EquatableArray<StepSpec>(steps), new EquatableArray<StepSpec>(inferenceSteps));
+                new EquatableArray<int>(dims.ToArray()), new EquatableArray<StepSpec>(steps), new EquatableArray<StepSpec>(inferenceSteps),
+                new EquatableArray<StepSpec>(backboneSteps), new EquatableArray<StepSpec>(headSteps), frozen, frozenFloats, frozenFlops);
+        }
+
+        /// <summary>
+        /// Whether a step belongs to the trained head of a frozen-backbone step: <c>pre_logits.*</c>,
+        /// <c>head</c> and the loss, the parameters <c>Optimizer.HeadOnly</c> trains. Everything before
+        /// (the stem, the blocks, the pooling and <c>norm</c> / <c>fc_norm</c>) is the frozen backbone.
+        /// </summary>
+        public static bool IsHead(StepSpec step) =>
+            step.Op == OpKind.Loss || step.Module == "head" || step.Module.StartsWith("pre_logits.", StringComparison.Ordinal);
+
+        /// <summary>
+        /// The frozen step's head tensors, after the inference layout (from <paramref name="start"/>,
+        /// its floats per image): every tensor the head's steps read, write or save, in forward order,
+        /// then their gradients, each as long as its training slot. The gradient of the head's input
+        /// (the pooled features) has none: the frozen backbone takes no gradient.
+        /// </summary>
+        private static (EquatableArray<TensorSpec>, long) FrozenLayout(StepSpec[] head, EquatableArray<TensorSpec> training, long start)
+        {
+            if (head.Length == 0) return (EquatableArray<TensorSpec>.Empty, start);
+            var input = head[0].Inputs[0];
+            var names = new List<string>();
+            var tensors = head.SelectMany(t => t.Inputs.Concat(t.Outputs).Concat(t.Saved)).ToArray();
+            foreach (var t in tensors)
+                if (!names.Contains(t.Name)) names.Add(t.Name);
+            foreach (var t in tensors)
+                if (t.Grad.Length > 0 && t.Grad != input.Grad && !names.Contains(t.Grad)) names.Add(t.Grad);
+            var list = new List<TensorSpec>();
+            long offset = start;
+            foreach (var name in names)
+            {
+                var slot = training.First(t => t.ConstantName == name);
+                string description = name == input.Name ? slot.Description + ", the head's input: the backbone's last step writes it" : slot.Description;
+                list.Add(new TensorSpec(name, offset, slot.Length, description));
+                offset += Align(slot.Length);
+            }
+            return (new EquatableArray<TensorSpec>(list.ToArray()), offset);
         }
 
         /// <summary>Channels per head: <c>HeadDim</c> when set, else Dim / Heads.</summary>

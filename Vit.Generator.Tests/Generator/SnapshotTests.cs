@@ -22,7 +22,7 @@ public sealed class SnapshotTests
         Assert.Empty(result.Diagnostics);
         Assert.True(errors.IsEmpty, "the generated code does not compile:\n" + string.Join("\n", errors.Take(10)));
         var files = result.GeneratedSources.Select(s => (s.HintName.Replace(".g.cs", "").Replace($"Samples.Models.{name}.", ""), s.SourceText.ToString())).ToList();
-        Assert.Equal(3, files.Count); // Model, Forward, Backward: each pass once, generic over the backend
+        Assert.Equal(4, files.Count); // Model, Forward, Backward, Frozen: each pass once, generic over the backend
         Snapshot.VerifyAll(name, files);
     }
 

@@ -27,6 +27,8 @@ namespace Samples.Models;
 /// <see cref="Forward"/> runs inference (no dropout) over buffers shared by liveness;
 /// <see cref="ForwardBackward"/> runs the training forward pass, saving every tensor the backward
 /// pass reads, then the backward pass in reverse order, adding gradients into the gradient buffer.
+/// <see cref="ForwardBackwardFrozen"/> trains the head alone on a frozen backbone: the backbone as inference,
+/// then the head's forward and backward passes, which compute no gradient for the backbone.
 /// Each pass is written once against the backend contract (<c>Vit.Backends.IKernels</c>): each step is one
 /// kernel call, specialized by the dimension structs below, on the CPU or a device backend.
 /// LayerNorm epsilon 1E-05; dropout 0.1, attention dropout 0.05, drop path 0.2.
@@ -76,7 +78,8 @@ partial class MeanRepr : global::Vit.IVisionTransformer, global::Vit.Backends.IM
     /// <summary>Parameter count, FLOPs per image (2 per multiply-add, matrix products only) and activation floats per image.</summary>
     public static global::Vit.ModelSummary Summary { get; } = new(
         Parameters: ParameterCount, ForwardFlopsPerImage: 392492, TrainingFlopsPerImage: 1128324,
-        InferenceFloatsPerImage: Inference.FloatsPerImage, TrainingFloatsPerImage: Training.FloatsPerImage);
+        InferenceFloatsPerImage: Inference.FloatsPerImage, TrainingFloatsPerImage: Training.FloatsPerImage,
+        FrozenTrainingFlopsPerImage: 393252, FrozenFloatsPerImage: Frozen.FloatsPerImage);
 
     /// <summary>Every parameter in timm <c>state_dict</c> order: name, shape, offset into the flat buffer, initialization.</summary>
     public static global::System.Collections.Generic.IReadOnlyList<global::Vit.ParameterInfo> Parameters { get; } = new global::Vit.ParameterInfo[]
@@ -115,7 +118,7 @@ partial class MeanRepr : global::Vit.IVisionTransformer, global::Vit.Backends.IM
         new("head.bias", new int[] { 7 }, Params.HeadBias, global::Vit.ParameterInit.Zeros, fanIn: 0, weightDecay: false),
     };
 
-    private static readonly global::Vit.Memory.ModelLayout Layout = new(Config, Parameters, Params.Floats, OutputSize, Inference.FloatsPerImage, Training.FloatsPerImage);
+    private static readonly global::Vit.Memory.ModelLayout Layout = new(Config, Parameters, Params.Floats, OutputSize, Inference.FloatsPerImage, Training.FloatsPerImage, Frozen.FloatsPerImage);
 
     /// <summary>Offsets (in floats) of each parameter in the flat parameter and gradient buffers, 64-byte aligned.</summary>
     private static class Params
@@ -238,6 +241,22 @@ partial class MeanRepr : global::Vit.IVisionTransformer, global::Vit.Backends.IM
         public const long PreLogits = 0; // pre_logits output (B, 10); shares memory with Qkv, Patches, Hidden, Pooled
         public const long Logits = 16; // head output (B, 7); shares memory with Qkv, Patches, Hidden, Pooled
         public const long FloatsPerImage = 3360;
+    }
+
+    /// <summary>
+    /// The frozen-backbone step (<see cref="ForwardBackwardFrozen"/>) runs the backbone over the inference
+    /// layout above and keeps the head's tensors after it, in the same buffer: offsets per image, from
+    /// Inference.FloatsPerImage on. The backbone saves nothing; only these are kept for the head's backward pass.
+    /// </summary>
+    private static class Frozen
+    {
+        public const long Normed = 3360; // fc_norm output (B, 24), the head's input: the backbone's last step writes it
+        public const long PreLogits = 3392; // pre_logits tanh(fc(x)) (B, 10)
+        public const long Logits = 3408; // head output (B, 7)
+        public const long Probs = 3424; // softmax of the logits (B, 7)
+        public const long GradPreLogits = 3440; // backward: d(loss)/d(pre_logits) (B, 10)
+        public const long GradLogits = 3456; // backward: d(loss)/d(logits) (B, 7)
+        public const long FloatsPerImage = 3472;
     }
 
     // Compile-time dimensions: kernels are generic over these, so each shape is compiled once,

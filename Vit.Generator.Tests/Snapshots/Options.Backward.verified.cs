@@ -19,8 +19,11 @@ partial class Options
     /// <returns>The mean softmax cross-entropy over the batch.</returns>
     public float ForwardBackward(global::System.ReadOnlySpan<float> images, global::System.ReadOnlySpan<int> labels, int batch) => _runner.ForwardBackward(this, images, labels, batch);
 
-    /// <summary>The softmax probabilities of the last <see cref="ForwardBackward"/> call, (batch, Classes): training accuracy without a second forward pass.</summary>
-    public global::System.ReadOnlySpan<float> TrainingProbabilities => _memory.LastTrainingTensor(Training.Probs, Classes);
+    /// <summary>
+    /// The softmax probabilities of the last <see cref="ForwardBackward"/> or <see cref="ForwardBackwardFrozen"/> call, (batch, Classes):
+    /// training accuracy without a second forward pass.
+    /// </summary>
+    public global::System.ReadOnlySpan<float> TrainingProbabilities => _memory.LastTrainingTensor(_memory.LastTrainingFrozen ? Frozen.Probs : Training.Probs, Classes);
 
     /// <summary>
     /// The backward pass: the training steps in reverse, each reading what the forward pass saved.

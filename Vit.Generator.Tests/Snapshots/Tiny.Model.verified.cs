@@ -26,6 +26,8 @@ namespace Samples.Models;
 /// <see cref="Forward"/> runs inference (no dropout) over buffers shared by liveness;
 /// <see cref="ForwardBackward"/> runs the training forward pass, saving every tensor the backward
 /// pass reads, then the backward pass in reverse order, adding gradients into the gradient buffer.
+/// <see cref="ForwardBackwardFrozen"/> trains the head alone on a frozen backbone: the backbone as inference,
+/// then the head's forward and backward passes, which compute no gradient for the backbone.
 /// Each pass is written once against the backend contract (<c>Vit.Backends.IKernels</c>): each step is one
 /// kernel call, specialized by the dimension structs below, on the CPU or a device backend.
 /// LayerNorm epsilon 1E-06; dropout 0.0, attention dropout 0.0, drop path 0.0.
@@ -73,7 +75,8 @@ partial class Tiny : global::Vit.IVisionTransformer, global::Vit.Backends.IModel
     /// <summary>Parameter count, FLOPs per image (2 per multiply-add, matrix products only) and activation floats per image.</summary>
     public static global::Vit.ModelSummary Summary { get; } = new(
         Parameters: ParameterCount, ForwardFlopsPerImage: 70944, TrainingFlopsPerImage: 206688,
-        InferenceFloatsPerImage: Inference.FloatsPerImage, TrainingFloatsPerImage: Training.FloatsPerImage);
+        InferenceFloatsPerImage: Inference.FloatsPerImage, TrainingFloatsPerImage: Training.FloatsPerImage,
+        FrozenTrainingFlopsPerImage: 71104, FrozenFloatsPerImage: Frozen.FloatsPerImage);
 
     /// <summary>Every parameter in timm <c>state_dict</c> order: name, shape, offset into the flat buffer, initialization.</summary>
     public static global::System.Collections.Generic.IReadOnlyList<global::Vit.ParameterInfo> Parameters { get; } = new global::Vit.ParameterInfo[]
@@ -112,7 +115,7 @@ partial class Tiny : global::Vit.IVisionTransformer, global::Vit.Backends.IModel
         new("head.bias", new int[] { 5 }, Params.HeadBias, global::Vit.ParameterInit.Zeros, fanIn: 0, weightDecay: false),
     };
 
-    private static readonly global::Vit.Memory.ModelLayout Layout = new(Config, Parameters, Params.Floats, OutputSize, Inference.FloatsPerImage, Training.FloatsPerImage);
+    private static readonly global::Vit.Memory.ModelLayout Layout = new(Config, Parameters, Params.Floats, OutputSize, Inference.FloatsPerImage, Training.FloatsPerImage, Frozen.FloatsPerImage);
 
     /// <summary>Offsets (in floats) of each parameter in the flat parameter and gradient buffers, 64-byte aligned.</summary>
     private static class Params
@@ -221,6 +224,20 @@ partial class Tiny : global::Vit.IVisionTransformer, global::Vit.Backends.IModel
         public const long Features = 16; // norm / fc_norm output (B, 16); shares memory with Hidden, Qkv, Patches
         public const long Logits = 0; // head output (B, 5); shares memory with Hidden, Qkv, Patches, Pooled
         public const long FloatsPerImage = 544;
+    }
+
+    /// <summary>
+    /// The frozen-backbone step (<see cref="ForwardBackwardFrozen"/>) runs the backbone over the inference
+    /// layout above and keeps the head's tensors after it, in the same buffer: offsets per image, from
+    /// Inference.FloatsPerImage on. The backbone saves nothing; only these are kept for the head's backward pass.
+    /// </summary>
+    private static class Frozen
+    {
+        public const long Normed = 544; // norm output (B, 16), the head's input: the backbone's last step writes it
+        public const long Logits = 560; // head output (B, 5)
+        public const long Probs = 576; // softmax of the logits (B, 5)
+        public const long GradLogits = 592; // backward: d(loss)/d(logits) (B, 5)
+        public const long FloatsPerImage = 608;
     }
 
     // Compile-time dimensions: kernels are generic over these, so each shape is compiled once,

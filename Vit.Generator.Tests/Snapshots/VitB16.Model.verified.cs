@@ -26,6 +26,8 @@ namespace Samples.Models;
 /// <see cref="Forward"/> runs inference (no dropout) over buffers shared by liveness;
 /// <see cref="ForwardBackward"/> runs the training forward pass, saving every tensor the backward
 /// pass reads, then the backward pass in reverse order, adding gradients into the gradient buffer.
+/// <see cref="ForwardBackwardFrozen"/> trains the head alone on a frozen backbone: the backbone as inference,
+/// then the head's forward and backward passes, which compute no gradient for the backbone.
 /// Each pass is written once against the backend contract (<c>Vit.Backends.IKernels</c>): each step is one
 /// kernel call, specialized by the dimension structs below, on the CPU or a device backend.
 /// LayerNorm epsilon 1E-06; dropout 0.0, attention dropout 0.0, drop path 0.0.
@@ -73,7 +75,8 @@ partial class VitB16 : global::Vit.IVisionTransformer, global::Vit.Backends.IMod
     /// <summary>Parameter count, FLOPs per image (2 per multiply-add, matrix products only) and activation floats per image.</summary>
     public static global::Vit.ModelSummary Summary { get; } = new(
         Parameters: ParameterCount, ForwardFlopsPerImage: 35127656448, TrainingFlopsPerImage: 105151758336,
-        InferenceFloatsPerImage: Inference.FloatsPerImage, TrainingFloatsPerImage: Training.FloatsPerImage);
+        InferenceFloatsPerImage: Inference.FloatsPerImage, TrainingFloatsPerImage: Training.FloatsPerImage,
+        FrozenTrainingFlopsPerImage: 35129192448, FrozenFloatsPerImage: Frozen.FloatsPerImage);
 
     /// <summary>Every parameter in timm <c>state_dict</c> order: name, shape, offset into the flat buffer, initialization.</summary>
     public static global::System.Collections.Generic.IReadOnlyList<global::Vit.ParameterInfo> Parameters { get; } = new global::Vit.ParameterInfo[]
@@ -232,7 +235,7 @@ partial class VitB16 : global::Vit.IVisionTransformer, global::Vit.Backends.IMod
         new("head.bias", new int[] { 1000 }, Params.HeadBias, global::Vit.ParameterInit.Zeros, fanIn: 0, weightDecay: false),
     };
 
-    private static readonly global::Vit.Memory.ModelLayout Layout = new(Config, Parameters, Params.Floats, OutputSize, Inference.FloatsPerImage, Training.FloatsPerImage);
+    private static readonly global::Vit.Memory.ModelLayout Layout = new(Config, Parameters, Params.Floats, OutputSize, Inference.FloatsPerImage, Training.FloatsPerImage, Frozen.FloatsPerImage);
 
     /// <summary>Offsets (in floats) of each parameter in the flat parameter and gradient buffers, 64-byte aligned.</summary>
     private static class Params
@@ -591,6 +594,20 @@ partial class VitB16 : global::Vit.IVisionTransformer, global::Vit.Backends.IMod
         public const long Features = 1008; // norm / fc_norm output (B, 768); shares memory with Hidden, Probs, Patches
         public const long Logits = 0; // head output (B, 1000); shares memory with Hidden, Probs, Patches, Pooled
         public const long FloatsPerImage = 1373488;
+    }
+
+    /// <summary>
+    /// The frozen-backbone step (<see cref="ForwardBackwardFrozen"/>) runs the backbone over the inference
+    /// layout above and keeps the head's tensors after it, in the same buffer: offsets per image, from
+    /// Inference.FloatsPerImage on. The backbone saves nothing; only these are kept for the head's backward pass.
+    /// </summary>
+    private static class Frozen
+    {
+        public const long Normed = 1373488; // norm output (B, 768), the head's input: the backbone's last step writes it
+        public const long Logits = 1374256; // head output (B, 1000)
+        public const long Probs = 1375264; // softmax of the logits (B, 1000)
+        public const long GradLogits = 1376272; // backward: d(loss)/d(logits) (B, 1000)
+        public const long FloatsPerImage = 1377280;
     }
 
     // Compile-time dimensions: kernels are generic over these, so each shape is compiled once,

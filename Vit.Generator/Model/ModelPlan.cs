@@ -22,7 +22,18 @@ internal sealed record TensorSpec(string ConstantName, long Offset, long Length,
 /// table, the step list (<see cref="Steps"/>, forward order; <see cref="InferenceSteps"/>, derived
 /// from it), both activation layouts, FLOPs. The emitter only formats it.
 /// </summary>
-/// <remarks>Structurally equatable and free of symbols: required for incremental caching.</remarks>
+/// <remarks>
+/// <para>Structurally equatable and free of symbols: required for incremental caching.</para>
+/// <para>
+/// The frozen-backbone step (<c>ForwardBackwardFrozen</c>) is planned here too:
+/// <see cref="BackboneSteps"/> are the inference steps up to the pooled, normalized features (timm's
+/// <c>forward_features</c> and <c>forward_head(pre_logits=True)</c>), <see cref="HeadSteps"/> the
+/// training steps after them (<c>pre_logits</c>, <c>head</c>, the loss), and <see cref="Frozen"/>
+/// the head's tensors, laid out after the inference layout in the same buffer (offsets from
+/// <see cref="InferenceFloatsPerImage"/> to <see cref="FrozenFloatsPerImage"/>). All empty when
+/// there is no head (Classes = 0).
+/// </para>
+/// </remarks>
 internal sealed record ModelPlan(
     ModelSpec Spec,
     int Grid,
@@ -44,4 +55,9 @@ internal sealed record ModelPlan(
     long TrainingFlopsPerImage,
     EquatableArray<int> Dims,
     EquatableArray<StepSpec> Steps,
-    EquatableArray<StepSpec> InferenceSteps);
+    EquatableArray<StepSpec> InferenceSteps,
+    EquatableArray<StepSpec> BackboneSteps,
+    EquatableArray<StepSpec> HeadSteps,
+    EquatableArray<TensorSpec> Frozen,
+    long FrozenFloatsPerImage,
+    long FrozenTrainingFlopsPerImage);

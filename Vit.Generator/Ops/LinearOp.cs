@@ -69,7 +69,9 @@ internal static class LinearOp
             w.Step($"{step.Module.Substring(0, step.Module.LastIndexOf('.'))}.act: GELU', in place {y.ShapeText}",
                 $"k.GeluBackward({w.G(y)}, {w.G(y)}, {w.T(step.Outputs[1])}, (long){rows} * {w.Width(y)});");
         string xStride = x.RowStride > 0 ? ", xStride: HiddenStride" : "";
-        w.Step($"{step.Module}: d(input) {x.ShapeText}, {step.Module}.weight{(step.Parameters[1].Length > 0 ? " and bias" : "")} gradients",
-            $"k.LinearBackward<{dims}>({w.G(x)}, {PassWriter.GradOf(step.Parameters[0])}, {Bias(step, PassWriter.GradOf, "db")}, {w.G(y)}, {w.T(x)}{xStride}, {PassWriter.P(step.Parameters[0])}, {rows});");
+        bool noInput = w.G(x) == "None";
+        string input = noInput ? "no d(input) (the frozen backbone takes no gradient)" : $"d(input) {x.ShapeText}";
+        w.Step($"{step.Module}: {input}, {step.Module}.weight{(step.Parameters[1].Length > 0 ? " and bias" : "")} gradients",
+            $"k.LinearBackward<{dims}>({(noInput ? "dx: None" : w.G(x))}, {PassWriter.GradOf(step.Parameters[0])}, {Bias(step, PassWriter.GradOf, "db")}, {w.G(y)}, {w.T(x)}{xStride}, {PassWriter.P(step.Parameters[0])}, {rows});");
     }
 }

@@ -18,14 +18,27 @@ internal enum Pass
 /// <c>p + Params.X</c> / <c>g + Params.X</c>, and puts the explanation comment above each call.
 /// Every kernel call goes to the backend contract through <c>k</c>.
 /// </summary>
+/// <remarks>
+/// For the frozen-backbone step (<c>frozen</c>), a tensor of the head resolves to its
+/// slot after the inference layout (<c>At(Frozen.Logits)</c>), in every pass: the backbone's
+/// inference steps write the features there, and the head's training steps read and save there.
+/// A gradient without a slot there (the features': the backbone takes none) is <c>None</c>.
+/// </remarks>
 internal sealed class PassWriter
 {
-    public PassWriter(SourceWriter writer, ModelPlan plan, Pass pass)
+    private readonly System.Collections.Generic.HashSet<string> _frozen;
+
+    public PassWriter(SourceWriter writer, ModelPlan plan, Pass pass, bool frozen = false)
     {
         W = writer;
         Plan = plan;
         Pass = pass;
+        Frozen = frozen;
+        _frozen = new System.Collections.Generic.HashSet<string>(frozen ? plan.Frozen.Select(t => t.ConstantName) : Enumerable.Empty<string>());
     }
+
+    /// <summary>Whether this pass is part of the frozen-backbone step.</summary>
+    public bool Frozen { get; }
 
     public SourceWriter W { get; }
 
@@ -41,12 +54,15 @@ internal sealed class PassWriter
     public string T(TensorRef? t)
     {
         if (t is null) return "None";
+        if (_frozen.Contains(t.Name)) return $"At(Frozen.{t.Name})";
         if (Inference) return t.Buffer.Length == 0 ? "None" : $"At(Inference.{t.Buffer})";
         return $"At(Training.{t.Name})";
     }
 
     /// <summary>The gradient of a tensor (backward pass).</summary>
-    public string G(TensorRef t) => t.Grad.Length == 0 ? "None" : $"At(Training.{t.Grad})";
+    public string G(TensorRef t) =>
+        t.Grad.Length == 0 || (Frozen && !_frozen.Contains(t.Grad)) ? "None"
+        : Frozen ? $"At(Frozen.{t.Grad})" : $"At(Training.{t.Grad})";
 
     /// <summary>A parameter: <c>p + Params.X</c>, or <c>None</c> for an absent one.</summary>
     public static string P(string constant) => constant.Length == 0 ? "None" : $"p + Params.{constant}";

@@ -29,4 +29,24 @@ public interface IModelPasses
     void Backward<TKernels, TPtr>(TKernels k, TPtr activations, ReadOnlySpan<int> labels, int batch)
         where TKernels : struct, IKernels<TPtr>
         where TPtr : struct, ITensorPointer<TPtr>;
+
+    /// <summary>
+    /// The forward pass of a frozen-backbone training step, over the inference activation buffer
+    /// (sized for <c>ModelLayout.FrozenFloatsPerImage</c>): the backbone's inference steps up to the
+    /// pooled, normalized features (no dropout, nothing saved), then the head's training steps
+    /// (<c>pre_logits</c>, <c>head</c>, the loss), which keep what <see cref="BackwardHead"/> reads
+    /// after the inference layout.
+    /// </summary>
+    void ForwardFrozen<TKernels, TPtr>(TKernels k, TPtr activations, ReadOnlySpan<int> labels, int batch)
+        where TKernels : struct, IKernels<TPtr>
+        where TPtr : struct, ITensorPointer<TPtr>;
+
+    /// <summary>
+    /// The backward pass of a frozen-backbone training step: the head's steps in reverse, adding
+    /// d(loss)/d(parameters) into the head's gradients only (<c>pre_logits.*</c>, <c>head.*</c>), and
+    /// signalling <see cref="IKernels{TPtr}.GradientsFinal"/> once, from the head's first parameter.
+    /// </summary>
+    void BackwardHead<TKernels, TPtr>(TKernels k, TPtr activations, ReadOnlySpan<int> labels, int batch)
+        where TKernels : struct, IKernels<TPtr>
+        where TPtr : struct, ITensorPointer<TPtr>;
 }

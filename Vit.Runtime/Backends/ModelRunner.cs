@@ -13,6 +13,13 @@ public abstract class ModelRunner : IDisposable
     /// <summary>One training step's forward and backward passes; returns the mean loss over the batch.</summary>
     public abstract float ForwardBackward(IModelPasses passes, ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int batch);
 
+    /// <summary>
+    /// One frozen-backbone training step (<see cref="IModelPasses.ForwardFrozen"/>, then
+    /// <see cref="IModelPasses.BackwardHead"/>) over the inference activation buffer; returns the mean
+    /// loss over the batch.
+    /// </summary>
+    public abstract float ForwardBackwardFrozen(IModelPasses passes, ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int batch);
+
     /// <summary>Frees what the runner holds (device memory on a device backend).</summary>
     public void Dispose()
     {

@@ -30,6 +30,24 @@ public abstract class OptimizerKernels : IDisposable
     /// <summary>Copies <paramref name="host"/> into state buffer <paramref name="index"/> on the device (nothing on the CPU).</summary>
     public abstract void Upload(int index, NativeBuffer host);
 
+    /// <summary>
+    /// The part of the parameter layout an optimizer's state buffers cover: from the first trained
+    /// parameter to the end of the last (rounded up to whole cache lines, within the buffer), so that
+    /// parameters that are not trained, such as a frozen backbone before the head, have no state.
+    /// Parameter p's state is at <c>p.Offset − Offset</c> in each state buffer.
+    /// </summary>
+    /// <param name="trained">The trained parameters (at least one).</param>
+    /// <param name="parameterFloats">The parameter buffer's length.</param>
+    /// <exception cref="ArgumentException">No parameter is trained.</exception>
+    public static (long Offset, long Floats) StateRange(IReadOnlyList<ParameterInfo> trained, long parameterFloats)
+    {
+        ArgumentNullException.ThrowIfNull(trained);
+        if (trained.Count == 0) throw new ArgumentException("An optimizer's state needs at least one trained parameter; found none.", nameof(trained));
+        long first = trained.Min(p => p.Offset), end = trained.Max(p => p.Offset + p.Length);
+        end = Math.Min(parameterFloats, (end + 15) / 16 * 16);
+        return (first, Math.Max(1, end - first));
+    }
+
     /// <summary>Throws unless an update that needs <paramref name="needed"/> state buffers has them.</summary>
     protected static void CheckStateBuffers(string update, int needed, int have)
     {

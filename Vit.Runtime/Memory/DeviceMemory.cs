@@ -33,13 +33,15 @@ public abstract class DeviceMemory : Vit.Backends.ModelRunner
 
     /// <summary>
     /// <paramref name="width"/> floats per image of the last training step's tensor at
-    /// <paramref name="offsetPerImage"/>, downloaded into host memory that stays valid until the next call.
+    /// <paramref name="offsetPerImage"/>, downloaded into host memory that stays valid until the next call;
+    /// from the inference buffer when the step was <paramref name="frozen"/> (<c>ForwardBackwardFrozen</c>).
     /// </summary>
-    public abstract ReadOnlySpan<float> LastTrainingTensor(long offsetPerImage, int width, int batch);
+    public abstract ReadOnlySpan<float> LastTrainingTensor(long offsetPerImage, int width, int batch, bool frozen);
 
     /// <summary>
     /// Device state for an optimizer over <paramref name="trained"/>, with
-    /// <paramref name="stateBuffers"/> zeroed buffers laid out like the parameters.
+    /// <paramref name="stateBuffers"/> zeroed buffers laid out like the parameters over the trained range
+    /// (<see cref="Vit.Backends.OptimizerKernels.StateRange"/>).
     /// </summary>
     public abstract Vit.Backends.OptimizerKernels CreateOptimizerState(IReadOnlyList<ParameterInfo> trained, int stateBuffers);
 

@@ -10,13 +10,18 @@ namespace Vit.Memory;
 /// <param name="OutputSize">Floats per output row.</param>
 /// <param name="InferenceFloatsPerImage">Activation floats per image for <c>Forward</c>.</param>
 /// <param name="TrainingFloatsPerImage">Activation floats per image for <c>ForwardBackward</c>.</param>
+/// <param name="FrozenFloatsPerImage">
+/// Activation floats per image for <c>ForwardBackwardFrozen</c>, in the inference buffer: the inference
+/// layout, then the head's training tensors; 0 when the model has no head.
+/// </param>
 public sealed record ModelLayout(
     VisionTransformerConfig Config,
     IReadOnlyList<ParameterInfo> Parameters,
     long ParameterFloats,
     int OutputSize,
     long InferenceFloatsPerImage,
-    long TrainingFloatsPerImage)
+    long TrainingFloatsPerImage,
+    long FrozenFloatsPerImage = 0)
 {
     /// <summary>Floats per input image: Channels × ImageSize × ImageSize.</summary>
     public int InputFloatsPerImage => Config.Channels * Config.ImageSize * Config.ImageSize;

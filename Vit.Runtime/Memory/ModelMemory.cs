@@ -132,17 +132,25 @@ public sealed class ModelMemory : IDisposable
 
     private int _activeClasses;
 
-    /// <summary>The batch of the last <c>ForwardBackward</c> call (0 before the first).</summary>
+    /// <summary>The batch of the last <c>ForwardBackward</c> or <c>ForwardBackwardFrozen</c> call (0 before the first).</summary>
     public int LastTrainingBatch { get; private set; }
 
     /// <summary>
+    /// Whether the last training step was a frozen-backbone step (<c>ForwardBackwardFrozen</c>): its
+    /// tensors are then in the inference buffer (the generated model's <c>Frozen</c> offsets), not
+    /// in the training buffer.
+    /// </summary>
+    public bool LastTrainingFrozen { get; private set; }
+
+    /// <summary>
     /// A tensor of the last training step: <paramref name="width"/> floats per image at
-    /// <paramref name="offsetPerImage"/> (a <c>Training</c> offset of the generated model).
+    /// <paramref name="offsetPerImage"/> (a <c>Training</c> offset of the generated model, or a
+    /// <c>Frozen</c> one when <see cref="LastTrainingFrozen"/>).
     /// </summary>
     public ReadOnlySpan<float> LastTrainingTensor(long offsetPerImage, int width) =>
         LastTrainingBatch == 0 ? default
-        : _device is not null ? _device.LastTrainingTensor(offsetPerImage, width, LastTrainingBatch)
-        : (_training.Start + offsetPerImage * LastTrainingBatch).AsSpan(LastTrainingBatch * width);
+        : _device is not null ? _device.LastTrainingTensor(offsetPerImage, width, LastTrainingBatch, LastTrainingFrozen)
+        : ((LastTrainingFrozen ? _inference : _training).Start + offsetPerImage * LastTrainingBatch).AsSpan(LastTrainingBatch * width);
 
     /// <summary>Staged input images of the current call: (batch, C, H, W).</summary>
     public TensorPtr Input => _input.Start;
@@ -195,10 +203,25 @@ public sealed class ModelMemory : IDisposable
     {
         CheckTraining(images, labels, batch);
         _training.EnsureLength(Layout.TrainingFloatsPerImage * Capacity);
-        LastTrainingBatch = batch;
+        SetLastTrainingBatch(batch, frozen: false);
         _ = Gradients;
         Stage(images);
         return _training.Start;
+    }
+
+    /// <summary>
+    /// Validates a <c>ForwardBackwardFrozen</c> call, grows the inference buffer to hold the head's
+    /// training tensors after the inference layout (<see cref="ModelLayout.FrozenFloatsPerImage"/>),
+    /// copies the images in, and returns the inference buffer. The training buffer is not allocated.
+    /// </summary>
+    public TensorPtr BeginFrozenTraining(ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int batch)
+    {
+        CheckFrozenTraining(images, labels, batch);
+        _inference.EnsureLength(Layout.FrozenFloatsPerImage * Capacity);
+        SetLastTrainingBatch(batch, frozen: true);
+        _ = Gradients;
+        Stage(images);
+        return _inference.Start;
     }
 
     /// <summary>Loads every parameter from a safetensors file with timm names.</summary>
@@ -231,6 +254,18 @@ public sealed class ModelMemory : IDisposable
         Grow(batch);
     }
 
+    /// <summary>
+    /// Checks a <c>ForwardBackwardFrozen</c> call as <see cref="CheckTraining"/> does, and that the
+    /// layout has room for the head's tensors after the inference layout.
+    /// </summary>
+    internal void CheckFrozenTraining(ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int batch)
+    {
+        CheckTraining(images, labels, batch);
+        if (Layout.FrozenFloatsPerImage <= Layout.InferenceFloatsPerImage)
+            throw new InvalidOperationException(
+                $"{Layout.Config.Name}'s layout has no frozen-backbone step: FrozenFloatsPerImage is {Layout.FrozenFloatsPerImage}, expected more than InferenceFloatsPerImage ({Layout.InferenceFloatsPerImage}).");
+    }
+
     /// <summary>Checks a <c>Forward</c> call's images and output and grows the batch capacity (for device backends).</summary>
     internal void CheckForward(ReadOnlySpan<float> images, int batch, int outputLength)
     {
@@ -243,8 +278,12 @@ public sealed class ModelMemory : IDisposable
         Grow(batch);
     }
 
-    /// <summary>Records the batch of a training step run on the device (for <see cref="LastTrainingTensor"/>).</summary>
-    internal void SetLastTrainingBatch(int batch) => LastTrainingBatch = batch;
+    /// <summary>Records the batch of a training step and whether it was frozen (for <see cref="LastTrainingTensor"/>).</summary>
+    internal void SetLastTrainingBatch(int batch, bool frozen)
+    {
+        LastTrainingBatch = batch;
+        LastTrainingFrozen = frozen;
+    }
 
     private void CheckImages(ReadOnlySpan<float> images, int batch)
     {

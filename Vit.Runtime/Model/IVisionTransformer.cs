@@ -25,6 +25,15 @@ public interface IVisionTransformer : IDisposable
     /// <summary>Training step: returns the mean cross-entropy and adds d(loss)/d(parameter) into the gradient buffer.</summary>
     float ForwardBackward(ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int batch);
 
+    /// <summary>
+    /// Training step of the head alone on a frozen backbone (<c>vit train --freeze</c>): the backbone
+    /// runs as inference (no dropout or drop path, no saved activations), then the head
+    /// (<c>pre_logits.*</c>, <c>head.*</c>) runs forward and backward. Returns the mean cross-entropy
+    /// and adds d(loss)/d(parameter) into the head's gradients only; no backbone gradient is computed
+    /// or written. Pair it with an optimizer over <c>Optimizer.HeadOnly</c>.
+    /// </summary>
+    float ForwardBackwardFrozen(ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int batch);
+
     /// <summary>Sets every gradient to zero.</summary>
     void ZeroGradients();
 
@@ -46,6 +55,10 @@ public interface IVisionTransformer : IDisposable
     /// <summary>The random stream of the dropout and drop-path masks (saved in checkpoints so a resumed run continues exactly).</summary>
     Vit.Numerics.Rng DropoutRng { get; set; }
 
-    /// <summary>The softmax probabilities of the last <see cref="ForwardBackward"/> call, (batch, Classes); empty when there is no head.</summary>
+    /// <summary>
+    /// The softmax probabilities of the last <see cref="ForwardBackward"/> or <see cref="ForwardBackwardFrozen"/> call,
+    /// (batch, Classes); empty when there is no head. After a frozen step they share the inference buffer, so read
+    /// them before the next <see cref="Forward"/>.
+    /// </summary>
     ReadOnlySpan<float> TrainingProbabilities { get; }
 }

@@ -83,9 +83,19 @@ public sealed record VisionTransformerConfig(
 /// <param name="TrainingFlopsPerImage">The same for forward plus backward.</param>
 /// <param name="InferenceFloatsPerImage">Activation floats per image in inference (buffers reused by liveness).</param>
 /// <param name="TrainingFloatsPerImage">Activation floats per image in training (every saved tensor plus backward scratch).</param>
+/// <param name="FrozenTrainingFlopsPerImage">
+/// The same FLOPs for a frozen-backbone training step (<c>ForwardBackwardFrozen</c>): the forward pass plus the
+/// head's backward; 0 without a head.
+/// </param>
+/// <param name="FrozenFloatsPerImage">
+/// Activation floats per image of a frozen-backbone training step: the inference layout and the head's training
+/// tensors after it; 0 without a head.
+/// </param>
 public sealed record ModelSummary(
     long Parameters,
     long ForwardFlopsPerImage,
     long TrainingFlopsPerImage,
     long InferenceFloatsPerImage,
-    long TrainingFloatsPerImage);
+    long TrainingFloatsPerImage,
+    long FrozenTrainingFlopsPerImage = 0,
+    long FrozenFloatsPerImage = 0);

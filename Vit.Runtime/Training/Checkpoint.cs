@@ -86,7 +86,7 @@ public static class Checkpoint
             writer.Add(p.Name, Shape(p), memory.Parameters.Start + p.Offset);
         for (int s = 0; s < optimizer.StateNames.Count; s++)
             foreach (var p in optimizer.Trained)
-                writer.Add($"{WeightFile.TrainingStatePrefix}{optimizer.StateNames[s]}.{p.Name}", Shape(p), optimizer.State(s).Start + p.Offset);
+                writer.Add($"{WeightFile.TrainingStatePrefix}{optimizer.StateNames[s]}.{p.Name}", Shape(p), optimizer.StateOf(s, p));
         writer.Write(path);
     }
 
@@ -135,7 +135,7 @@ public static class Checkpoint
             model.Memory.LoadWeights(path);
             for (int s = 0; s < optimizer.StateNames.Count; s++)
                 foreach (var p in optimizer.Trained)
-                    file.ReadSingles($"{WeightFile.TrainingStatePrefix}{optimizer.StateNames[s]}.{p.Name}", optimizer.State(s).Start + p.Offset, p.Length);
+                    file.ReadSingles($"{WeightFile.TrainingStatePrefix}{optimizer.StateNames[s]}.{p.Name}", optimizer.StateOf(s, p), p.Length);
             optimizer.Steps = optimizerSteps;
         }
         model.DropoutRng = rng;

@@ -88,7 +88,8 @@ public abstract class Optimizer : IDisposable
         if (_trained.Length == 0)
             throw new ArgumentException($"No parameter of {memory.Table.ModelName} is trainable; nothing to optimize.", nameof(trainable));
         StateNames = stateNames;
-        _state = stateNames.Select(_ => new NativeBuffer(memory.Layout.ParameterFloats)).ToArray();
+        (StateOffset, long floats) = OptimizerKernels.StateRange(_trained, memory.Layout.ParameterFloats);
+        _state = stateNames.Select(_ => new NativeBuffer(floats)).ToArray();
     }
 
     /// <summary>The model memory whose parameters are updated.</summary>
@@ -110,9 +111,17 @@ public abstract class Optimizer : IDisposable
     public IReadOnlyList<string> StateNames { get; }
 
     /// <summary>
-    /// A state buffer, laid out like the parameters. When the model runs on a device, the state lives
-    /// there: this downloads it first, and the next step uploads it again (checkpoints read and
-    /// restore it through here).
+    /// Where the state buffers start in the parameter layout: the offset of the first trained
+    /// parameter. The state covers the trained parameters only (from here to the end of the last),
+    /// so a frozen backbone before the head has none; parameter p's state is at
+    /// <c>p.Offset − StateOffset</c> (see <see cref="StateOf"/>).
+    /// </summary>
+    public long StateOffset { get; }
+
+    /// <summary>
+    /// A state buffer, laid out like the parameters from <see cref="StateOffset"/> on. When the model
+    /// runs on a device, the state lives there: this downloads it first, and the next step uploads it
+    /// again (checkpoints read and restore it through here).
     /// </summary>
     public NativeBuffer State(int index)
     {
@@ -122,6 +131,16 @@ public abstract class Optimizer : IDisposable
             _hostStateNewer = true;
         }
         return _state[index];
+    }
+
+    /// <summary>The state of trained parameter <paramref name="parameter"/> in state buffer <paramref name="index"/> (<see cref="State"/>).</summary>
+    /// <exception cref="ArgumentException"><paramref name="parameter"/> is not trained by this optimizer.</exception>
+    public TensorPtr StateOf(int index, ParameterInfo parameter)
+    {
+        ArgumentNullException.ThrowIfNull(parameter);
+        if (!_trained.Any(p => p.Name == parameter.Name))
+            throw new ArgumentException($"'{parameter.Name}' is not trained by this optimizer, so it has no state.", nameof(parameter));
+        return State(index).Start + (parameter.Offset - StateOffset);
     }
 
     /// <summary>Trains only the classifier: <c>head.*</c> and the optional <c>pre_logits.*</c> (the seeds' <c>--freeze-layers</c>).</summary>
@@ -186,7 +205,7 @@ public abstract class Optimizer : IDisposable
         {
             _kernels = Memory.Device is { } device
                 ? device.CreateOptimizerState(_trained, _state.Length)
-                : new Vit.Backends.Cpu.CpuOptimizerKernels(Memory, _trained, _state);
+                : new Vit.Backends.Cpu.CpuOptimizerKernels(Memory, _trained, _state, StateOffset);
             _hostStateNewer = true; // the host state may already hold restored values
         }
         if (_hostStateNewer)

@@ -265,7 +265,8 @@ public sealed class Trainer : IDisposable
                 float loss;
                 try
                 {
-                    loss = _model.ForwardBackward(b.Images, b.Labels, b.Count);
+                    // --freeze: the backbone runs as inference and only the head is differentiated (what HeadOnly trains).
+                    loss = Options.Freeze ? _model.ForwardBackwardFrozen(b.Images, b.Labels, b.Count) : _model.ForwardBackward(b.Images, b.Labels, b.Count);
                 }
                 finally
                 {

@@ -75,7 +75,10 @@ public class KernelBenchmarks
     [Benchmark] public void ResidualBackward() => _cases.ResidualBackward();
 }
 
-/// <summary>Whole steps: forward (inference) and training (ForwardBackward + ZeroGradients) of b16 and cifar.</summary>
+/// <summary>
+/// Whole steps: forward (inference), training (ForwardBackward + ZeroGradients) and training on a
+/// frozen backbone (<c>--freeze</c>: ForwardBackwardFrozen + ZeroGradients) of b16 and cifar.
+/// </summary>
 [MemoryDiagnoser]
 [Config(typeof(SuiteConfig))]
 public class ModelBenchmarks
@@ -85,7 +88,7 @@ public class ModelBenchmarks
     private int[] _labels = [];
     private float[] _output = [];
 
-    [Params("b16 forward 1", "b16 forward 8", "b16 train 8", "cifar forward 64", "cifar train 64")]
+    [Params("b16 forward 1", "b16 forward 8", "b16 train 8", "b16 frozen 8", "cifar forward 64", "cifar train 64", "cifar frozen 64")]
     public string Case { get; set; } = "";
 
     private int Batch => int.Parse(Case.Split(' ')[2]);
@@ -110,7 +113,7 @@ public class ModelBenchmarks
     public float Step()
     {
         if (Case.Contains("forward")) { _model.Forward(_images, Batch, _output); return _output[0]; }
-        float loss = _model.ForwardBackward(_images, _labels, Batch);
+        float loss = Case.Contains("frozen") ? _model.ForwardBackwardFrozen(_images, _labels, Batch) : _model.ForwardBackward(_images, _labels, Batch);
         _model.ZeroGradients();
         return loss;
     }

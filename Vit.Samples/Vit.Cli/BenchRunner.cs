@@ -17,9 +17,10 @@ namespace Vit.Cli;
 /// <param name="Ranks">Data-parallel ranks under mpirun (1 otherwise); <paramref name="Batch"/> is per rank, <paramref name="ImagesPerSecond"/> and <paramref name="GflopsPerSecond"/> are for all ranks.</param>
 /// <param name="AllReduceWaitMs">Training under mpirun: the median time per step spent waiting for the gradient all-reduce after backward (what overlap did not hide).</param>
 /// <param name="Buckets">Training under mpirun: the gradient buckets, as (first float, floats), in the order they are reduced.</param>
+/// <param name="Freeze">Training on a frozen backbone (<c>--freeze</c>): each step is <c>ForwardBackwardFrozen</c> and the head's optimizer step.</param>
 public sealed record BenchResult(string Model, string Mode, int Batch, int Threads, string Backend,
     double ImagesPerSecond, double MsPerBatch, double GflopsPerSecond, int Runs, int Ranks = 1, double AllReduceWaitMs = 0,
-    IReadOnlyList<(long Start, int Count)>? Buckets = null);
+    IReadOnlyList<(long Start, int Count)>? Buckets = null, bool Freeze = false);
 
 /// <summary>
 /// The engine of <c>vit bench</c>: builds a preset on seeded random images, warms it up, then
@@ -29,7 +30,7 @@ public static class BenchRunner
 {
     /// <summary>Measures <paramref name="preset"/> in <paramref name="mode"/>.</summary>
     /// <param name="preset">The model.</param>
-    /// <param name="mode"><c>forward</c> (inference) or <c>train</c> (ForwardBackward, then <paramref name="optimizerStep"/>, then ZeroGradients).</param>
+    /// <param name="mode"><c>forward</c> (inference) or <c>train</c> (ForwardBackward, or ForwardBackwardFrozen with <paramref name="freeze"/>, then <paramref name="optimizerStep"/>, then ZeroGradients).</param>
     /// <param name="batch">Images per step.</param>
     /// <param name="threads">Worker threads; 0 keeps the current <see cref="WorkerPool.Shared"/> (physical cores by default).</param>
     /// <param name="duration">How long to time steps after the warm-up (at least 3 steps are timed).</param>
@@ -38,8 +39,13 @@ public static class BenchRunner
     /// <exception cref="ArgumentException">The mode is neither forward nor train, or the batch is not positive.</exception>
     /// <param name="communicator">Under mpirun: every rank runs the same number of steps, and training steps all-reduce their gradients (as <c>vit train</c> does).</param>
     /// <param name="dataParallel">Buckets and overlap of the all-reduce.</param>
+    /// <param name="freeze">
+    /// Train mode: the step of <c>vit train --freeze</c>, the backbone as inference and the head alone
+    /// forward and backward (<c>ForwardBackwardFrozen</c>); <paramref name="optimizerStep"/> should then
+    /// update the head alone (<c>Optimizer.HeadOnly</c>), and under mpirun only the head's gradients are reduced.
+    /// </param>
     public static BenchResult Run(Preset preset, Vit.Backends.Backend backend, string mode, int batch, int threads, TimeSpan duration, Action<IVisionTransformer>? optimizerStep,
-        Vit.Training.Communicator? communicator = null, Vit.Training.DataParallelOptions? dataParallel = null)
+        Vit.Training.Communicator? communicator = null, Vit.Training.DataParallelOptions? dataParallel = null, bool freeze = false)
     {
         bool train = mode switch
         {
@@ -48,6 +54,7 @@ public static class BenchRunner
             _ => throw new ArgumentException($"The bench mode must be 'forward' or 'train', found '{mode}'.", nameof(mode)),
         };
         if (batch < 1) throw new ArgumentException($"The batch must be at least 1, found {batch}.", nameof(batch));
+        if (freeze && !train) throw new ArgumentException("A frozen backbone (freeze) applies to the train mode only.", nameof(freeze));
         if (train && preset.Config.Classes == 0)
             throw new ArgumentException($"Model '{preset.Name}' has no classes, so it cannot be trained.", nameof(preset));
         if (threads > 0) WorkerPool.Configure(threads);
@@ -62,7 +69,9 @@ public static class BenchRunner
         for (int i = 0; i < batch; i++) labels[i] = c.Classes == 0 ? 0 : i % c.Classes;
         var output = new float[batch * model.OutputWidth];
         var reducer = communicator is not null && train
-            ? new Vit.Training.GradientReducer(communicator, model.Memory, model.Memory.Table.Parameters, dataParallel ?? new Vit.Training.DataParallelOptions())
+            ? new Vit.Training.GradientReducer(communicator, model.Memory,
+                freeze ? [.. model.Memory.Table.Parameters.Where(Vit.Training.Optimizer.HeadOnly)] : model.Memory.Table.Parameters,
+                dataParallel ?? new Vit.Training.DataParallelOptions())
             : null;
 
         void Step()
@@ -73,7 +82,8 @@ public static class BenchRunner
                 reducer.Begin();
                 model.Memory.GradientObserver = reducer;
             }
-            model.ForwardBackward(images, labels, batch);
+            if (freeze) model.ForwardBackwardFrozen(images, labels, batch);
+            else model.ForwardBackward(images, labels, batch);
             model.Memory.GradientObserver = null;
             reducer?.Finish();
             optimizerStep?.Invoke(model);
@@ -109,8 +119,8 @@ public static class BenchRunner
         // A step too short for the clock would make every rate infinite.
         double median = Math.Max(times[times.Count / 2], 1.0 / System.Diagnostics.Stopwatch.Frequency);
         int ranks = communicator?.Size ?? 1;
-        double flopsPerImage = train ? preset.Summary.TrainingFlopsPerImage : preset.Summary.ForwardFlopsPerImage;
+        double flopsPerImage = !train ? preset.Summary.ForwardFlopsPerImage : freeze ? preset.Summary.FrozenTrainingFlopsPerImage : preset.Summary.TrainingFlopsPerImage;
         return new BenchResult(preset.Name, mode, batch, WorkerPool.Shared.Threads, backend.Name,
-            batch * ranks / median, median * 1e3, flopsPerImage * batch * ranks / median / 1e9, times.Count, ranks, waits[waits.Count / 2] * 1e3, reducer?.Buckets);
+            batch * ranks / median, median * 1e3, flopsPerImage * batch * ranks / median / 1e9, times.Count, ranks, waits[waits.Count / 2] * 1e3, reducer?.Buckets, freeze);
     }
 }

@@ -44,4 +44,13 @@ internal sealed class CpuRunner(ModelMemory memory) : ModelRunner
         passes.Backward<CpuKernels, TensorPtr>(k, activations, labels, batch);
         return Loss;
     }
+
+    public override float ForwardBackwardFrozen(IModelPasses passes, ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int batch)
+    {
+        var activations = Memory.BeginFrozenTraining(images, labels, batch);
+        var k = new CpuKernels(this);
+        passes.ForwardFrozen<CpuKernels, TensorPtr>(k, activations, labels, batch);
+        passes.BackwardHead<CpuKernels, TensorPtr>(k, activations, labels, batch);
+        return Loss;
+    }
 }

@@ -5,19 +5,22 @@ namespace Vit.Backends.Cpu;
 
 /// <summary>
 /// The optimizer updates on the CPU: SIMD loops over each trained parameter's range of the flat
-/// parameter, gradient and state buffers (the state buffers are the optimizer's host buffers).
+/// parameter, gradient and state buffers (the state buffers are the optimizer's host buffers, which
+/// start at <c>stateOffset</c> in the parameter layout: see <see cref="OptimizerKernels.StateRange"/>).
 /// </summary>
 internal sealed unsafe class CpuOptimizerKernels : OptimizerKernels
 {
     private readonly ModelMemory _memory;
-    private readonly IReadOnlyList<ParameterInfo> _trained;
+    private readonly ParameterInfo[] _trained; // an array: foreach over it allocates no enumerator
     private readonly NativeBuffer[] _state;
+    private readonly long _stateOffset;
 
-    public CpuOptimizerKernels(ModelMemory memory, IReadOnlyList<ParameterInfo> trained, NativeBuffer[] state)
+    public CpuOptimizerKernels(ModelMemory memory, IReadOnlyList<ParameterInfo> trained, NativeBuffer[] state, long stateOffset)
     {
         _memory = memory;
-        _trained = trained;
+        _trained = [.. trained];
         _state = state;
+        _stateOffset = stateOffset;
     }
 
     public override double GradientSumOfSquares()
@@ -38,7 +41,7 @@ internal sealed unsafe class CpuOptimizerKernels : OptimizerKernels
         {
             float decay = p.WeightDecay ? decayFactor : 1f;
             float* x = param + p.Offset, gr = grad + p.Offset;
-            float* m = _state[0].Start.Pointer + p.Offset, v = _state[1].Start.Pointer + p.Offset;
+            float* m = _state[0].Start.Pointer + (p.Offset - _stateOffset), v = _state[1].Start.Pointer + (p.Offset - _stateOffset);
             long length = p.Length, i = 0;
             int w = Vector<float>.Count;
             for (; i + w <= length; i += w)
@@ -68,7 +71,7 @@ internal sealed unsafe class CpuOptimizerKernels : OptimizerKernels
         foreach (var p in _trained)
         {
             float decay = p.WeightDecay ? decayFactor : 1f;
-            float* x = param + p.Offset, gr = grad + p.Offset, b = _state[0].Start.Pointer + p.Offset;
+            float* x = param + p.Offset, gr = grad + p.Offset, b = _state[0].Start.Pointer + (p.Offset - _stateOffset);
             long length = p.Length, i = 0;
             int w = Vector<float>.Count;
             for (; i + w <= length; i += w)

@@ -128,6 +128,16 @@ public abstract unsafe class DeviceModel<TKernels> : DeviceMemory
         return EndTraining(batch);
     }
 
+    /// <inheritdoc/>
+    public override float ForwardBackwardFrozen(IModelPasses passes, ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int batch)
+    {
+        var activations = BeginFrozenTraining(images, labels, batch);
+        var k = Kernels;
+        passes.ForwardFrozen<TKernels, DevicePtr>(k, activations, labels, batch);
+        passes.BackwardHead<TKernels, DevicePtr>(k, activations, labels, batch);
+        return EndTraining(batch);
+    }
+
     /// <summary>Validates a <c>Forward</c> call, uploads the images, and returns the inference activation buffer.</summary>
     public DevicePtr BeginForward(ReadOnlySpan<float> images, int batch, Span<float> output)
     {
@@ -154,11 +164,32 @@ public abstract unsafe class DeviceModel<TKernels> : DeviceMemory
         Vit.Backends.Cpu.SoftmaxCrossEntropy.CheckLabels(labels, batch, _layout.Config.Classes);
         EnsureCapacity(_memory.Capacity);
         _training = Grow(_training, _layout.TrainingFloatsPerImage * _capacity * sizeof(float));
+        StageTraining(images, labels, batch, frozen: false);
+        return new DevicePtr(_training, 0);
+    }
+
+    /// <summary>
+    /// Validates a <c>ForwardBackwardFrozen</c> call, grows the inference buffer to hold the head's
+    /// training tensors after the inference layout, uploads images and labels, and returns the
+    /// inference buffer (the training buffer is not allocated).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">A label is outside [0, Classes).</exception>
+    public DevicePtr BeginFrozenTraining(ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int batch)
+    {
+        _memory.CheckFrozenTraining(images, labels, batch);
+        Vit.Backends.Cpu.SoftmaxCrossEntropy.CheckLabels(labels, batch, _layout.Config.Classes);
+        EnsureCapacity(_memory.Capacity);
+        _inference = Grow(_inference, _layout.FrozenFloatsPerImage * _capacity * sizeof(float));
+        StageTraining(images, labels, batch, frozen: true);
+        return new DevicePtr(_inference, 0);
+    }
+
+    private void StageTraining(ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int batch, bool frozen)
+    {
         UploadImages(images);
         fixed (int* l = labels)
             Api.Write(_labels!, 0, l, (long)batch * sizeof(int));
-        _memory.SetLastTrainingBatch(batch);
-        return new DevicePtr(_training, 0);
+        _memory.SetLastTrainingBatch(batch, frozen);
     }
 
     /// <summary>Waits for the step, downloads the per-image losses and returns their mean.</summary>
@@ -212,11 +243,11 @@ public abstract unsafe class DeviceModel<TKernels> : DeviceMemory
     }
 
     /// <inheritdoc/>
-    public override ReadOnlySpan<float> LastTrainingTensor(long offsetPerImage, int width, int batch)
+    public override ReadOnlySpan<float> LastTrainingTensor(long offsetPerImage, int width, int batch, bool frozen)
     {
         long count = (long)batch * width;
         _staging.EnsureLength(count);
-        Api.Read(_training!, offsetPerImage * batch * sizeof(float), _staging.Start.Pointer, count * sizeof(float));
+        Api.Read((frozen ? _inference : _training)!, offsetPerImage * batch * sizeof(float), _staging.Start.Pointer, count * sizeof(float));
         return _staging.Start.AsSpan(checked((int)count));
     }
 

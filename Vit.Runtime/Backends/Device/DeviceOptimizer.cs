@@ -5,8 +5,10 @@ namespace Vit.Backends.Device;
 /// <summary>
 /// An optimizer's state on a device, device-neutral: the trained parameters cut once into chunks
 /// of at most <see cref="ChunkFloats"/> values (offset, length, weight-decay flag, in three small
-/// device tables), the state buffers laid out like the parameters, and the per-chunk partial sums
-/// of the gradient norm. A backend implements the three launches, each one work-group per chunk.
+/// device tables), the state buffers laid out like the parameters from <see cref="StateOffset"/> on
+/// (the trained parameters' range only: see <see cref="OptimizerKernels.StateRange"/>), and the
+/// per-chunk partial sums of the gradient norm. A backend implements the three launches, each one
+/// work-group per chunk.
 /// </summary>
 public abstract unsafe class DeviceOptimizer : OptimizerKernels
 {
@@ -37,13 +39,17 @@ public abstract unsafe class DeviceOptimizer : OptimizerKernels
         Decayed = Table(allocate, decayed.ToArray());
         Partials = allocate((long)Chunks * sizeof(float));
         _partialHost = new float[Chunks];
+        (StateOffset, long stateFloats) = StateRange(trained, parameters.Bytes / sizeof(float));
         State = new DeviceBuffer[stateBuffers];
         for (int i = 0; i < stateBuffers; i++)
         {
-            State[i] = allocate(parameters.Bytes);
-            api.Zero(new DevicePtr(State[i], 0), parameters.Bytes / sizeof(float));
+            State[i] = allocate(stateFloats * sizeof(float));
+            api.Zero(new DevicePtr(State[i], 0), stateFloats);
         }
     }
+
+    /// <summary>The parameter offset (floats) at which the state buffers start: a parameter at offset o has its state at o − StateOffset.</summary>
+    protected long StateOffset { get; }
 
     /// <summary>The device.</summary>
     protected DeviceApi Api { get; }

@@ -53,7 +53,7 @@ internal sealed class ClOptimizerState : DeviceOptimizer
         _model.Launch(k, (long)Chunks * ClModel.OptimizerLocal, ClModel.OptimizerLocal);
     }
 
-    // param, grad, the state buffers, then the chunk tables: the arguments both updates share.
+    // param, grad, the state buffers, the chunk tables, then where the state starts: the arguments both updates share.
     private int Common(ClKernel k, int stateBuffers)
     {
         CheckStateBuffers(k.Name, stateBuffers, State.Length);
@@ -67,6 +67,7 @@ internal sealed class ClOptimizerState : DeviceOptimizer
         k.SetArg(i++, (ClBuffer)Lengths);
         k.SetArg(i++, (ClBuffer)Decayed);
         k.SetArg(i++, Chunks);
+        k.SetArg(i++, StateOffset);
         return i;
     }
 }

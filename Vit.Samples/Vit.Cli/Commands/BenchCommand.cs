@@ -10,24 +10,38 @@ public static class BenchCommand
     public static Command Create()
     {
         var model = Cli.Model(required: true);
-        var mode = new Option<string>("--mode") { Description = "forward (inference) or train (forward, backward and an AdamW step)", DefaultValueFactory = _ => "forward", HelpName = "MODE" };
-        mode.AcceptOnlyFromAmong("forward", "train");
+        var mode = new Option<string>("--mode") { Description = "forward (inference), train (forward, backward and an AdamW step), or load (the training loader alone, on --data)", DefaultValueFactory = _ => "forward", HelpName = "MODE" };
+        mode.AcceptOnlyFromAmong("forward", "train", "load");
+        var dataSet = new DataSource.OptionSet();
+        dataSet.Data.Description = "load mode: the images (" + DataSource.DataDescription + ")";
+        var transforms = new Option<string>("--transforms") { Description = "load mode: cifar or imagenet (default: the model's usual one)", DefaultValueFactory = _ => "auto", HelpName = "RECIPE" };
+        transforms.AcceptOnlyFromAmong("auto", "cifar", "imagenet");
+        var workers = Cli.Int("--workers", "load mode: loader worker threads (0: as vit train chooses)", 0, min: 0, max: Vit.Data.ImageLoader.MaxWorkers);
         var batch = Cli.Int("--batch", "Images per step", 8);
         var threads = Cli.Int("--threads", $"Worker threads, at most {Vit.Backends.Cpu.WorkerPool.MaxThreads} (default: the physical cores, or VIT_THREADS)", 0, min: 0,
             max: Vit.Backends.Cpu.WorkerPool.MaxThreads);
         var backend = Cli.BackendOption();
         var device = Cli.DeviceOption();
         var seconds = Cli.Double("--seconds", "How long to time steps after the warm-up", 5, v => v > 0 && v <= 3600, "in (0, 3600]");
-        var json = Cli.Json("Print one JSON object: model, mode, batch, threads, backend, images_per_second, ms_per_batch, gflops_per_second");
+        var json = Cli.Json("Print one JSON object: model, mode, freeze, batch, threads, backend, images_per_second, ms_per_batch, gflops_per_second");
         var bucketMb = Cli.Double("--bucket-mb", "mpirun, train mode: MiB of gradients per all-reduce bucket", Vit.Training.DataParallelOptions.DefaultBucketMegabytes, v => v > 0 && v <= 1024, "in (0, 1024]");
         var noOverlap = new Option<bool>("--no-overlap") { Description = "mpirun, train mode: all-reduce after the backward pass, not while it runs" };
+        var freeze = new Option<bool>("--freeze")
+        {
+            Description = "train mode: the step of vit train --freeze (the backbone as inference, then the head's forward, backward and AdamW step)",
+        };
         var command = new Command("bench", "Benchmark a preset: warm-up, then timed steps; reports the median (under mpirun: data-parallel, for all ranks)")
         {
-            model, mode, batch, threads, backend, device, seconds, json, bucketMb, noOverlap,
+            model, mode, batch, threads, backend, device, seconds, json, bucketMb, noOverlap, freeze, transforms, workers,
         };
+        foreach (var o in dataSet.All) command.Options.Add(o);
         command.SetAction(r => Cli.Guard(() =>
         {
             var preset = Preset.Find(r.GetValue(model)!);
+            if (r.GetValue(mode) == "load") return RunLoader(r, preset, dataSet, transforms, workers, batch, seconds, json);
+            bool frozen = r.GetValue(freeze);
+            if (frozen && r.GetValue(mode) != "train")
+                throw new UsageException("--freeze times a training step: use it with --mode train");
             AdamW? adam = null;
             // Under mpirun: one rank of a data-parallel benchmark; rank 0 alone prints.
             using var communicator = Communicator.FromEnvironment();
@@ -39,7 +53,7 @@ public static class BenchCommand
             {
                 var parallel = new DataParallelOptions { BucketMegabytes = r.GetValue(bucketMb), Overlap = !r.GetValue(noOverlap) };
                 var result = BenchRunner.Run(preset, Cli.Backend(r, backend, device), r.GetValue(mode)!, r.GetValue(batch), threadCount, TimeSpan.FromSeconds(r.GetValue(seconds)),
-                    m => (adam ??= new AdamW(m.Memory, new OptimizerOptions())).Step(1e-4), communicator, parallel);
+                    m => (adam ??= new AdamW(m.Memory, new OptimizerOptions(), frozen ? Optimizer.HeadOnly : null)).Step(1e-4), communicator, parallel, frozen);
                 if (communicator is { IsRoot: false })
                 {
                     // Rank 0 prints for all.
@@ -50,6 +64,7 @@ public static class BenchCommand
                     {
                         w.WriteString("model", result.Model);
                         w.WriteString("mode", result.Mode);
+                        w.WriteBoolean("freeze", result.Freeze);
                         w.WriteNumber("batch", result.Batch);
                         w.WriteNumber("threads", result.Threads);
                         w.WriteString("backend", result.Backend);
@@ -76,7 +91,7 @@ public static class BenchCommand
                     string ranks = result.Ranks > 1 ? string.Create(CultureInfo.InvariantCulture, $" × {result.Ranks} ranks") : "";
                     string wait = result.Ranks > 1 && result.Mode == "train" ? string.Create(CultureInfo.InvariantCulture, $", all-reduce wait {result.AllReduceWaitMs:F1} ms per step") : "";
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{result.Model} {result.Mode}, batch {result.Batch}{ranks}, {result.Threads} threads, {result.Backend}: {result.ImagesPerSecond:F2} images/s, {result.MsPerBatch:F1} ms per batch, {result.GflopsPerSecond:F1} GFLOP/s (median of {result.Runs}){wait}"));
+                        $"{result.Model} {result.Mode}{(result.Freeze ? " (frozen backbone)" : "")}, batch {result.Batch}{ranks}, {result.Threads} threads, {result.Backend}: {result.ImagesPerSecond:F2} images/s, {result.MsPerBatch:F1} ms per batch, {result.GflopsPerSecond:F1} GFLOP/s (median of {result.Runs}){wait}"));
                 }
                 return 0;
             }
@@ -86,5 +101,34 @@ public static class BenchCommand
             }
         }));
         return command;
+    }
+
+    /// <summary><c>--mode load</c>: the training loader alone, as <c>vit train</c> would run it on this data at this model's size.</summary>
+    private static int RunLoader(System.CommandLine.ParseResult r, Preset preset, DataSource.OptionSet dataSet, Option<string> transforms, Option<int> workers,
+        Option<int> batch, Option<double> seconds, Option<bool> json)
+    {
+        var data = DataSource.FromCommandLine(r, dataSet, saved: null, limitTrain: 0, seed: 0, folderFromSaved: false);
+        string t = r.GetValue(transforms)!;
+        var result = LoaderBench.Run(preset, data, t == "auto" ? null : Vit.Data.SampleTransform.ParseRecipe(t), r.GetValue(batch), r.GetValue(workers),
+            TimeSpan.FromSeconds(r.GetValue(seconds)));
+        if (r.GetValue(json))
+        {
+            Cli.WriteJson(w =>
+            {
+                w.WriteString("model", result.Model);
+                w.WriteString("mode", "load");
+                w.WriteString("data", result.Data);
+                w.WriteString("transforms", result.Recipe);
+                w.WriteNumber("size", result.Size);
+                w.WriteNumber("batch", result.Batch);
+                w.WriteNumber("workers", result.Workers);
+                w.WriteNumber("images_per_second", result.ImagesPerSecond);
+                w.WriteNumber("images", result.Images);
+            });
+            return 0;
+        }
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{result.Model} loader on {result.Data}: {result.Recipe} transforms at {result.Size} px, batch {result.Batch}, {result.Workers} workers: {result.ImagesPerSecond:F1} images/s ({result.Images:N0} images)"));
+        return 0;
     }
 }

@@ -548,7 +548,8 @@ KERNEL void softmax_xent_backward(TENSOR(dlogits), CTENSOR(probs), GLOBAL const 
 
 // ---------------------------------------------------------------------------------------------
 // Optimizer. The trained parameters are cut into chunks (offset, length, decay flag) once; one
-// work-group of OPT_LOCAL work-items per chunk.
+// work-group of OPT_LOCAL work-items per chunk. The state buffers cover the trained parameters'
+// range only: a parameter at offset k has its state at k - state_base.
 // ---------------------------------------------------------------------------------------------
 #define OPT_LOCAL 256
 
@@ -575,7 +576,7 @@ KERNEL void sum_squares(GLOBAL float* partial, GLOBAL const float* grad, GLOBAL 
 // torch.optim.AdamW: p ← p·decay; m ← β₁m + (1 − β₁)g; v ← β₂v + (1 − β₂)g²;
 // p ← p − lr·step_size·m / (√v·inv_sqrt_bias2 + ε), g = grad·scale.
 KERNEL void adamw_update(GLOBAL float* param, GLOBAL const float* grad, GLOBAL float* m, GLOBAL float* v,
-                         GLOBAL const vit_long* offsets, GLOBAL const int* lengths, GLOBAL const int* decayed, int chunks,
+                         GLOBAL const vit_long* offsets, GLOBAL const int* lengths, GLOBAL const int* decayed, int chunks, vit_long state_base,
                          float lr, float weight_decay_factor, float beta1, float one_minus_beta1, float beta2, float one_minus_beta2, float eps,
                          float step_size, float inv_sqrt_bias2, float scale)
 {
@@ -587,19 +588,19 @@ KERNEL void adamw_update(GLOBAL float* param, GLOBAL const float* grad, GLOBAL f
     float step = lr * step_size;
     for (int i = LOCAL_ID(0); i < n; i += OPT_LOCAL)
     {
-        vit_long k = o + i;
+        vit_long k = o + i, s = k - state_base;
         float g = grad[k] * scale;
-        float mi = m[k] * beta1 + g * one_minus_beta1;
-        float vi = v[k] * beta2 + g * g * one_minus_beta2;
-        m[k] = mi;
-        v[k] = vi;
+        float mi = m[s] * beta1 + g * one_minus_beta1;
+        float vi = v[s] * beta2 + g * g * one_minus_beta2;
+        m[s] = mi;
+        v[s] = vi;
         param[k] = param[k] * decay - mi / (sqrtf(vi) * inv_sqrt_bias2 + eps) * step;
     }
 }
 
 // SGD with momentum μ (Nesterov optional): b ← μb + g; d = nesterov ? g + μb : b; p ← p·decay − lr·d.
 KERNEL void sgd_update(GLOBAL float* param, GLOBAL const float* grad, GLOBAL float* buffer,
-                       GLOBAL const vit_long* offsets, GLOBAL const int* lengths, GLOBAL const int* decayed, int chunks,
+                       GLOBAL const vit_long* offsets, GLOBAL const int* lengths, GLOBAL const int* decayed, int chunks, vit_long state_base,
                        float lr, float weight_decay_factor, float momentum, int nesterov, float scale)
 {
     vit_long chunk = GROUP_ID(0);
@@ -609,10 +610,10 @@ KERNEL void sgd_update(GLOBAL float* param, GLOBAL const float* grad, GLOBAL flo
     float decay = decayed[chunk] ? weight_decay_factor : 1.0f;
     for (int i = LOCAL_ID(0); i < n; i += OPT_LOCAL)
     {
-        vit_long k = o + i;
+        vit_long k = o + i, s = k - state_base;
         float g = grad[k] * scale;
-        float bi = buffer[k] * momentum + g;
-        buffer[k] = bi;
+        float bi = buffer[s] * momentum + g;
+        buffer[s] = bi;
         float d = nesterov ? g + bi * momentum : bi;
         param[k] = param[k] * decay - d * lr;
     }
