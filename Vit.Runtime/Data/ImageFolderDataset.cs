@@ -1,7 +1,6 @@
 using System.Text;
 using System.Text.Json;
 using Vit.Imaging;
-using Vit.Numerics;
 
 namespace Vit.Data;
 
@@ -110,12 +109,7 @@ public sealed class ImageFolderDataset : ImageDataset
             int n = end - start, held = (int)Math.Floor(n * validationFraction);
             // A seeded Fisher–Yates over the class's files; the first `held` of the shuffled order are validation.
             var order = Enumerable.Range(start, n).ToArray();
-            var rng = new Rng(KeyHash.Of(seed, SplitStream, (ulong)c));
-            for (int i = n - 1; i > 0; i--)
-            {
-                int j = (int)(((rng.NextUInt64() >> 32) * (ulong)(i + 1)) >> 32);
-                (order[i], order[j]) = (order[j], order[i]);
-            }
+            ImageLoader.Shuffle(order, KeyHash.Of(seed, SplitStream, (ulong)c));
             for (int i = 0; i < held; i++) isValidation[order[i]] = true;
             start = end;
         }

@@ -168,11 +168,17 @@ public sealed class ImageLoader : IDisposable
     public static void EpochOrder(ulong seed, int epoch, Span<int> order)
     {
         for (int i = 0; i < order.Length; i++) order[i] = i;
-        var rng = new Rng(KeyHash.Of(seed, KeyHash.ShuffleStream, (ulong)epoch));
-        for (int i = order.Length - 1; i > 0; i--)
+        Shuffle(order, KeyHash.Of(seed, KeyHash.ShuffleStream, (ulong)epoch));
+    }
+
+    /// <summary>Fisher–Yates over <paramref name="items"/>, driven by a generator seeded with <paramref name="key"/>.</summary>
+    internal static void Shuffle(Span<int> items, ulong key)
+    {
+        var rng = new Rng(key);
+        for (int i = items.Length - 1; i > 0; i--)
         {
             int j = (int)(((rng.NextUInt64() >> 32) * (ulong)(i + 1)) >> 32);
-            (order[i], order[j]) = (order[j], order[i]);
+            (items[i], items[j]) = (items[j], items[i]);
         }
     }
 

@@ -128,7 +128,7 @@ public static class BenchCommand
             return 0;
         }
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{result.Model} loader on {result.Data}: {result.Recipe} transforms at {result.Size} px, batch {result.Batch}, {result.Workers} workers: {result.ImagesPerSecond:F1} images/s ({result.Images:N0} images)"));
+            $"{result.Model} loader on {result.Data}: {result.Recipe} transforms at {result.Size} px, batch {result.Batch}, {TrainCommand.Plural(result.Workers, "worker")}: {result.ImagesPerSecond:F1} images/s ({result.Images:N0} images)"));
         return 0;
     }
 }
