@@ -19,6 +19,12 @@ public sealed class MemoryBudgetTests
         double trainingPerImage = MemoryBudget.BytesFor(c, s, 2, training: true) - MemoryBudget.BytesFor(c, s, 1, training: true);
         Assert.Equal(4.0 * (s.TrainingFloatsPerImage + 2 * 3 * 32 * 32 + 2 * 10), trainingPerImage, 6);
         Assert.True(double.IsFinite(MemoryBudget.BytesFor(c, s, int.MaxValue, training: true)));
+        // The frozen-backbone step: inference activations plus the head's (features 192, logits and probabilities 10 each, with gradients),
+        // parameters and gradients but no optimizer state for the backbone.
+        double frozenOne = MemoryBudget.BytesFor(c, s, 1, training: true, frozen: true), frozenTwo = MemoryBudget.BytesFor(c, s, 2, training: true, frozen: true);
+        Assert.Equal(perImage + 4.0 * 2 * (192 + 2 * 10), frozenTwo - frozenOne, 6);
+        Assert.Equal(2 * 4.0 * s.Parameters + frozenTwo - frozenOne, frozenOne, 6);
+        Assert.True(frozenTwo < MemoryBudget.BytesFor(c, s, 2, training: true) / 2);
     }
 
     [Fact]

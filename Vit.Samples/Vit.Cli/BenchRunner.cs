@@ -60,7 +60,7 @@ public static class BenchRunner
         if (threads > 0) WorkerPool.Configure(threads);
 
         var c = preset.Config;
-        Cli.CheckBatch(preset.Config, preset.Summary, batch, training: mode == "train");
+        Cli.CheckBatch(preset.Config, preset.Summary, batch, training: train, frozen: freeze);
         using var model = preset.Create(0, batch, backend);
         var rng = new Vit.Numerics.Rng(1);
         var images = new float[(long)batch * c.Channels * c.ImageSize * c.ImageSize];

@@ -185,11 +185,11 @@ public static class Cli
     };
 
     /// <summary>Refuses a <c>--batch</c> the machine's memory cannot hold (exit 2, one line with both sizes), before anything is allocated.</summary>
-    public static void CheckBatch(VisionTransformerConfig config, ModelSummary summary, int batch, bool training)
+    public static void CheckBatch(VisionTransformerConfig config, ModelSummary summary, int batch, bool training, bool frozen = false)
     {
         try
         {
-            Vit.Memory.MemoryBudget.Check(config, summary, batch, training);
+            Vit.Memory.MemoryBudget.Check(config, summary, batch, training, frozen);
         }
         catch (ArgumentOutOfRangeException e)
         {

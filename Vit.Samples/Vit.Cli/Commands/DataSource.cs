@@ -42,13 +42,17 @@ public static class DataSource
 
         public Option<string?> Classes { get; } = new("--classes") { Description = "Only these classes, by index or name (\"5,6,7,8,9\" or \"dog,frog\"), relabelled 0, 1, … in that order", HelpName = "LIST" };
 
-        public Option<int> MaxMegapixels { get; } = Cli.Int("--max-megapixels", "Refuse image files with more pixels than this, before decoding", (int)(ImageDecoder.DefaultMaxPixels >> 20),
-            max: (int)(ImageDecoder.MaxPixels >> 20));
+        public Option<int> MaxMegapixels { get; } = MaxMegapixelsOption();
 
         public IEnumerable<Option> All => [Data, ValidationFraction, Classes, MaxMegapixels];
 
         public long MaxPixels(ParseResult r) => (long)r.GetValue(MaxMegapixels) << 20;
     }
+
+    /// <summary><c>--max-megapixels</c>: image files with more pixels (Mi, 2^20) are refused from their header, before decoding.</summary>
+    public static Option<int> MaxMegapixelsOption() =>
+        Cli.Int("--max-megapixels", "Refuse image files with more pixels than this (in 2^20), from their header, before decoding", (int)(ImageDecoder.DefaultMaxPixels >> 20),
+            max: (int)(ImageDecoder.MaxPixels >> 20));
 
     /// <summary>The training and test sets (the test set is null when an image folder's split holds none out).</summary>
     public static (ImageDataset Train, ImageDataset? Test) Load(DataOptions options)

@@ -21,13 +21,14 @@ public static class PredictCommand
         var json = Cli.Json("Print one JSON object with the top classes and probabilities");
         var backend = Cli.BackendOption();
         var device = Cli.DeviceOption();
-        var command = new Command("predict", "Classify an image with trained weights") { weights, image, top, classes, model, show, backend, device, json };
+        var maxMegapixels = DataSource.MaxMegapixelsOption();
+        var command = new Command("predict", "Classify an image with trained weights") { weights, image, top, classes, model, show, maxMegapixels, backend, device, json };
         command.SetAction(r => Cli.Guard(() => Run(r.GetValue(weights)!, r.GetValue(image)!, r.GetValue(top), r.GetValue(classes), r.GetValue(model), r.GetValue(show), r.GetValue(json),
-            Cli.Backend(r, backend, device))));
+            Cli.Backend(r, backend, device), (long)r.GetValue(maxMegapixels) << 20)));
         return command;
     }
 
-    private static int Run(string weightsPath, string imagePath, int top, string? classesPath, string? modelName, string? showPath, bool json, Vit.Backends.Backend backend)
+    private static int Run(string weightsPath, string imagePath, int top, string? classesPath, string? modelName, string? showPath, bool json, Vit.Backends.Backend backend, long maxPixels)
     {
         var info = WeightsInfo.Read(weightsPath, modelName);
         var c = info.Preset.Config;
@@ -38,7 +39,7 @@ public static class PredictCommand
         if (names is not null && names.Count != classes)
             throw new InvalidDataException($"{classesPath} names {names.Count} classes, but the weights classify {classes}");
 
-        var picture = ImageDecoder.Load(imagePath);
+        var picture = ImageDecoder.Load(imagePath, maxPixels);
         var input = new float[c.Channels * c.ImageSize * c.ImageSize];
         // The evaluation transform the weights were trained with: Resize + CenterCrop, ToTensor, Normalize.
         var transform = info.Transforms == Vit.Data.TransformRecipe.Cifar

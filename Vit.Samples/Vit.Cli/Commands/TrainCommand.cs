@@ -315,7 +315,7 @@ public static class TrainCommand
         Trainer? trainer = null;
         try
         {
-            Cli.CheckBatch(preset.Config, preset.Summary, recipe.Batch, training: true);
+            Cli.CheckBatch(preset.Config, preset.Summary, recipe.Batch, training: true, frozen: recipe.Freeze);
             model = preset.Create((int)recipe.Seed, recipe.Batch, backend);
             if (weights is not null && resumeFrom is null) LoadPretrained(model, weights, train.ClassNames, print: root);
             trainer = new Trainer(model, train, test, recipe, norm, communicator, parallel) { StopAtStep = stopAtStep };
