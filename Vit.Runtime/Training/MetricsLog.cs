@@ -29,7 +29,7 @@ public static class MetricsLog
         {
             if (lines[i].Length == 0) continue;
             var f = lines[i].Split(',');
-            double D(int j) => double.Parse(f[j], NumberStyles.Float, c);
+            double D(int j) => f[j].Length == 0 ? double.NaN : double.Parse(f[j], NumberStyles.Float, c); // empty: no test set
             if (f.Length != 9 || !int.TryParse(f[0], NumberStyles.Integer, c, out int epoch))
                 throw new InvalidDataException($"'{path}' line {i + 1}: expected 9 comma-separated values ({Header}), found '{lines[i]}'.");
             try
@@ -51,9 +51,12 @@ public static class MetricsLog
         var sb = new StringBuilder().Append(Header).Append('\n');
         foreach (var m in rows)
             sb.Append(string.Join(",",
-                m.Epoch.ToString(c), m.TrainLoss.ToString("R", c), m.TrainAccuracy.ToString("R", c), m.TestLoss.ToString("R", c),
-                m.TestAccuracy.ToString("R", c), m.LearningRate.ToString("R", c), m.ImagesPerSecond.ToString("F2", c),
+                m.Epoch.ToString(c), m.TrainLoss.ToString("R", c), m.TrainAccuracy.ToString("R", c), Blank(m.TestLoss),
+                Blank(m.TestAccuracy), m.LearningRate.ToString("R", c), m.ImagesPerSecond.ToString("F2", c),
                 m.Seconds.ToString("F2", c), m.Step.ToString(c))).Append('\n');
         AtomicFile.WriteAllText(path, sb.ToString());
+
+        // A run without a test set has no test loss or accuracy: an empty field, not "NaN".
+        static string Blank(double value) => double.IsNaN(value) ? "" : value.ToString("R", CultureInfo.InvariantCulture);
     }
 }

@@ -196,7 +196,9 @@ public static class TrainCommand
             if (!json)
             {
                 var last = trainer.History[^1];
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done: test accuracy {last.TestAccuracy * 100:F1}% after {Plural(last.Epoch, "epoch")}, {last.Seconds / 60:F1} min. Files in {outFolder}: "
+                string result = double.IsNaN(last.TestAccuracy) ? string.Create(CultureInfo.InvariantCulture, $"no test set (train accuracy {last.TrainAccuracy * 100:F1}%)")
+                    : string.Create(CultureInfo.InvariantCulture, $"test accuracy {last.TestAccuracy * 100:F1}%");
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done: {result} after {Plural(last.Epoch, "epoch")}, {last.Seconds / 60:F1} min. Files in {outFolder}: "
                     + $"{string.Join(", ", OutputFiles)}"));
                 Console.WriteLine($"next: vit eval --weights {Path.Combine(outFolder, Trainer.WeightsFile)}{(data.Folder is null ? "" : $" --data {data.Folder}")}");
             }
@@ -264,7 +266,7 @@ public static class TrainCommand
             if (root && outcome == TrainingOutcome.Interrupted)
                 Console.Error.WriteLine($"vit: stopped after step {trainer.Progress.Step} (--stop-at-step), in epoch {trainer.Progress.Epoch + 1}; checkpoint saved in {outFolder}; continue with: mpirun -np {communicator.Size} vit train --resume --out {outFolder}");
             else if (root && !json)
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done: test accuracy {trainer.History[^1].TestAccuracy * 100:F1}% after {Plural(trainer.History[^1].Epoch, "epoch")} on {communicator.Size} ranks. Files in {outFolder}: "
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"done: {(double.IsNaN(trainer.History[^1].TestAccuracy) ? "no test set" : $"test accuracy {trainer.History[^1].TestAccuracy * 100:F1}%")} after {Plural(trainer.History[^1].Epoch, "epoch")} on {communicator.Size} ranks. Files in {outFolder}: "
                     + $"{string.Join(", ", OutputFiles)}"));
             communicator.Dispose(); // MPI_Finalize: every rank gets here
             return 0;
