@@ -1,0 +1,188 @@
+using System.Runtime.InteropServices;
+using Vit.Memory;
+
+namespace Vit.Backends.Cpu;
+
+/// <summary>
+/// Weights packed once for <see cref="Bf16Gemm.Multiply"/>: W (n × k) rounded to bf16, in panels
+/// of 16 output columns by pairs of k (see <c>Native/bf16_gemm.c</c>). Owns native memory.
+/// </summary>
+public sealed unsafe class Bf16Weights : IDisposable
+{
+    private readonly NativeBuffer _buffer;
+
+    internal Bf16Weights(NativeBuffer buffer, int n, int k)
+    {
+        _buffer = buffer;
+        N = n;
+        K = k;
+    }
+
+    /// <summary>Output columns.</summary>
+    public int N { get; }
+
+    /// <summary>The inner dimension.</summary>
+    public int K { get; }
+
+    internal uint* Pointer => (uint*)_buffer.Start.Pointer;
+
+    /// <inheritdoc/>
+    public void Dispose() => _buffer.Dispose();
+}
+
+/// <summary>
+/// bf16 matrix products with fp32 accumulation on AVX512-BF16: <c>C (m × n) (+)= A · Wᵀ (+ bias)</c>
+/// (A: m × k, W: n × k, a Linear layer's forward), each product of operands rounded to bf16 (round to
+/// nearest even) and summed in fp32, 32 multiply-adds per <c>VDPBF16PS</c> (twice an fp32 FMA's).
+/// </summary>
+/// <remarks>
+/// <para>.NET 10 exposes no AVX512-BF16 intrinsics (its BF16 instructions are in <c>Avx10v2</c>, which
+/// Zen 4 and Sapphire Rapids lack), so the kernel is C (<c>Native/bf16_gemm.c</c>), compiled by the
+/// build with <c>gcc -mavx512bf16</c> into <c>libvitbf16.so</c> beside Vit.Runtime.dll and loaded here;
+/// <see cref="IsSupported"/> is false where the library was not built (no gcc) or the CPU lacks the
+/// instructions, and <see cref="Unavailable"/> says which.</para>
+/// <para>This is the GEMM the bf16 path of issue 17 builds on; the model does not use it yet.
+/// <see cref="Reference"/> is its scalar reference.</para>
+/// </remarks>
+public static unsafe class Bf16Gemm
+{
+    /// <summary>The native library's file name.</summary>
+    public const string Library = "libvitbf16.so";
+
+    private static readonly Native? s_native = Load(out s_unavailable);
+    private static readonly string? s_unavailable;
+
+    /// <summary>Whether the kernel can run here: the library is built and the CPU has AVX512-BF16.</summary>
+    public static bool IsSupported => s_native is not null;
+
+    /// <summary>Why <see cref="IsSupported"/> is false (null when it is true).</summary>
+    public static string? Unavailable => s_unavailable;
+
+    /// <summary>The bf16 bits of <paramref name="value"/>, rounded to nearest even as the kernel rounds (scalar C#; needs no library).</summary>
+    public static ushort RoundBits(float value)
+    {
+        uint u = BitConverter.SingleToUInt32Bits(value);
+        if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (ushort)((u >> 16) | 0x40u);
+        return (ushort)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+    }
+
+    /// <summary><paramref name="value"/> rounded to bf16 (nearest even), as a float.</summary>
+    public static float Round(float value) => BitConverter.UInt32BitsToSingle((uint)RoundBits(value) << 16);
+
+    /// <summary>Packs W (n × k, rows <paramref name="ldw"/> floats apart) once, for every later <see cref="Multiply"/>.</summary>
+    /// <exception cref="PlatformNotSupportedException">Not <see cref="IsSupported"/>.</exception>
+    public static Bf16Weights PackWeights(float* w, long ldw, int n, int k)
+    {
+        var native = Require();
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(n);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(k);
+        ArgumentOutOfRangeException.ThrowIfLessThan(ldw, k);
+        long dwords = (long)((n + 15) / 16) * ((k + 1) / 2) * 16;
+        var buffer = new NativeBuffer(dwords); // a dword per float slot
+        native.PackWeights(w, ldw, n, k, (uint*)buffer.Start.Pointer);
+        return new Bf16Weights(buffer, n, k);
+    }
+
+    /// <summary>
+    /// C (m × n, rows <paramref name="ldc"/> apart) = A · Wᵀ + bias, or += with
+    /// <paramref name="accumulate"/>; A (m × k, rows <paramref name="lda"/> apart) is rounded to bf16
+    /// into <paramref name="scratch"/> (grown as needed), then the rows are shared by the worker pool.
+    /// </summary>
+    /// <exception cref="PlatformNotSupportedException">Not <see cref="IsSupported"/>.</exception>
+    public static void Multiply(float* c, long ldc, float* a, long lda, Bf16Weights w, int m, float* bias, bool accumulate, NativeBuffer scratch)
+    {
+        var native = Require();
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(scratch);
+        if (m <= 0) return;
+        ArgumentOutOfRangeException.ThrowIfLessThan(lda, w.K);
+        ArgumentOutOfRangeException.ThrowIfLessThan(ldc, w.N);
+        int kp = (w.K + 1) / 2;
+        scratch.EnsureLength((long)m * kp);
+        var packed = (uint*)scratch.Start.Pointer;
+        var args = new Args { PackRows = native.PackRows, Gemm = native.Gemm, A = a, Lda = lda, Packed = packed, K = w.K, W = w.Pointer, N = w.N, Bias = bias, C = c, Ldc = ldc, Accumulate = accumulate ? 1 : 0 };
+        // Blocks of 48 rows (the kernel's L2 block), split over the pool's threads.
+        int blocks = (m + 47) / 48;
+        args.M = m;
+        WorkerPool.Shared.Run(&Rows, &args, blocks);
+    }
+
+    /// <summary>
+    /// The scalar reference: C = round(A)·round(W)ᵀ + bias (+ C), every product of bf16-rounded
+    /// operands summed in double. The kernel sums in fp32 in another order, so it differs from this by
+    /// fp32 rounding only (about k · 2⁻²⁴ of the sum of |products|).
+    /// </summary>
+    public static void Reference(double[] c, float[] a, float[] w, float[]? bias, int m, int n, int k, bool accumulate)
+    {
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double sum = bias is null ? 0 : bias[j];
+                for (int t = 0; t < k; t++) sum += (double)Round(a[i * k + t]) * Round(w[j * k + t]);
+                c[i * n + j] = accumulate ? c[i * n + j] + sum : sum;
+            }
+    }
+
+    private struct Args
+    {
+        public delegate* unmanaged<float*, long, int, int, uint*, void> PackRows;
+        public delegate* unmanaged<uint*, int, int, int, uint*, int, float*, float*, long, int, void> Gemm;
+        public float* A, Bias, C;
+        public uint* Packed, W;
+        public long Lda, Ldc;
+        public int M, K, N, Accumulate;
+    }
+
+    private static void Rows(void* context, int begin, int end)
+    {
+        ref var x = ref *(Args*)context;
+        int m0 = begin * 48, m1 = Math.Min(end * 48, x.M), kp = (x.K + 1) / 2;
+        x.PackRows(x.A + m0 * x.Lda, x.Lda, m1 - m0, x.K, x.Packed + (long)m0 * kp);
+        x.Gemm(x.Packed, m0, m1, x.K, x.W, x.N, x.Bias, x.C, x.Ldc, x.Accumulate);
+    }
+
+    private static Native Require() => s_native ?? throw new PlatformNotSupportedException($"The bf16 GEMM cannot run here: {s_unavailable}");
+
+    private static Native? Load(out string? unavailable)
+    {
+        unavailable = null;
+        if (!OperatingSystem.IsLinux() || !System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+        {
+            unavailable = "it needs Linux on an x86-64 CPU with AVX-512";
+            return null;
+        }
+        if (!NativeLibrary.TryLoad(Library, typeof(Bf16Gemm).Assembly, DllImportSearchPath.AssemblyDirectory, out var library)
+            && !NativeLibrary.TryLoad(Path.Combine(AppContext.BaseDirectory, Library), out library))
+        {
+            unavailable = $"{Library} was not built beside Vit.Runtime.dll (the build compiles it when gcc is installed)";
+            return null;
+        }
+        nint Get(string name) => NativeLibrary.GetExport(library, name);
+        var native = new Native
+        {
+            Supported = (delegate* unmanaged<int>)Get("vit_bf16_supported"),
+            PackWeights = (delegate* unmanaged<float*, long, int, int, uint*, void>)Get("vit_bf16_pack_weights"),
+            PackRows = (delegate* unmanaged<float*, long, int, int, uint*, void>)Get("vit_bf16_pack_rows"),
+            Gemm = (delegate* unmanaged<uint*, int, int, int, uint*, int, float*, float*, long, int, void>)Get("vit_bf16_gemm"),
+            RoundBits = (delegate* unmanaged<float, int>)Get("vit_bf16_round_bits"),
+        };
+        if (native.Supported() == 0)
+        {
+            unavailable = "this CPU lacks AVX512-BF16 (VDPBF16PS)";
+            return null;
+        }
+        return native;
+    }
+
+    /// <summary>The native kernel's rounding of one value (for the tests: it must equal <see cref="RoundBits"/>).</summary>
+    internal static int NativeRoundBits(float value) => Require().RoundBits(value);
+
+    private sealed class Native
+    {
+        public delegate* unmanaged<int> Supported;
+        public delegate* unmanaged<float*, long, int, int, uint*, void> PackWeights;
+        public delegate* unmanaged<float*, long, int, int, uint*, void> PackRows;
+        public delegate* unmanaged<uint*, int, int, int, uint*, int, float*, float*, long, int, void> Gemm;
+        public delegate* unmanaged<float, int> RoundBits;
+    }
+}

@@ -1,0 +1,153 @@
+// bf16 matrix products with fp32 accumulation on AVX512-BF16 (VDPBF16PS), for Vit.Backends.Cpu.Bf16Gemm.
+//
+// C (m × n) (+)= A (m × k) · Wᵀ (W: n × k, row-major, as a Linear layer's weight), every product of
+// bf16-rounded operands (round to nearest even) summed in fp32. .NET 10 has no Avx512Bf16
+// intrinsics (only Avx10v2's, which Zen 4 lacks), so this one kernel is C, compiled by
+// Vit.Runtime.csproj with gcc -mavx512bf16 and loaded with NativeLibrary.
+//
+// Layouts (all zero-padded, so tails multiply by zero):
+//   packed weights: for each panel p of 16 output columns, for each pair q of k, 16 dwords, dword j
+//                   holding bf16(W[16p + j][2q]) in its low half and bf16(W[16p + j][2q + 1]) in its high half;
+//   packed rows:    for each row i of A, ceil(k / 2) dwords, dword q = bf16(A[i][2q]) | bf16(A[i][2q + 1]) << 16.
+// VDPBF16PS c, a, b adds a.lo·b.lo + a.hi·b.hi into each fp32 lane of c: a broadcast row pair times a
+// weight panel's pair gives 16 outputs' partial sums, 32 multiply-adds per instruction.
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+int vit_bf16_supported(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+}
+
+// Round to nearest even, as VCVTNE2PS2BF16 does (NaN kept quiet).
+static inline uint32_t bf16_bits(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40u;
+    return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+
+int vit_bf16_round_bits(float x) { return (int)bf16_bits(x); }
+
+void vit_bf16_pack_weights(const float* w, int64_t ldw, int n, int k, uint32_t* packed)
+{
+    int kp = (k + 1) / 2, panels = (n + 15) / 16;
+    for (int p = 0; p < panels; p++)
+        for (int q = 0; q < kp; q++)
+        {
+            uint32_t* out = packed + ((int64_t)p * kp + q) * 16;
+            for (int j = 0; j < 16; j++)
+            {
+                int col = p * 16 + j;
+                uint32_t lo = 0, hi = 0;
+                if (col < n)
+                {
+                    lo = bf16_bits(w[(int64_t)col * ldw + 2 * q]);
+                    if (2 * q + 1 < k) hi = bf16_bits(w[(int64_t)col * ldw + 2 * q + 1]);
+                }
+                out[j] = lo | (hi << 16);
+            }
+        }
+}
+
+void vit_bf16_pack_rows(const float* a, int64_t lda, int m, int k, uint32_t* packed)
+{
+    int kp = (k + 1) / 2;
+    for (int i = 0; i < m; i++)
+    {
+        const float* row = a + (int64_t)i * lda;
+        uint32_t* out = packed + (int64_t)i * kp;
+        int q = 0;
+        // 32 floats → 32 bf16 words (16 dwords) at a time: VCVTNE2PS2BF16 puts its second operand's 16 values in
+        // words 0–15 and its first's in words 16–31, so the words come out in the row's order, and dword q holds
+        // elements 2q (low half) and 2q + 1 (high half).
+        for (; 2 * q + 32 <= k; q += 16)
+        {
+            __m512 lo = _mm512_loadu_ps(row + 2 * q), hi = _mm512_loadu_ps(row + 2 * q + 16);
+            __m512bh b = _mm512_cvtne2ps_pbh(hi, lo); // elements 0..15 from lo, 16..31 from hi, in order
+            _mm512_storeu_si512((void*)(out + q), (__m512i)b);
+        }
+        for (; q < kp; q++)
+        {
+            uint32_t l = bf16_bits(row[2 * q]), h = 2 * q + 1 < k ? bf16_bits(row[2 * q + 1]) : 0;
+            out[q] = l | (h << 16);
+        }
+    }
+}
+
+// rows (1..6) of packed A against two panels (32 columns) of packed W, over every k pair.
+#define ROWS_MAX 6
+static inline void micro(int rows, const uint32_t* a, int kp, const uint32_t* b0, const uint32_t* b1,
+                         __m512* acc /* [ROWS_MAX][2] */)
+{
+    for (int r = 0; r < 2 * ROWS_MAX; r++) acc[r] = _mm512_setzero_ps();
+#define STEP(R) if (rows > R) { __m512bh x = (__m512bh)_mm512_set1_epi32((int)a[(int64_t)(R) * kp + q]); \
+        acc[2 * (R)] = _mm512_dpbf16_ps(acc[2 * (R)], x, w0); acc[2 * (R) + 1] = _mm512_dpbf16_ps(acc[2 * (R) + 1], x, w1); }
+    for (int q = 0; q < kp; q++)
+    {
+        __m512bh w0 = (__m512bh)_mm512_loadu_si512((const void*)(b0 + (int64_t)q * 16));
+        __m512bh w1 = (__m512bh)_mm512_loadu_si512((const void*)(b1 + (int64_t)q * 16));
+        STEP(0) STEP(1) STEP(2) STEP(3) STEP(4) STEP(5)
+    }
+#undef STEP
+}
+
+static inline void micro6(const uint32_t* a, int kp, const uint32_t* b0, const uint32_t* b1, __m512* acc)
+{
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    const uint32_t *a0 = a, *a1 = a + kp, *a2 = a + 2 * (int64_t)kp, *a3 = a + 3 * (int64_t)kp, *a4 = a + 4 * (int64_t)kp, *a5 = a + 5 * (int64_t)kp;
+    for (int q = 0; q < kp; q++)
+    {
+        __m512bh w0 = (__m512bh)_mm512_loadu_si512((const void*)(b0 + (int64_t)q * 16));
+        __m512bh w1 = (__m512bh)_mm512_loadu_si512((const void*)(b1 + (int64_t)q * 16));
+        __m512bh x;
+        x = (__m512bh)_mm512_set1_epi32((int)a0[q]); c00 = _mm512_dpbf16_ps(c00, x, w0); c01 = _mm512_dpbf16_ps(c01, x, w1);
+        x = (__m512bh)_mm512_set1_epi32((int)a1[q]); c10 = _mm512_dpbf16_ps(c10, x, w0); c11 = _mm512_dpbf16_ps(c11, x, w1);
+        x = (__m512bh)_mm512_set1_epi32((int)a2[q]); c20 = _mm512_dpbf16_ps(c20, x, w0); c21 = _mm512_dpbf16_ps(c21, x, w1);
+        x = (__m512bh)_mm512_set1_epi32((int)a3[q]); c30 = _mm512_dpbf16_ps(c30, x, w0); c31 = _mm512_dpbf16_ps(c31, x, w1);
+        x = (__m512bh)_mm512_set1_epi32((int)a4[q]); c40 = _mm512_dpbf16_ps(c40, x, w0); c41 = _mm512_dpbf16_ps(c41, x, w1);
+        x = (__m512bh)_mm512_set1_epi32((int)a5[q]); c50 = _mm512_dpbf16_ps(c50, x, w0); c51 = _mm512_dpbf16_ps(c51, x, w1);
+    }
+    acc[0] = c00; acc[1] = c01; acc[2] = c10; acc[3] = c11; acc[4] = c20; acc[5] = c21;
+    acc[6] = c30; acc[7] = c31; acc[8] = c40; acc[9] = c41; acc[10] = c50; acc[11] = c51;
+}
+
+// C rows [m0, m1) (row stride ldc) (+)= packed rows · packed weightsᵀ (+ bias), n columns.
+// Rows are taken 48 at a time (their packed pairs stay in L2) against every 32-column strip.
+void vit_bf16_gemm(const uint32_t* ap, int m0, int m1, int k, const uint32_t* wp, int n, const float* bias,
+                   float* c, int64_t ldc, int accumulate)
+{
+    int kp = (k + 1) / 2, panels = (n + 15) / 16;
+    __m512 acc[2 * ROWS_MAX];
+    for (int mb = m0; mb < m1; mb += 48)
+    {
+        int mbe = mb + 48 < m1 ? mb + 48 : m1;
+        for (int p = 0; p < panels; p += 2)
+        {
+            const uint32_t* b0 = wp + (int64_t)p * kp * 16;
+            const uint32_t* b1 = p + 1 < panels ? b0 + (int64_t)kp * 16 : b0; // an odd last panel is computed twice, stored once
+            for (int i = mb; i < mbe; i += ROWS_MAX)
+            {
+                int rows = mbe - i < ROWS_MAX ? mbe - i : ROWS_MAX;
+                const uint32_t* a = ap + (int64_t)i * kp;
+                if (rows == ROWS_MAX) micro6(a, kp, b0, b1, acc);
+                else micro(rows, a, kp, b0, b1, acc);
+                for (int r = 0; r < rows; r++)
+                    for (int h = 0; h < 2 && p + h < panels; h++)
+                    {
+                        int col = (p + h) * 16, left = n - col;
+                        __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+                        float* out = c + (int64_t)(i + r) * ldc + col;
+                        __m512 v = acc[2 * r + h];
+                        if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, bias + col));
+                        if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, out));
+                        _mm512_mask_storeu_ps(out, mask, v);
+                    }
+            }
+        }
+    }
+}
