@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using BenchmarkDotNet.Attributes;
+using Vit.Backends.Cpu;
+using Vit.Memory;
+
+namespace Vit.Benchmarks;
+
+/// <summary>
+/// The bf16 GEMM (<see cref="Bf16Gemm"/>) against the fp32 GEMM on ViT-B/16's forward products
+/// (x·Wᵀ), weights packed once as inference keeps them; A is rounded to bf16 inside every call.
+/// </summary>
+public sealed unsafe class Bf16Shape : IDisposable
+{
+    private readonly NativeBuffer _a, _w, _c, _bias, _scratch;
+    private readonly Bf16Weights _packed;
+
+    public Bf16Shape(string name, int m, int n, int k)
+    {
+        Name = name; M = m; N = n; K = k;
+        _a = new NativeBuffer((long)m * k); _w = new NativeBuffer((long)n * k); _c = new NativeBuffer((long)m * n); _bias = new NativeBuffer(n); _scratch = new NativeBuffer(1);
+        var rng = new Vit.Numerics.Rng(7);
+        for (long i = 0; i < (long)m * k; i++) _a.Start.Pointer[i] = (float)rng.NextNormal();
+        for (long i = 0; i < (long)n * k; i++) _w.Start.Pointer[i] = (float)rng.NextNormal();
+        _packed = Bf16Gemm.PackWeights(_w.Start.Pointer, k, n, k);
+    }
+
+    public string Name { get; }
+    public int M { get; }
+    public int N { get; }
+    public int K { get; }
+    public double Flops => 2.0 * M * N * K;
+
+    public void RunBf16() => Bf16Gemm.Multiply(_c.Start.Pointer, N, _a.Start.Pointer, K, _packed, M, _bias.Start.Pointer, false, _scratch);
+
+    public void RunFp32() => Gemm.Multiply(_c.Start.Pointer, N, _a.Start.Pointer, K, 1, _w.Start.Pointer, 1, K, M, N, K, _bias.Start.Pointer, false);
+
+    public override string ToString() => Name;
+
+    public void Dispose()
+    {
+        _packed.Dispose(); _a.Dispose(); _w.Dispose(); _c.Dispose(); _bias.Dispose(); _scratch.Dispose();
+    }
+
+    /// <summary>ViT-B/16's forward products at batch 8 (1576 rows) and batch 1 (197).</summary>
+    public static IEnumerable<(string Name, int M, int N, int K)> All()
+    {
+        foreach (int batch in new[] { 8, 1 })
+        {
+            int rows = batch * 197;
+            yield return ($"b16 b{batch} qkv {rows}x768x2304", rows, 2304, 768);
+            yield return ($"b16 b{batch} proj {rows}x768x768", rows, 768, 768);
+            yield return ($"b16 b{batch} fc1 {rows}x768x3072", rows, 3072, 768);
+            yield return ($"b16 b{batch} fc2 {rows}x3072x768", rows, 768, 3072);
+        }
+    }
+
+    /// <summary><c>quick bf16</c>: the median of each case, bf16 and fp32, and both peak probes.</summary>
+    public static void Quick(string? filter)
+    {
+        if (!Bf16Gemm.IsSupported)
+        {
+            Console.WriteLine($"bf16 GEMM: not available: {Bf16Gemm.Unavailable}");
+            return;
+        }
+        Console.WriteLine($"fp32 FMA peak {Peak.Measure():F1} GFLOP/s, bf16 VDPBF16PS peak {Bf16Gemm.PeakGflops():F1} GFLOP/s");
+        foreach (var (name, m, n, k) in All())
+        {
+            if (filter is not null && !name.Contains(filter, StringComparison.OrdinalIgnoreCase)) continue;
+            using var s = new Bf16Shape(name, m, n, k);
+            double Median(Action run)
+            {
+                for (int i = 0; i < 3; i++) run();
+                var times = new List<double>();
+                var total = Stopwatch.StartNew();
+                while (times.Count < 5 || total.Elapsed.TotalSeconds < 1)
+                {
+                    long t0 = Stopwatch.GetTimestamp();
+                    run();
+                    times.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
+                }
+                times.Sort();
+                return times[times.Count / 2];
+            }
+            double bf = Median(s.RunBf16), fp = Median(s.RunFp32);
+            Console.WriteLine($"{name,-28} bf16 {bf * 1e3,8:F2} ms {s.Flops / bf / 1e9,6:F1} GFLOP/s   fp32 {fp * 1e3,8:F2} ms {s.Flops / fp / 1e9,6:F1} GFLOP/s   {fp / bf,5:F2}x");
+        }
+    }
+}
+
+/// <summary>BenchmarkDotNet: the bf16 GEMM beside the fp32 one on ViT-B/16's forward products.</summary>
+[MemoryDiagnoser]
+public class Bf16GemmBenchmarks
+{
+    private Bf16Shape? _shape;
+
+    public static IEnumerable<string> Cases() => Bf16Shape.All().Select(c => c.Name);
+
+    [ParamsSource(nameof(Cases))]
+    public string Case { get; set; } = "";
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        if (!Bf16Gemm.IsSupported) throw new PlatformNotSupportedException(Bf16Gemm.Unavailable);
+        var (name, m, n, k) = Bf16Shape.All().First(c => c.Name == Case);
+        _shape = new Bf16Shape(name, m, n, k);
+    }
+
+    [Benchmark]
+    public void Bf16() => _shape!.RunBf16();
+
+    [Benchmark(Baseline = true)]
+    public void Fp32() => _shape!.RunFp32();
+
+    [GlobalCleanup]
+    public void Cleanup() => _shape?.Dispose();
+}
