@@ -135,3 +135,99 @@ public sealed unsafe class Bf16GemmTests
         return values;
     }
 }
+
+/// <summary>
+/// bf16 inference of a whole model (<see cref="Vit.Memory.ModelMemory.Precision"/>): close to fp32
+/// and not equal to it, the native kernel and the fallback agree, packed weights follow the
+/// parameters, training refuses it, and a steady-state bf16 forward allocates nothing.
+/// </summary>
+public sealed class Bf16ModelTests
+{
+    private static float[] Images(int batch, ulong seed)
+    {
+        var rng = new Rng(seed);
+        var images = new float[batch * 3 * 32 * 32];
+        for (int i = 0; i < images.Length; i++) images[i] = (float)rng.NextNormal();
+        return images;
+    }
+
+    private static float[] Logits(Vit.Tests.Training.SmallCifar model, float[] images, int batch)
+    {
+        var logits = new float[batch * 10];
+        model.Forward(images, batch, logits);
+        return logits;
+    }
+
+    [Fact]
+    public void Bf16_logits_are_close_to_fp32_and_the_fallback_gives_the_native_numbers()
+    {
+        const int batch = 6;
+        using var model = new Vit.Tests.Training.SmallCifar(seed: 5, maxBatch: batch);
+        var images = Images(batch, 2);
+        var fp32 = Logits(model, images, batch);
+        model.Memory.Precision = Vit.Backends.Cpu.Precision.Bf16;
+        Vit.Backends.Cpu.Bf16Linear.ForceFallback = true;
+        float[] fallback;
+        try
+        {
+            fallback = Logits(model, images, batch);
+        }
+        finally
+        {
+            Vit.Backends.Cpu.Bf16Linear.ForceFallback = false;
+        }
+        model.Memory.Precision = Vit.Backends.Cpu.Precision.Bf16; // repack for the native kernel
+        var bf16 = Logits(model, images, batch);
+        double scale = fp32.Max(v => Math.Abs(v));
+        double worst = fp32.Zip(fallback).Max(p => Math.Abs(p.First - p.Second));
+        // bf16 operands carry 8 bits: the logits move by about 1 % of their size through 2 blocks and a head.
+        Assert.True(worst <= 0.03 * scale, $"bf16 logits {worst:G3} from fp32 (scale {scale:G3})");
+        Assert.True(worst > 1e-6 * scale, "bf16 logits equal fp32's: is bf16 on?");
+        if (Bf16Gemm.IsSupported)
+        {
+            // The same bf16 operands, summed in fp32 in another order.
+            double apart = bf16.Zip(fallback).Max(p => Math.Abs(p.First - p.Second));
+            Assert.True(apart <= 1e-4 * scale, $"native and fallback bf16 differ by {apart:G3} (scale {scale:G3})");
+        }
+        model.Memory.Precision = Vit.Backends.Cpu.Precision.Fp32;
+        Assert.Equal(fp32, Logits(model, images, batch)); // fp32 is bit for bit what it was
+    }
+
+    [Fact]
+    public void Packed_weights_follow_the_parameters()
+    {
+        const int batch = 2;
+        using var a = new Vit.Tests.Training.SmallCifar(seed: 5, maxBatch: batch);
+        using var b = new Vit.Tests.Training.SmallCifar(seed: 5, maxBatch: batch);
+        a.Memory.Precision = b.Memory.Precision = Vit.Backends.Cpu.Precision.Bf16;
+        var images = Images(batch, 3);
+        var before = Logits(a, images, batch);
+        a.Parameter("blocks.0.mlp.fc1.weight")[7] += 0.5f;
+        b.Parameter("blocks.0.mlp.fc1.weight")[7] += 0.5f;
+        var after = Logits(a, images, batch);
+        Assert.NotEqual(before, after);
+        Assert.Equal(Logits(b, images, batch), after); // as a model packed after the write
+    }
+
+    [Fact]
+    public void Training_refuses_bf16()
+    {
+        using var model = new Vit.Tests.Training.SmallCifar(seed: 5, maxBatch: 2);
+        model.Memory.Precision = Vit.Backends.Cpu.Precision.Bf16;
+        var e = Assert.Throws<InvalidOperationException>(() => model.ForwardBackward(Images(2, 1), [1, 2], 2));
+        Assert.Contains("training runs in fp32; bf16 is for inference", e.Message);
+        Assert.Throws<InvalidOperationException>(() => model.ForwardBackwardFrozen(Images(2, 1), [1, 2], 2));
+    }
+
+    [Fact]
+    public void A_steady_state_bf16_forward_allocates_nothing()
+    {
+        const int batch = 4;
+        using var model = new Vit.Tests.Training.SmallCifar(seed: 5, maxBatch: batch);
+        model.Memory.Precision = Vit.Backends.Cpu.Precision.Bf16;
+        var images = Images(batch, 4);
+        var logits = new float[batch * 10];
+        var result = SteadyState.Allocation(() => model.Forward(images, batch, logits), () => GC.GetAllocatedBytesForCurrentThread() + Vit.Backends.Cpu.WorkerPool.Shared.WorkerAllocatedBytes, window: 3, confirm: 100, maxWindows: 300);
+        Assert.True(result.Quiet && result.ConfirmedBytes == 0, $"steady-state bf16 forward passes allocate: {result}");
+    }
+}

@@ -132,6 +132,38 @@ public sealed class ModelMemory : IDisposable
 
     private int _activeClasses;
 
+    /// <summary>
+    /// How inference (<c>Forward</c>) multiplies on the CPU backend: fp32 (the default) or bf16 with
+    /// fp32 accumulation in the Linear layers (<see cref="Vit.Backends.Cpu.Precision.Bf16"/>; weights
+    /// packed once and kept until they change). Training refuses bf16 (not built yet).
+    /// </summary>
+    public Vit.Backends.Cpu.Precision Precision
+    {
+        get => _precision;
+        set
+        {
+            if (value != Vit.Backends.Cpu.Precision.Fp32 && Device is not null)
+                throw new NotSupportedException($"{Layout.Config.Name} runs on a device here; bf16 inference runs on the CPU backend (--backend cpu)");
+            _precision = value;
+            ParametersChanged(); // pack afresh from the parameters as they are now
+        }
+    }
+
+    private Vit.Backends.Cpu.Precision _precision;
+
+    /// <summary>Counts changes of the parameters (loads, writes through <see cref="Parameter"/>, optimizer steps): a cache of packed weights is kept only while it stays.</summary>
+    public long ParameterVersion => Volatile.Read(ref _parameterVersion);
+
+    private long _parameterVersion;
+
+    /// <summary>Records that the parameters changed (loaded, written, or stepped by an optimizer).</summary>
+    public void ParametersChanged() => Interlocked.Increment(ref _parameterVersion);
+
+    /// <summary>The bf16 weights and scratch of <see cref="Precision"/> = Bf16 (created on first use).</summary>
+    internal Vit.Backends.Cpu.Bf16Linear Bf16 => _bf16 ??= new Vit.Backends.Cpu.Bf16Linear();
+
+    private Vit.Backends.Cpu.Bf16Linear? _bf16;
+
     /// <summary>The batch of the last <c>ForwardBackward</c> or <c>ForwardBackwardFrozen</c> call (0 before the first).</summary>
     public int LastTrainingBatch { get; private set; }
 
@@ -159,6 +191,7 @@ public sealed class ModelMemory : IDisposable
     public Span<float> Parameter(string timmName)
     {
         var p = Table.Find(timmName);
+        ParametersChanged(); // the caller may write through the span
         return Parameters.Slice(p.Offset, checked((int)p.Length));
     }
 
@@ -225,7 +258,11 @@ public sealed class ModelMemory : IDisposable
     }
 
     /// <summary>Loads every parameter from a safetensors file with timm names.</summary>
-    public void LoadWeights(string path) => WeightFile.Load(path, Table, Parameters.Start);
+    public void LoadWeights(string path)
+    {
+        WeightFile.Load(path, Table, Parameters.Start);
+        ParametersChanged();
+    }
 
     /// <summary>
     /// Loads pretrained weights for fine-tuning: as <see cref="LoadWeights(string)"/>, but a
@@ -234,7 +271,12 @@ public sealed class ModelMemory : IDisposable
     /// With <paramref name="replaceHead"/>, <c>head.*</c> is skipped even where it fits: the file's
     /// head is for other classes (of the same count).
     /// </summary>
-    public WeightLoadReport LoadPretrained(string path, bool replaceHead = false) => WeightFile.Load(path, Table, Parameters.Start, newHead: true, replaceHead);
+    public WeightLoadReport LoadPretrained(string path, bool replaceHead = false)
+    {
+        var report = WeightFile.Load(path, Table, Parameters.Start, newHead: true, replaceHead);
+        ParametersChanged();
+        return report;
+    }
 
     /// <summary>Saves every parameter to a safetensors file with timm names and the config as metadata (atomic).</summary>
     public void SaveWeights(string path) => WeightFile.Save(path, Table, Parameters.Start, Layout.Config.ToMetadata());
@@ -316,5 +358,6 @@ public sealed class ModelMemory : IDisposable
         _input.Dispose();
         _inference.Dispose();
         _training.Dispose();
+        _bf16?.Dispose();
     }
 }

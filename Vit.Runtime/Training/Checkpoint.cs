@@ -100,6 +100,7 @@ public static class Checkpoint
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(optimizer);
+        model.Memory.ParametersChanged();
         TrainingProgress progress;
         Rng rng;
         IReadOnlyDictionary<string, string> metadata;

@@ -46,8 +46,16 @@ public static class Evaluator
     /// rank gets the result one process would compute.
     /// </summary>
     /// <exception cref="ArgumentException">The model's classes, channels or image size do not fit the data or the transform.</exception>
-    public static Evaluation Evaluate(IVisionTransformer model, ImageDataset data, SampleTransform transform, int batch, Communicator? communicator = null)
+    /// <param name="model">The classifier.</param>
+    /// <param name="data">The images.</param>
+    /// <param name="transform">An evaluation transform at the model's size.</param>
+    /// <param name="batch">Images per forward pass.</param>
+    /// <param name="communicator">Data-parallel ranks sharing the work, or null.</param>
+    /// <param name="predictions">When given (data.Count entries), receives each image's predicted class (this rank's images only in a shared run).</param>
+    public static Evaluation Evaluate(IVisionTransformer model, ImageDataset data, SampleTransform transform, int batch, Communicator? communicator = null, int[]? predictions = null)
     {
+        if (predictions is not null && predictions.Length != data.Count)
+            throw new ArgumentException($"predictions needs {data.Count} entries, one per image, not {predictions.Length}.", nameof(predictions));
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(transform);
@@ -77,6 +85,7 @@ public static class Evaluator
                 lossSum += CrossEntropy(row, labels[i]);
                 if (predicted == labels[i]) correct++;
                 confusion[labels[i] * k + predicted]++;
+                if (predictions is not null) predictions[b.SampleIndices[i]] = predicted;
             }
             seen += b.Count;
         }

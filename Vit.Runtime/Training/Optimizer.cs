@@ -183,6 +183,7 @@ public abstract class Optimizer : IDisposable
         BeginStep();
         float decayFactor = (float)(1 - learningRate * Options.WeightDecay);
         Update(Kernels(), (float)learningRate, decayFactor, (float)scale);
+        Memory.ParametersChanged();
         return norm;
     }
 

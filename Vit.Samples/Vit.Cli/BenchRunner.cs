@@ -44,8 +44,9 @@ public static class BenchRunner
     /// forward and backward (<c>ForwardBackwardFrozen</c>); <paramref name="optimizerStep"/> should then
     /// update the head alone (<c>Optimizer.HeadOnly</c>), and under mpirun only the head's gradients are reduced.
     /// </param>
+    /// <param name="precision">Forward mode: fp32, or bf16 Linear products (<see cref="Precision.Bf16"/>).</param>
     public static BenchResult Run(Preset preset, Vit.Backends.Backend backend, string mode, int batch, int threads, TimeSpan duration, Action<IVisionTransformer>? optimizerStep,
-        Vit.Training.Communicator? communicator = null, Vit.Training.DataParallelOptions? dataParallel = null, bool freeze = false)
+        Vit.Training.Communicator? communicator = null, Vit.Training.DataParallelOptions? dataParallel = null, bool freeze = false, Precision precision = Precision.Fp32)
     {
         bool train = mode switch
         {
@@ -62,6 +63,7 @@ public static class BenchRunner
         var c = preset.Config;
         Cli.CheckBatch(preset.Config, preset.Summary, batch, training: train, frozen: freeze);
         using var model = preset.Create(0, batch, backend);
+        model.Memory.Precision = precision;
         var rng = new Vit.Numerics.Rng(1);
         var images = new float[(long)batch * c.Channels * c.ImageSize * c.ImageSize];
         for (int i = 0; i < images.Length; i++) images[i] = (float)rng.NextNormal();

@@ -66,31 +66,55 @@ public readonly struct CpuKernels : IKernels<TensorPtr>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void LinearForward<TIn, TOut>(TensorPtr y, TensorPtr x, TensorPtr w, TensorPtr b, int rows)
         where TIn : struct, IDim where TOut : struct, IDim
-        => Linear.Forward<TIn, TOut>(y, x, w, b, rows);
+    {
+        if (_runner.Memory.Precision == Precision.Bf16)
+            _runner.Memory.Bf16.Forward(_runner.Memory, y, TOut.Value, x, TIn.Value, w, b, rows, TIn.Value, TOut.Value, accumulate: false);
+        else Linear.Forward<TIn, TOut>(y, x, w, b, rows);
+    }
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void LinearForward<TIn, TOut>(TensorPtr y, TensorPtr x, long xStride, TensorPtr w, TensorPtr b, int rows)
         where TIn : struct, IDim where TOut : struct, IDim
-        => Linear.Forward<TIn, TOut>(y, x, xStride, w, b, rows);
+    {
+        if (_runner.Memory.Precision == Precision.Bf16)
+            _runner.Memory.Bf16.Forward(_runner.Memory, y, TOut.Value, x, xStride, w, b, rows, TIn.Value, TOut.Value, accumulate: false);
+        else Linear.Forward<TIn, TOut>(y, x, xStride, w, b, rows);
+    }
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void LinearForwardGelu<TIn, TOut>(TensorPtr activation, TensorPtr preActivation, TensorPtr x, TensorPtr w, TensorPtr b, int rows)
         where TIn : struct, IDim where TOut : struct, IDim
-        => Linear.ForwardGelu<TIn, TOut>(activation, preActivation, x, w, b, rows);
+        => LinearForwardGelu<TIn, TOut>(activation, TOut.Value, preActivation, x, w, b, rows);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void LinearForwardGelu<TIn, TOut>(TensorPtr activation, long activationStride, TensorPtr preActivation, TensorPtr x, TensorPtr w, TensorPtr b, int rows)
         where TIn : struct, IDim where TOut : struct, IDim
-        => Linear.ForwardGelu<TIn, TOut>(activation, activationStride, preActivation, x, w, b, rows);
+    {
+        if (_runner.Memory.Precision != Precision.Bf16)
+        {
+            Linear.ForwardGelu<TIn, TOut>(activation, activationStride, preActivation, x, w, b, rows);
+            return;
+        }
+        // bf16 product into preActivation, then GELU (fp32) row by row into the activation.
+        _runner.Memory.Bf16.Forward(_runner.Memory, preActivation, TOut.Value, x, TIn.Value, w, b, rows, TIn.Value, TOut.Value, accumulate: false);
+        if (activationStride == TOut.Value) Gelu.Forward(activation, preActivation, (long)rows * TOut.Value);
+        else
+            for (int r = 0; r < rows; r++)
+                Gelu.Forward(activation + r * activationStride, preActivation + (long)r * TOut.Value, TOut.Value);
+    }
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void LinearForwardResidual<TIn, TOut>(TensorPtr y, TensorPtr x, TensorPtr w, TensorPtr b, int rows)
         where TIn : struct, IDim where TOut : struct, IDim
-        => Linear.ForwardResidual<TIn, TOut>(y, x, w, b, rows);
+    {
+        if (_runner.Memory.Precision == Precision.Bf16)
+            _runner.Memory.Bf16.Forward(_runner.Memory, y, TOut.Value, x, TIn.Value, w, b, rows, TIn.Value, TOut.Value, accumulate: true);
+        else Linear.ForwardResidual<TIn, TOut>(y, x, w, b, rows);
+    }
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -16,6 +16,7 @@ public static class BenchCommand
         dataSet.Data.Description = "load mode: the images (" + DataSource.DataDescription + ")";
         var transforms = new Option<string>("--transforms") { Description = "load mode: cifar or imagenet (default: the model's usual one)", DefaultValueFactory = _ => "auto", HelpName = "RECIPE" };
         transforms.AcceptOnlyFromAmong("auto", "cifar", "imagenet");
+        var precision = Cli.PrecisionOption();
         var workers = Cli.Int("--workers", "load mode: loader worker threads (0: as vit train chooses)", 0, min: 0, max: Vit.Data.ImageLoader.MaxWorkers);
         var batch = Cli.Int("--batch", "Images per step", 8);
         var threads = Cli.Int("--threads", $"Worker threads, at most {Vit.Backends.Cpu.WorkerPool.MaxThreads} (default: the physical cores, or VIT_THREADS)", 0, min: 0,
@@ -32,7 +33,7 @@ public static class BenchCommand
         };
         var command = new Command("bench", "Benchmark a preset: warm-up, then timed steps; reports the median (under mpirun: data-parallel, for all ranks)")
         {
-            model, mode, batch, threads, backend, device, seconds, json, bucketMb, noOverlap, freeze, transforms, workers,
+            model, mode, batch, threads, backend, device, seconds, json, bucketMb, noOverlap, freeze, transforms, workers, precision,
         };
         foreach (var o in dataSet.All) command.Options.Add(o);
         command.SetAction(r => Cli.Guard(() =>
@@ -40,6 +41,8 @@ public static class BenchCommand
             var preset = Preset.Find(r.GetValue(model)!);
             if (r.GetValue(mode) == "load") return RunLoader(r, preset, dataSet, transforms, workers, batch, seconds, json);
             bool frozen = r.GetValue(freeze);
+            if (Cli.Precision(r, precision) != Vit.Backends.Cpu.Precision.Fp32 && r.GetValue(mode) != "forward")
+                throw new UsageException("--precision bf16 is for inference: use it with --mode forward");
             if (frozen && r.GetValue(mode) != "train")
                 throw new UsageException("--freeze times a training step: use it with --mode train");
             AdamW? adam = null;
@@ -53,7 +56,8 @@ public static class BenchCommand
             {
                 var parallel = new DataParallelOptions { BucketMegabytes = r.GetValue(bucketMb), Overlap = !r.GetValue(noOverlap) };
                 var result = BenchRunner.Run(preset, Cli.Backend(r, backend, device), r.GetValue(mode)!, r.GetValue(batch), threadCount, TimeSpan.FromSeconds(r.GetValue(seconds)),
-                    m => (adam ??= new AdamW(m.Memory, new OptimizerOptions(), frozen ? Optimizer.HeadOnly : null)).Step(1e-4), communicator, parallel, frozen);
+                    m => (adam ??= new AdamW(m.Memory, new OptimizerOptions(), frozen ? Optimizer.HeadOnly : null)).Step(1e-4), communicator, parallel, frozen,
+                    Cli.Precision(r, precision));
                 if (communicator is { IsRoot: false })
                 {
                     // Rank 0 prints for all.
@@ -65,6 +69,7 @@ public static class BenchCommand
                         w.WriteString("model", result.Model);
                         w.WriteString("mode", result.Mode);
                         w.WriteBoolean("freeze", result.Freeze);
+                        w.WriteString("precision", r.GetValue(precision));
                         w.WriteNumber("batch", result.Batch);
                         w.WriteNumber("threads", result.Threads);
                         w.WriteString("backend", result.Backend);

@@ -100,6 +100,23 @@ public static class Cli
     }
 
     /// <summary><c>--json</c>.</summary>
+    /// <summary><c>--precision fp32|bf16</c> for the inference commands.</summary>
+    public static Option<string> PrecisionOption()
+    {
+        var o = new Option<string>("--precision")
+        {
+            Description = "fp32, or bf16: the Linear layers' products in bf16 with fp32 accumulation (AVX512-BF16; the CPU backend; inference only)",
+            DefaultValueFactory = _ => "fp32",
+            HelpName = "P",
+        };
+        o.AcceptOnlyFromAmong("fp32", "bf16");
+        return o;
+    }
+
+    /// <summary>The precision a <see cref="PrecisionOption"/> names.</summary>
+    public static Vit.Backends.Cpu.Precision Precision(ParseResult r, Option<string> option) =>
+        r.GetValue(option) == "bf16" ? Vit.Backends.Cpu.Precision.Bf16 : Vit.Backends.Cpu.Precision.Fp32;
+
     /// <summary>Reads <c>--normalize</c>: a name or explicit means and stds.</summary>
     /// <exception cref="UsageException">It is neither.</exception>
     public static Vit.Data.Normalization ParseNormalization(string text)

@@ -13,6 +13,7 @@ public static class EvalCommand
     {
         var weights = new Option<string>("--weights") { Description = "Weights or checkpoint (safetensors) to evaluate", HelpName = "FILE", Required = true };
         var dataSet = new DataSource.OptionSet();
+        var precision = Cli.PrecisionOption();
         dataSet.Data.Description = "CIFAR-10/100 binary folder (its test split), or an image folder (its val/ folder, or the --val-fraction split the run used) (default: the embedded 500-image test subset)";
         dataSet.Classes.Description += " (default: the classes the weights were trained on)";
         var model = Cli.Model(required: false);
@@ -24,31 +25,43 @@ public static class EvalCommand
         var device = Cli.DeviceOption();
         var command = new Command("eval", "Evaluate weights on a CIFAR test set or an image folder's validation images: loss, accuracy, per-class accuracy, confusion matrix")
         {
-            weights, model, batch, plot, backend, device, json,
+            weights, model, batch, plot, backend, device, json, precision,
         };
         foreach (var o in dataSet.All) command.Options.Add(o);
         command.SetAction(r => Cli.Guard(() =>
         {
             var info = WeightsInfo.Read(r.GetValue(weights)!, r.GetValue(model));
             var data = DataSource.FromCommandLine(r, dataSet, info.Metadata, limitTrain: 0, seed: null, folderFromSaved: false);
-            return Run(info, data, r.GetValue(batch), r.GetValue(plot), r.GetValue(json), Cli.Backend(r, backend, device));
+            return Run(info, data, r.GetValue(batch), r.GetValue(plot), r.GetValue(json), Cli.Backend(r, backend, device), Cli.Precision(r, precision));
         }));
         return command;
     }
 
-    private static int Run(WeightsInfo info, DataOptions data, int batch, string? plotPath, bool json, Vit.Backends.Backend backend)
+    private static int Run(WeightsInfo info, DataOptions data, int batch, string? plotPath, bool json, Vit.Backends.Backend backend, Vit.Backends.Cpu.Precision precision)
     {
         string weightsPath = info.Path;
         var test = DataSource.LoadTest(data);
         batch = Math.Min(batch, Math.Max(1, test.Count)); // no pass is larger than the test set
         Cli.CheckBatch(info.Preset.Config, info.Preset.Summary, batch, training: false);
         using var model = info.CreateModel(batch, backend);
+        model.Memory.Precision = precision;
         Evaluator.CheckFits(model, test);
         if (test.ClassCount != info.ActiveClasses)
             throw new InvalidDataException($"'{weightsPath}' classifies {info.ActiveClasses} classes, but {test.Source} has {test.ClassCount}; pass --classes to evaluate on the classes it was trained on");
         var names = test.ClassNames;
         var size = info.Preset.Config.ImageSize;
-        var result = Evaluator.Evaluate(model, test, Vit.Data.SampleTransform.ForEvaluation(info.Transforms, size, info.Normalization(test)), batch);
+        var transform = Vit.Data.SampleTransform.ForEvaluation(info.Transforms, size, info.Normalization(test));
+        var predictions = precision == Vit.Backends.Cpu.Precision.Fp32 ? null : new int[test.Count];
+        var result = Evaluator.Evaluate(model, test, transform, batch, predictions: predictions);
+        double? agreement = null;
+        if (predictions is not null)
+        {
+            // bf16: how many top-1 predictions fp32 shares, from a second pass in fp32.
+            model.Memory.Precision = Vit.Backends.Cpu.Precision.Fp32;
+            var fp32 = new int[test.Count];
+            Evaluator.Evaluate(model, test, transform, batch, predictions: fp32);
+            agreement = (double)predictions.Zip(fp32).Count(p => p.First == p.Second) / test.Count;
+        }
         Cli.RequireFinite(result.Loss, $"the test loss of '{weightsPath}' on {test.Source}");
         bool plotChosen = plotPath is not null;
         plotPath ??= Path.Combine(Path.GetDirectoryName(Path.GetFullPath(weightsPath))!, "confusion.svg");
@@ -63,6 +76,8 @@ public static class EvalCommand
                 w.WriteNumber("images", result.Images);
                 w.WriteNumber("test_loss", result.Loss);
                 w.WriteNumber("test_accuracy", result.Accuracy);
+                w.WriteString("precision", precision == Vit.Backends.Cpu.Precision.Bf16 ? "bf16" : "fp32");
+                if (agreement is { } a) w.WriteNumber("top1_agreement_with_fp32", a);
                 w.WriteStartArray("classes");
                 for (int c = 0; c < result.ClassCount; c++)
                 {
@@ -86,8 +101,9 @@ public static class EvalCommand
             });
             return plot.Report();
         }
+        string agrees = agreement is { } a ? string.Create(CultureInfo.InvariantCulture, $"; bf16: top-1 agrees with fp32 on {a * 100:F2}% of the images") : "";
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{info.Preset.Name} on {test.Source}: test loss {result.Loss:F4}, accuracy {result.Accuracy * 100:F2}% ({result.Images:N0} images)"));
+            $"{info.Preset.Name} on {test.Source}: test loss {result.Loss:F4}, accuracy {result.Accuracy * 100:F2}% ({result.Images:N0} images){agrees}"));
         var table = new Table().Border(TableBorder.Simple).AddColumn("class").AddColumn(new TableColumn("images").RightAligned())
             .AddColumn(new TableColumn("correct").RightAligned()).AddColumn(new TableColumn("accuracy").RightAligned());
         for (int c = 0; c < result.ClassCount; c++)

@@ -19,16 +19,19 @@ public static class ForwardCommand
         var json = Cli.Json("Print one JSON object");
         var backend = Cli.BackendOption();
         var device = Cli.DeviceOption();
-        var command = new Command("forward", "A forward pass on seeded random images: output shape, first outputs, images/s") { model, batch, runs, seed, weights, backend, device, json };
-        command.SetAction(r => Cli.Guard(() => Run(Preset.Find(r.GetValue(model)!), r.GetValue(batch), r.GetValue(runs), r.GetValue(seed), r.GetValue(weights), r.GetValue(json), Cli.Backend(r, backend, device))));
+        var precision = Cli.PrecisionOption();
+        var command = new Command("forward", "A forward pass on seeded random images: output shape, first outputs, images/s") { model, batch, runs, seed, weights, backend, device, json, precision };
+        command.SetAction(r => Cli.Guard(() => Run(Preset.Find(r.GetValue(model)!), r.GetValue(batch), r.GetValue(runs), r.GetValue(seed), r.GetValue(weights), r.GetValue(json), Cli.Backend(r, backend, device),
+            Cli.Precision(r, precision))));
         return command;
     }
 
-    private static int Run(Preset preset, int batch, int runs, int seed, string? weights, bool json, Vit.Backends.Backend backend)
+    private static int Run(Preset preset, int batch, int runs, int seed, string? weights, bool json, Vit.Backends.Backend backend, Vit.Backends.Cpu.Precision precision)
     {
         var c = preset.Config;
         Cli.CheckBatch(c, preset.Summary, batch, training: false);
         using var model = preset.Create(seed, batch, backend);
+        model.Memory.Precision = precision;
         if (weights is not null) model.LoadWeights(weights);
         var rng = new Vit.Numerics.Rng((ulong)seed + 1);
         var images = new float[(long)batch * c.Channels * c.ImageSize * c.ImageSize];

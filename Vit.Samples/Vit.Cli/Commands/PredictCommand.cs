@@ -22,13 +22,14 @@ public static class PredictCommand
         var backend = Cli.BackendOption();
         var device = Cli.DeviceOption();
         var maxMegapixels = DataSource.MaxMegapixelsOption();
-        var command = new Command("predict", "Classify an image with trained weights") { weights, image, top, classes, model, show, maxMegapixels, backend, device, json };
+        var precision = Cli.PrecisionOption();
+        var command = new Command("predict", "Classify an image with trained weights") { weights, image, top, classes, model, show, maxMegapixels, backend, device, json, precision };
         command.SetAction(r => Cli.Guard(() => Run(r.GetValue(weights)!, r.GetValue(image)!, r.GetValue(top), r.GetValue(classes), r.GetValue(model), r.GetValue(show), r.GetValue(json),
-            Cli.Backend(r, backend, device), (long)r.GetValue(maxMegapixels) << 20)));
+            Cli.Backend(r, backend, device), (long)r.GetValue(maxMegapixels) << 20, Cli.Precision(r, precision))));
         return command;
     }
 
-    private static int Run(string weightsPath, string imagePath, int top, string? classesPath, string? modelName, string? showPath, bool json, Vit.Backends.Backend backend, long maxPixels)
+    private static int Run(string weightsPath, string imagePath, int top, string? classesPath, string? modelName, string? showPath, bool json, Vit.Backends.Backend backend, long maxPixels, Vit.Backends.Cpu.Precision precision)
     {
         var info = WeightsInfo.Read(weightsPath, modelName);
         var c = info.Preset.Config;
@@ -47,6 +48,7 @@ public static class PredictCommand
             : new EvalTransform(c.ImageSize, info.Normalization());
         transform.Apply(picture, input);
         using var model = info.CreateModel(1, backend);
+        model.Memory.Precision = precision;
         var outputs = new float[c.Classes];
         model.Forward(input, 1, outputs);
         var logits = outputs.AsSpan(0, classes);
