@@ -382,7 +382,9 @@ public static class TrainCommand
         if (!NpzWeights.IsNpz(weights))
             using (var file = SafeTensorsFile.Open(weights)) metadata = file.Metadata;
         var saved = WeightsInfo.ClassNamesFromMetadata(metadata, int.TryParse(metadata.GetValueOrDefault(Trainer.ActiveClassesKey), CultureInfo.InvariantCulture, out int n) ? n : model.Config.Classes, out _);
-        bool otherClasses = saved is null ? metadata.ContainsKey(Trainer.ActiveClassesKey) : !saved.SequenceEqual(classes, StringComparer.Ordinal);
+        // Without saved names (timm, torchvision, Google files), a head that fits is kept only for data of its full width (ImageNet-1k into a 1000-class model).
+        bool otherClasses = saved is null ? metadata.ContainsKey(Trainer.ActiveClassesKey) || classes.Count != model.Config.Classes
+            : !saved.SequenceEqual(classes, StringComparer.Ordinal);
         var report = model.Memory.LoadPretrained(weights, replaceHead: otherClasses);
         if (!print) return;
         string names = report.Format == WeightFormat.Timm ? "" : $" ({report.Format} names, read as timm's)";
@@ -392,7 +394,9 @@ public static class TrainCommand
             if (names.Length > 0) Console.Error.WriteLine($"vit: --weights {weights}{names}: every tensor loaded");
             return;
         }
-        string why = otherClasses ? $" (they were trained on other classes: {string.Join(", ", (saved ?? []).Take(5))}{((saved?.Count ?? 0) > 5 ? ", …" : "")})" : "";
+        string why = !otherClasses ? ""
+            : saved is null ? $" (the data has {classes.Count} classes, not the {model.Config.Classes} of the weights' head)"
+            : $" (they were trained on other classes: {string.Join(", ", saved.Take(5))}{(saved.Count > 5 ? ", …" : "")})";
         Console.Error.WriteLine($"vit: --weights {weights}{names}: a new head{why}; missing (freshly initialized): {string.Join(", ", report.Missing)}; "
             + $"unexpected (skipped): {(report.Unexpected.Count == 0 ? "none" : string.Join(", ", report.Unexpected))}");
     }
