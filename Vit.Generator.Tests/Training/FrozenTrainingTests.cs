@@ -267,7 +267,7 @@ public sealed class FrozenTrainingTests(ITestOutputHelper log)
         const int batch = 4;
         using IVisionTransformer m = new SmallCifarPlain(seed: 3, maxBatch: batch);
         var head = m.ParameterList.Where(Frozen.IsHead).ToArray();
-        var communicator = new StartRecorder();
+        var communicator = new Vit.Tests.Distributed.RecordingCommunicator();
         var reducer = new GradientReducer(communicator, m.Memory, head, new DataParallelOptions { BucketMegabytes = 0.0001 });
         Assert.True(reducer.Buckets.Count > 1, "test setup: the head should need several buckets");
         var signals = new List<long>();
@@ -309,57 +309,13 @@ public sealed class FrozenTrainingTests(ITestOutputHelper log)
     }
 
     /// <summary>Passes the signals on to the reducer, recording each and marking the communicator as inside the backward pass.</summary>
-    private sealed class Observer(GradientReducer reducer, List<long> signals, StartRecorder communicator) : IGradientObserver
+    private sealed class Observer(GradientReducer reducer, List<long> signals, Vit.Tests.Distributed.RecordingCommunicator communicator) : IGradientObserver
     {
         public void GradientsFinal(long from)
         {
             signals.Add(from);
             communicator.InBackward = true;
             reducer.GradientsFinal(from);
-        }
-    }
-
-    /// <summary>One rank that records when each non-blocking all-reduce starts.</summary>
-    private sealed class StartRecorder : Communicator
-    {
-        public List<(long Offset, int Count, bool DuringBackward)> Started { get; } = [];
-
-        public bool InBackward { get; set; }
-
-        public override int Rank => 0;
-
-        public override int Size => 1;
-
-        public override int LocalSize => 1;
-
-        public override void AllReduceSum(Span<double> values)
-        {
-        }
-
-        public override void AllReduceSum(NativeBuffer buffer, long offset, int count)
-        {
-        }
-
-        public override void StartAllReduceSum(NativeBuffer buffer, long offset, int count) => Started.Add((offset, count, InBackward));
-
-        public override bool TestAll() => true;
-
-        public override void WaitAll()
-        {
-        }
-
-        public override void AllGather(ulong value, Span<ulong> all) => all[0] = value;
-
-        public override void Broadcast(NativeBuffer buffer, long offset, long length, int root = 0)
-        {
-        }
-
-        public override void Broadcast(Span<ulong> values, int root = 0)
-        {
-        }
-
-        public override void Barrier()
-        {
         }
     }
 }

@@ -234,8 +234,18 @@ public class TrainerTests
         {
             Assert.Equal(5, model.Memory.ActiveClasses);
             trainer.Run(null);
-            Assert.Equal("5", trainer.Metadata()[Trainer.ActiveClassesKey]);
-            Assert.InRange(trainer.History[^1].TestLoss, 0.5, 2.5); // a 5-way loss (ln 5 = 1.61 at chance), not a 10-way one
+            Assert.Equal("[\"dog\",\"frog\",\"horse\",\"ship\",\"truck\"]", trainer.Metadata()["class_names"]); // eval and predict serve as many classes as are named
+            Assert.InRange(trainer.History[^1].TestLoss, 0.5, 2.5);
+            // The last step's probabilities are a 5-way softmax: outputs 5–9 get exactly 0, and each row of 0–4 sums to 1.
+            var probs = model.TrainingProbabilities;
+            for (int row = 0; row < probs.Length / 10; row++)
+            {
+                var p = probs.Slice(row * 10, 10);
+                Assert.True(p[5..].IndexOfAnyExcept(0f) < 0, $"row {row} gives probability to an unserved output");
+                float sum = 0;
+                foreach (float v in p[..5]) sum += v;
+                Assert.Equal(1f, sum, 1e-5f);
+            }
         }
         // Outputs 5–9 served no class: their bias (no weight decay) is untouched; outputs 0–4 trained.
         var after = model.Parameter("head.bias");

@@ -41,6 +41,7 @@ internal static class KeyHash
 {
     public const ulong AugmentationStream = 0x6175676D656E7400UL; // "augment"
     public const ulong ShuffleStream = 0x73687566666C6500UL;      // "shuffle"
+    public const ulong SampleStream = 0x73616D706C650000UL;       // "sample": ImageDataset.Sample's draw
     public const ulong DropoutRankStream = 0x64726F7072616E6BUL;  // "droprank": the dropout stream of data-parallel rank r > 0
 
     public static ulong Mix(ulong z)

@@ -65,8 +65,8 @@ public abstract class ImageDataset
     {
         if ((uint)count > (uint)Count)
             throw new ArgumentOutOfRangeException(nameof(count), count, $"Sample needs 0 to {Count} images ({Source} has {Count}).");
-        var order = new int[Count];
-        ImageLoader.EpochOrder(seed, 0, order);
+        var order = Enumerable.Range(0, Count).ToArray();
+        ImageLoader.Shuffle(order, KeyHash.Of(seed, KeyHash.SampleStream, (ulong)count)); // its own stream, not epoch 0's order
         var kept = order.AsSpan(0, count).ToArray();
         Array.Sort(kept);
         return new ImageSubset(this, kept, null, $"{count} images drawn from {Source}");

@@ -42,9 +42,6 @@ public sealed class Trainer : IDisposable
     /// <summary>The class names in the out folder, as the documents' <c>class_indices.json</c> (<c>{"0": "daisy", …}</c>).</summary>
     public const string ClassIndicesFile = "class_indices.json";
 
-    /// <summary>The metadata key of the classes the head serves (<see cref="Vit.Memory.ModelMemory.ActiveClasses"/>): its first N outputs.</summary>
-    public const string ActiveClassesKey = "active_classes";
-
     /// <summary>The metadata key of the transform recipe (<c>cifar</c> or <c>imagenet</c>), which eval and predict follow.</summary>
     public const string TransformsKey = "transforms";
 
@@ -426,7 +423,6 @@ public sealed class Trainer : IDisposable
         ["normalization_mean"] = string.Join(",", Enumerable.Range(0, 3).Select(c => Normalization.Mean(c).ToString("R", System.Globalization.CultureInfo.InvariantCulture))),
         ["normalization_std"] = string.Join(",", Enumerable.Range(0, 3).Select(c => Normalization.Std(c).ToString("R", System.Globalization.CultureInfo.InvariantCulture))),
         [TransformsKey] = SampleTransform.Name(Recipe),
-        [ActiveClassesKey] = ClassNames.Count.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
     /// <summary>

@@ -41,7 +41,7 @@ public sealed unsafe class Bf16Weights : IDisposable
 /// build with <c>gcc -mavx512bf16</c> into <c>libvitbf16.so</c> beside Vit.Runtime.dll and loaded here;
 /// <see cref="IsSupported"/> is false where the library was not built (no gcc) or the CPU lacks the
 /// instructions, and <see cref="Unavailable"/> says which.</para>
-/// <para>This is the GEMM the bf16 path of issue 17 builds on; the model does not use it yet.
+/// <para>Inference with <see cref="Precision.Bf16"/> runs the Linear layers through it (<see cref="Bf16Linear"/>).
 /// <see cref="Reference"/> is its scalar reference.</para>
 /// </remarks>
 public static unsafe class Bf16Gemm

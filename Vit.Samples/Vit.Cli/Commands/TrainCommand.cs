@@ -381,10 +381,9 @@ public static class TrainCommand
         IReadOnlyDictionary<string, string> metadata = new Dictionary<string, string>();
         if (!NpzWeights.IsNpz(weights))
             using (var file = SafeTensorsFile.Open(weights)) metadata = file.Metadata;
-        var saved = WeightsInfo.ClassNamesFromMetadata(metadata, int.TryParse(metadata.GetValueOrDefault(Trainer.ActiveClassesKey), CultureInfo.InvariantCulture, out int n) ? n : model.Config.Classes, out _);
+        var saved = WeightsInfo.SavedClassNames(metadata);
         // Without saved names (timm, torchvision, Google files), a head that fits is kept only for data of its full width (ImageNet-1k into a 1000-class model).
-        bool otherClasses = saved is null ? metadata.ContainsKey(Trainer.ActiveClassesKey) || classes.Count != model.Config.Classes
-            : !saved.SequenceEqual(classes, StringComparer.Ordinal);
+        bool otherClasses = saved is null ? classes.Count != model.Config.Classes : !saved.SequenceEqual(classes, StringComparer.Ordinal);
         var report = model.Memory.LoadPretrained(weights, replaceHead: otherClasses);
         if (!print) return;
         string names = report.Format == WeightFormat.Timm ? "" : $" ({report.Format} names, read as timm's)";

@@ -106,10 +106,26 @@ public sealed record WeightsInfo(string Path, Preset Preset, IReadOnlyDictionary
         return null;
     }
 
-    /// <summary>The classes the head serves: its first N outputs (the <c>active_classes</c> metadata), or all of them.</summary>
-    public int ActiveClasses =>
-        Metadata.TryGetValue(Trainer.ActiveClassesKey, out var a) && int.TryParse(a, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= 1 && n <= Preset.Config.Classes
-            ? n : Preset.Config.Classes;
+    /// <summary>
+    /// The classes the head serves: its first N outputs, N the number of saved class names (a run on
+    /// k classes saves k, <see cref="Vit.Memory.ModelMemory.ActiveClasses"/>), or all of them.
+    /// </summary>
+    public int ActiveClasses => SavedClassNames(Metadata) is { Count: > 0 } names && names.Count <= Preset.Config.Classes ? names.Count : Preset.Config.Classes;
+
+    /// <summary>The saved <c>class_names</c>, however many, or null when there are none or they are unusable.</summary>
+    public static IReadOnlyList<string>? SavedClassNames(IReadOnlyDictionary<string, string> metadata)
+    {
+        if (!metadata.TryGetValue("class_names", out var json)) return null;
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            return doc.RootElement.ValueKind == JsonValueKind.Array ? ClassNamesFromMetadata(metadata, doc.RootElement.GetArrayLength(), out _) : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
 
     /// <summary>The transform recipe saved with the weights, or the model's usual one.</summary>
     public TransformRecipe Transforms =>
