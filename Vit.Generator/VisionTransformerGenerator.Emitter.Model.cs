@@ -195,9 +195,10 @@ public sealed partial class VisionTransformerGenerator
         private static void WriteDimensions(SourceWriter w, ModelPlan plan)
         {
             w.Line("// Compile-time dimensions: kernels are generic over these, so each shape is compiled once,");
-            w.Line("// with its sizes as constants, and shared by every block.");
+            w.Line("// with its sizes as constants, and shared by every block. Internal, not private: the ILGPU");
+            w.Line("// backend's CPU accelerator emits launchers that name them (VitIlgpuAccess.g.cs).");
             foreach (var d in plan.Dims)
-                w.Line($"private readonly struct {Ops.PassWriter.Dim(d)} : global::Vit.Backends.IDim {{ public static int Value => {N(d)}; }}");
+                w.Line($"internal readonly struct {Ops.PassWriter.Dim(d)} : global::Vit.Backends.IDim {{ public static int Value => {N(d)}; }}");
             w.Line();
         }
 

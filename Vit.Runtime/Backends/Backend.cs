@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using Vit.Backends.Ilgpu;
 using Vit.Backends.OpenCL;
 
 namespace Vit.Backends;
@@ -32,8 +34,29 @@ public abstract class Backend
     public static Backend OpenCL(string? device = null) => OpenCLBackend.For(ClDevices.Select(device));
 
     /// <summary>
-    /// The backend a command line names: <c>cpu</c> or <c>opencl</c>, with an optional device for
-    /// OpenCL.
+    /// An ILGPU accelerator: every hot loop as an ILGPU kernel written in C#, on a CUDA GPU or on
+    /// ILGPU's CPU accelerator. <paramref name="device"/> is an id as <c>vit devices</c> lists them
+    /// (<c>cuda:0</c>, <c>cpu:0</c>), a kind (<c>cuda</c>, <c>cpu</c>) or a case-insensitive part of
+    /// the name; null takes <c>VIT_ILGPU_DEVICE</c> when set, else the first CUDA GPU, else the CPU
+    /// accelerator. JIT only (<c>dotnet vit.dll</c>, <c>dotnet run</c>): ILGPU emits code at run time.
+    /// </summary>
+    /// <exception cref="PlatformNotSupportedException">A NativeAOT build (no run-time code generation).</exception>
+    /// <exception cref="ArgumentException">No device matches <paramref name="device"/> (the message lists them).</exception>
+    public static Backend Ilgpu(string? device = null)
+    {
+        // ILC folds this to false in a native build and drops the branch: nothing of ILGPU is compiled in.
+        if (!RuntimeFeature.IsDynamicCodeSupported)
+            throw new PlatformNotSupportedException(IlgpuNeedsJit);
+        return IlgpuBackend.For(device);
+    }
+
+    /// <summary>The one line a native build gives for <c>--backend ilgpu</c>.</summary>
+    public const string IlgpuNeedsJit =
+        "The ilgpu backend needs the JIT (run `dotnet vit.dll`, or `dotnet run`): ILGPU generates code at run time, which a native build cannot; this build has the cpu and opencl backends.";
+
+    /// <summary>
+    /// The backend a command line names: <c>cpu</c>, <c>opencl</c> or <c>ilgpu</c>, with an optional
+    /// device for OpenCL and ILGPU.
     /// </summary>
     /// <exception cref="ArgumentException">An unknown name, or a device given for the CPU.</exception>
     public static Backend Parse(string name, string? device = null)
@@ -43,16 +66,18 @@ public abstract class Backend
         {
             case "cpu":
                 if (!string.IsNullOrEmpty(device))
-                    throw new ArgumentException($"A device ('{device}') was given for the cpu backend; --device applies to --backend opencl.", nameof(device));
+                    throw new ArgumentException($"A device ('{device}') was given for the cpu backend; --device applies to --backend opencl and ilgpu.", nameof(device));
                 return Cpu;
             case "opencl":
                 return OpenCL(device);
+            case "ilgpu":
+                return Ilgpu(device);
             default:
-                throw new ArgumentException($"Unknown backend '{name}': expected cpu or opencl.", nameof(name));
+                throw new ArgumentException($"Unknown backend '{name}': expected cpu, opencl or ilgpu.", nameof(name));
         }
     }
 
-    /// <summary>The backend's name as the command line spells it: <c>cpu</c> or <c>opencl</c>.</summary>
+    /// <summary>The backend's name as the command line spells it: <c>cpu</c>, <c>opencl</c> or <c>ilgpu</c>.</summary>
     public abstract string Name { get; }
 
     /// <summary>What it runs on, for people: the CPU's SIMD level and threads, or the device's name and platform.</summary>

@@ -64,6 +64,9 @@ public abstract unsafe class DeviceModel<TKernels> : DeviceMemory
     /// <summary>The model's layout (sizes, config).</summary>
     public ModelLayout Layout => _layout;
 
+    /// <summary>The model's host memory (its settings: active classes, label smoothing).</summary>
+    public ModelMemory Memory => _memory;
+
     /// <summary>Per-batch scratch the backend's kernels use, floats per image.</summary>
     public long ScratchFloatsPerImage { get; }
 

@@ -1,0 +1,55 @@
+using Vit.Backends;
+using Vit.Backends.Ilgpu;
+using Vit.Tests.Device;
+using Vit.Tests.Model;
+using Xunit;
+
+namespace Vit.Tests.Ilgpu;
+
+/// <summary>
+/// The device parity tests (<see cref="DeviceParityTests"/>) on ILGPU's CPU accelerator: the same
+/// C# kernels ILGPU compiles to PTX for a GPU, run as .NET threads (groups of 4). This is what
+/// checks the ILGPU backend's correctness on a machine without a GPU; tools/gpu-check runs the
+/// same tests on a CUDA device when VIT_ILGPU_DEVICE names one.
+/// </summary>
+public sealed class IlgpuModelTests : DeviceParityTests
+{
+    // ILGPU's CPU accelerator unless VIT_ILGPU_DEVICE says otherwise (tools/gpu-check sets cuda).
+    private static readonly IlgpuBackend s_backend = (IlgpuBackend)Backend.Ilgpu(Environment.GetEnvironmentVariable("VIT_ILGPU_DEVICE") ?? "cpu");
+
+    /// <inheritdoc/>
+    protected override Backend Device => s_backend;
+
+    /// <inheritdoc/>
+    protected override (int Allocations, int Kernels) SteadyStateCounters(IVisionTransformer model)
+    {
+        var m = (IlgpuModel)model.Memory.Device!;
+        return (m.Allocations, s_backend.KernelCount);
+    }
+
+    [Fact]
+    public void Kernels_are_compiled_once_per_model_shape()
+    {
+        using var first = new TinyToken(1, 1, s_backend);
+        first.Forward(new float[TinyToken.Channels * TinyToken.ImageSize * TinyToken.ImageSize], 1, new float[5]);
+        int kernels = s_backend.KernelCount;
+        using var second = new TinyToken(2, 1, s_backend);
+        second.Forward(new float[TinyToken.Channels * TinyToken.ImageSize * TinyToken.ImageSize], 1, new float[5]);
+        Assert.Equal(kernels, s_backend.KernelCount);
+    }
+
+    [Fact]
+    public void An_unknown_device_lists_the_devices()
+    {
+        var e = Assert.Throws<ArgumentException>(() => Backend.Ilgpu("no-such-gpu-0xyz"));
+        Assert.Contains("no-such-gpu-0xyz", e.Message);
+        Assert.Contains("cpu:0", e.Message);
+    }
+
+    [Fact]
+    public void The_cpu_accelerator_is_listed_and_parses()
+    {
+        Assert.Contains(IlgpuBackend.Devices(), d => d.Id == "cpu:0" && d.Kind == "CPU");
+        Assert.Equal("ilgpu", Backend.Parse("ilgpu", "cpu").Name);
+    }
+}
