@@ -1,7 +1,9 @@
 using System.Diagnostics.CodeAnalysis;
 using ILGPU;
 using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
 using Vit.Backends.Device;
+using Vit.Memory;
 
 namespace Vit.Backends.Ilgpu;
 
@@ -28,6 +30,9 @@ internal sealed class IlgpuBuffer : DeviceBuffer
 
     public override long Bytes => _bytes;
 
+    /// <summary>The ILGPU buffer; null when planning.</summary>
+    public MemoryBuffer1D<byte, Stride1D.Dense>? Memory => _buffer;
+
     public ArrayView<byte> Raw { get; }
 
     public ArrayView<float> Floats { get; }
@@ -50,8 +55,15 @@ internal sealed class IlgpuBuffer : DeviceBuffer
 /// call does nothing: <c>vit kernels</c> uses that to run a model's passes and record its kernels
 /// without a device.
 /// </summary>
-internal sealed unsafe class IlgpuDeviceApi : DeviceApi
+internal sealed unsafe class IlgpuDeviceApi : DeviceApi, IDisposable
 {
+    // Host copies go through this staging block: ILGPU's CopyFromCPU/CopyToCPU wrap the host
+    // memory in a new CPUMemoryBuffer on every call (80 bytes each, measured), which a steady-state
+    // step must not allocate. The staging block's wrapper is made once and remade only when it grows.
+    private readonly NativeBuffer _staging = new(0);
+    private CPUMemoryBuffer? _stagingView;
+    private long _stagingBytes;
+
     public IlgpuDeviceApi(Accelerator? accelerator) => Accelerator = accelerator;
 
     /// <summary>The accelerator; null when planning.</summary>
@@ -65,15 +77,32 @@ internal sealed unsafe class IlgpuDeviceApi : DeviceApi
     public override void Write(DeviceBuffer buffer, long byteOffset, void* source, long bytes)
     {
         if (Planning || bytes <= 0) return;
-        var view = ((IlgpuBuffer)buffer).Raw.SubView(byteOffset, bytes);
-        view.CopyFromCPU(ref *(byte*)source, bytes);
+        var staging = Staging(bytes);
+        Buffer.MemoryCopy(source, _staging.Start.Pointer, bytes, bytes);
+        ((IlgpuBuffer)buffer).Memory!.CopyFrom(Accelerator!.DefaultStream, staging, byteOffset);
+        Accelerator.DefaultStream.Synchronize();
     }
 
     public override void Read(DeviceBuffer buffer, long byteOffset, void* destination, long bytes)
     {
         if (Planning || bytes <= 0) return;
-        var view = ((IlgpuBuffer)buffer).Raw.SubView(byteOffset, bytes);
-        view.CopyToCPU(ref *(byte*)destination, bytes);
+        var staging = Staging(bytes);
+        ((IlgpuBuffer)buffer).Memory!.CopyTo(Accelerator!.DefaultStream, byteOffset, staging);
+        Accelerator.DefaultStream.Synchronize();
+        Buffer.MemoryCopy(_staging.Start.Pointer, destination, bytes, bytes);
+    }
+
+    // The first `bytes` of the staging block as a host view ILGPU can copy to and from.
+    private ArrayView<byte> Staging(long bytes)
+    {
+        if (_stagingView is null || _stagingBytes < bytes)
+        {
+            _stagingView?.Dispose();
+            _staging.EnsureLength((bytes + sizeof(float) - 1) / sizeof(float));
+            _stagingBytes = _staging.Length * sizeof(float);
+            _stagingView = CPUMemoryBuffer.Create(Accelerator!, ref *(byte*)_staging.Start.Pointer, _stagingBytes);
+        }
+        return _stagingView.AsRawArrayView(0, bytes);
     }
 
     public override void Zero(DevicePtr x, long count)
@@ -83,4 +112,10 @@ internal sealed unsafe class IlgpuDeviceApi : DeviceApi
     }
 
     public override void Synchronize() => Accelerator?.Synchronize();
+
+    public void Dispose()
+    {
+        _stagingView?.Dispose();
+        _staging.Dispose();
+    }
 }

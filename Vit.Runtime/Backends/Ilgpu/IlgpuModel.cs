@@ -334,5 +334,6 @@ public sealed unsafe class IlgpuModel : DeviceModel<IlgpuKernels>
     {
         _dummy.Dispose();
         base.Dispose(disposing);
+        ((IlgpuDeviceApi)Api).Dispose();
     }
 }
