@@ -18,6 +18,7 @@ var root = new RootCommand("vit: compiled Vision Transformers for .NET. Train, e
     BenchCommand.Create(),
     DevicesCommand.Create(),
     ConvertCommand.Create(),
+    KernelsCommand.Create(),
 };
 Cli.ConfigureConsole();
 var parse = root.Parse(args);

@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
 using ILGPU;
+using ILGPU.Algorithms;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
@@ -185,7 +186,8 @@ public sealed class IlgpuBackend : Backend
     }
 
     // One ILGPU context per process: CUDA devices (when a driver is installed) and one CPU
-    // accelerator of CpuWarp × CpuWarps × (cores / 4) threads. O2 as the backends need it.
+    // accelerator of CpuWarp × CpuWarps × (cores / 4) threads. O2 as the backends need it; ILGPU.Algorithms
+    // gives the PTX backend exp, log and tanh.
     private static Context SharedContext()
     {
         lock (s_lock)
@@ -193,7 +195,8 @@ public sealed class IlgpuBackend : Backend
             return s_context ??= Context.Create(builder => builder
                 .Cuda()
                 .CPU(new CPUDevice(CpuWarp, CpuWarps, Math.Max(1, Environment.ProcessorCount / 4)))
-                .Optimize(OptimizationLevel.O2));
+                .Optimize(OptimizationLevel.O2)
+                .EnableAlgorithms());
         }
     }
 

@@ -46,7 +46,7 @@ public static class Cli
         }
         catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or UnauthorizedAccessException
             or InvalidOperationException or KeyNotFoundException or TrainingDivergedException or NotSupportedException or CommunicationException
-            or Vit.Backends.OpenCL.ClException or Vit.Backends.OpenCL.ClUnavailableException)
+            or Vit.Backends.OpenCL.ClException or Vit.Backends.OpenCL.ClUnavailableException or PlatformNotSupportedException)
         {
             Console.Error.WriteLine("vit: " + Message(e));
             return 1;
@@ -62,23 +62,23 @@ public static class Cli
         return i > 0 ? m[..i] : m;
     }
 
-    /// <summary><c>--backend cpu|opencl</c>.</summary>
+    /// <summary><c>--backend cpu|opencl|ilgpu</c>.</summary>
     public static Option<string> BackendOption()
     {
         var o = new Option<string>("--backend")
         {
-            Description = "Where the model runs: cpu (SIMD C#) or opencl (a GPU, else any OpenCL device; see 'vit devices')",
+            Description = "Where the model runs: cpu (SIMD C#), opencl (a GPU, else any OpenCL device) or ilgpu (ILGPU kernels: a CUDA GPU, else ILGPU's CPU accelerator; JIT only); see 'vit devices'",
             DefaultValueFactory = _ => "cpu",
             HelpName = "NAME",
         };
-        o.AcceptOnlyFromAmong("cpu", "opencl");
+        o.AcceptOnlyFromAmong("cpu", "opencl", "ilgpu");
         return o;
     }
 
-    /// <summary><c>--device NAME</c>: which OpenCL device.</summary>
+    /// <summary><c>--device NAME</c>: which OpenCL or ILGPU device.</summary>
     public static Option<string?> DeviceOption() => new("--device")
     {
-        Description = "OpenCL device: part of its name or its id from 'vit devices' (default: VIT_OPENCL_DEVICE, else the first GPU, else the first device)",
+        Description = "The OpenCL or ILGPU device: part of its name or its id from 'vit devices' (default: VIT_OPENCL_DEVICE or VIT_ILGPU_DEVICE, else the first GPU, else the first device)",
         HelpName = "NAME",
     };
 

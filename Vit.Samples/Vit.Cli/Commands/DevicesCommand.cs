@@ -1,22 +1,27 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Runtime.CompilerServices;
+using Vit.Backends.Ilgpu;
 using Vit.Backends.OpenCL;
 
 namespace Vit.Cli;
 
-/// <summary><c>vit devices</c>: the OpenCL platforms and devices, and the one used when none is named.</summary>
+/// <summary><c>vit devices</c>: the OpenCL platforms and devices and the ILGPU accelerators, and the ones used when none is named.</summary>
 public static class DevicesCommand
 {
     public static Command Create()
     {
-        var json = Cli.Json("Print one JSON object: default (an Id or null), platforms[] each with devices[] (id, name, type, compute_units, global_memory_bytes, max_work_group_size, …)");
-        var command = new Command("devices", $"List the OpenCL platforms and devices; * marks the default ({ClDevices.EnvironmentVariable}, else the first GPU, else the first device)") { json };
+        var json = Cli.Json("Print one JSON object: default (an Id or null), platforms[] each with devices[] (id, name, type, compute_units, global_memory_bytes, max_work_group_size, …), ilgpu[] (id, name, kind, max_group, memory_bytes, default)");
+        var command = new Command("devices", $"List the OpenCL platforms and devices and the ILGPU accelerators; * marks each backend's default ({ClDevices.EnvironmentVariable} or {IlgpuEnvironmentVariable}, else the first GPU, else the first device)") { json };
         command.SetAction(r => Cli.Guard(() => Run(r.GetValue(json))));
         return command;
     }
 
+    private const string IlgpuEnvironmentVariable = "VIT_ILGPU_DEVICE";
+
     private static int Run(bool json)
     {
+        var ilgpu = IlgpuDevices(out string? ilgpuProblem);
         IReadOnlyList<ClDeviceInfo> devices;
         try
         {
@@ -24,11 +29,13 @@ public static class DevicesCommand
         }
         catch (Exception e) when (e is ClUnavailableException or ClException)
         {
+            if (!json) WriteIlgpu(ilgpu, ilgpuProblem);
             Console.Error.WriteLine("vit: " + e.Message);
             return 1;
         }
         if (devices.Count == 0)
         {
+            if (!json) WriteIlgpu(ilgpu, ilgpuProblem);
             Console.Error.WriteLine($"vit: No OpenCL platform found. {ClUnavailableException.InstallHint}.");
             return 1;
         }
@@ -48,8 +55,12 @@ public static class DevicesCommand
                 : $"{ClDevices.EnvironmentVariable}='{chosen}' matches no available device; set it to an Id or part of a name from this list";
         }
 
-        if (json) WriteJson(devices, fallback, chosen);
-        else WriteText(devices, fallback, chosen);
+        if (json) WriteJson(devices, fallback, chosen, ilgpu);
+        else
+        {
+            WriteText(devices, fallback, chosen);
+            WriteIlgpu(ilgpu, ilgpuProblem);
+        }
         if (problem is null) return 0;
         Console.Error.WriteLine("vit: " + problem);
         return 1;
@@ -82,6 +93,60 @@ public static class DevicesCommand
         }
     }
 
+    /// <summary>ILGPU's accelerators (CUDA GPUs, then its CPU accelerator); empty with a reason in a native build.</summary>
+    private static IReadOnlyList<IlgpuDeviceInfo> IlgpuDevices(out string? problem)
+    {
+        problem = null;
+        // ILC folds this to false: a native build compiles nothing of ILGPU.
+        if (!RuntimeFeature.IsDynamicCodeSupported)
+        {
+            problem = "the ilgpu backend needs the JIT (dotnet vit.dll); this native build has none";
+            return [];
+        }
+        try
+        {
+            return IlgpuBackend.Devices();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            problem = "ILGPU found no accelerator: " + e.Message;
+            return [];
+        }
+    }
+
+    // The ILGPU accelerators after the OpenCL devices; * marks the one --backend ilgpu picks.
+    private static void WriteIlgpu(IReadOnlyList<IlgpuDeviceInfo> devices, string? problem)
+    {
+        const double gib = 1024.0 * 1024 * 1024;
+        if (problem is not null)
+        {
+            Console.WriteLine("ilgpu: " + problem);
+            return;
+        }
+        string? chosen = Environment.GetEnvironmentVariable(IlgpuEnvironmentVariable);
+        Console.WriteLine($"ilgpu: {devices.Count} accelerator{(devices.Count == 1 ? "" : "s")}");
+        foreach (var d in devices)
+        {
+            string mark = d == IlgpuDefault(devices) ? "*" : " ";
+            Console.WriteLine($"{mark} {d.Id,-6} {d.Name}");
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"        {d.Kind}, {(d.Kind == "CPU" ? "host memory" : $"{d.Memory / gib:F1} GiB memory")}, groups up to {d.MaxGroup} threads"));
+        }
+        var fallback = IlgpuDefault(devices);
+        if (fallback is not null)
+            Console.WriteLine($"* ilgpu default: {fallback.Id} {fallback.Name} ({(string.IsNullOrWhiteSpace(chosen) ? "the first CUDA GPU, else the CPU accelerator" : $"{IlgpuEnvironmentVariable}={chosen}")}); choose another with {IlgpuEnvironmentVariable}=ID");
+    }
+
+    // The device Backend.Ilgpu(null) picks (VIT_ILGPU_DEVICE by id, kind or name part; else the first).
+    private static IlgpuDeviceInfo? IlgpuDefault(IReadOnlyList<IlgpuDeviceInfo> devices)
+    {
+        string? want = Environment.GetEnvironmentVariable(IlgpuEnvironmentVariable)?.Trim();
+        if (string.IsNullOrEmpty(want)) return devices.Count > 0 ? devices[0] : null;
+        return devices.FirstOrDefault(d => d.Id.Equals(want, StringComparison.OrdinalIgnoreCase))
+            ?? devices.FirstOrDefault(d => d.Kind.Equals(want, StringComparison.OrdinalIgnoreCase))
+            ?? devices.FirstOrDefault(d => d.Name.Contains(want, StringComparison.OrdinalIgnoreCase));
+    }
+
     /// <summary>"OpenCL 3.0 PoCL HSTR: …" → "3.0": the version number the device supports.</summary>
     private static string ShortVersion(string version)
     {
@@ -89,7 +154,7 @@ public static class DevicesCommand
         return parts.Length >= 2 && parts[0] == "OpenCL" ? parts[1] : version;
     }
 
-    private static void WriteJson(IReadOnlyList<ClDeviceInfo> devices, ClDeviceInfo? fallback, string? chosen) => Cli.WriteJson(w =>
+    private static void WriteJson(IReadOnlyList<ClDeviceInfo> devices, ClDeviceInfo? fallback, string? chosen, IReadOnlyList<IlgpuDeviceInfo> ilgpu) => Cli.WriteJson(w =>
     {
         if (fallback is null) w.WriteNull("default");
         else w.WriteString("default", fallback.Id);
@@ -123,6 +188,20 @@ public static class DevicesCommand
                 w.WriteEndObject();
             }
             w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteStartArray("ilgpu");
+        var ilgpuDefault = IlgpuDefault(ilgpu);
+        foreach (var d in ilgpu)
+        {
+            w.WriteStartObject();
+            w.WriteString("id", d.Id);
+            w.WriteString("name", d.Name);
+            w.WriteString("kind", d.Kind.ToLowerInvariant());
+            w.WriteNumber("max_group", d.MaxGroup);
+            w.WriteNumber("memory_bytes", d.Memory);
+            w.WriteBoolean("default", d == ilgpuDefault);
             w.WriteEndObject();
         }
         w.WriteEndArray();
