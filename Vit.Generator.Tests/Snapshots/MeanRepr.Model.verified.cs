@@ -260,17 +260,18 @@ partial class MeanRepr : global::Vit.IVisionTransformer, global::Vit.Backends.IM
     }
 
     // Compile-time dimensions: kernels are generic over these, so each shape is compiled once,
-    // with its sizes as constants, and shared by every block.
-    private readonly struct D1 : global::Vit.Backends.IDim { public static int Value => 1; }
-    private readonly struct D3 : global::Vit.Backends.IDim { public static int Value => 3; }
-    private readonly struct D7 : global::Vit.Backends.IDim { public static int Value => 7; }
-    private readonly struct D8 : global::Vit.Backends.IDim { public static int Value => 8; }
-    private readonly struct D10 : global::Vit.Backends.IDim { public static int Value => 10; }
-    private readonly struct D17 : global::Vit.Backends.IDim { public static int Value => 17; }
-    private readonly struct D24 : global::Vit.Backends.IDim { public static int Value => 24; }
-    private readonly struct D32 : global::Vit.Backends.IDim { public static int Value => 32; }
-    private readonly struct D40 : global::Vit.Backends.IDim { public static int Value => 40; }
-    private readonly struct D72 : global::Vit.Backends.IDim { public static int Value => 72; }
+    // with its sizes as constants, and shared by every block. Internal, not private: the ILGPU
+    // backend's CPU accelerator emits launchers that name them (VitIlgpuAccess.g.cs).
+    internal readonly struct D1 : global::Vit.Backends.IDim { public static int Value => 1; }
+    internal readonly struct D3 : global::Vit.Backends.IDim { public static int Value => 3; }
+    internal readonly struct D7 : global::Vit.Backends.IDim { public static int Value => 7; }
+    internal readonly struct D8 : global::Vit.Backends.IDim { public static int Value => 8; }
+    internal readonly struct D10 : global::Vit.Backends.IDim { public static int Value => 10; }
+    internal readonly struct D17 : global::Vit.Backends.IDim { public static int Value => 17; }
+    internal readonly struct D24 : global::Vit.Backends.IDim { public static int Value => 24; }
+    internal readonly struct D32 : global::Vit.Backends.IDim { public static int Value => 32; }
+    internal readonly struct D40 : global::Vit.Backends.IDim { public static int Value => 40; }
+    internal readonly struct D72 : global::Vit.Backends.IDim { public static int Value => 72; }
 
     private readonly global::Vit.Memory.ModelMemory _memory;
     private global::Vit.Numerics.Rng _rng;

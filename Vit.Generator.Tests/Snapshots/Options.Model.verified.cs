@@ -217,15 +217,16 @@ partial class Options : global::Vit.IVisionTransformer, global::Vit.Backends.IMo
     }
 
     // Compile-time dimensions: kernels are generic over these, so each shape is compiled once,
-    // with its sizes as constants, and shared by every block.
-    private readonly struct D3 : global::Vit.Backends.IDim { public static int Value => 3; }
-    private readonly struct D4 : global::Vit.Backends.IDim { public static int Value => 4; }
-    private readonly struct D5 : global::Vit.Backends.IDim { public static int Value => 5; }
-    private readonly struct D8 : global::Vit.Backends.IDim { public static int Value => 8; }
-    private readonly struct D20 : global::Vit.Backends.IDim { public static int Value => 20; }
-    private readonly struct D24 : global::Vit.Backends.IDim { public static int Value => 24; }
-    private readonly struct D40 : global::Vit.Backends.IDim { public static int Value => 40; }
-    private readonly struct D72 : global::Vit.Backends.IDim { public static int Value => 72; }
+    // with its sizes as constants, and shared by every block. Internal, not private: the ILGPU
+    // backend's CPU accelerator emits launchers that name them (VitIlgpuAccess.g.cs).
+    internal readonly struct D3 : global::Vit.Backends.IDim { public static int Value => 3; }
+    internal readonly struct D4 : global::Vit.Backends.IDim { public static int Value => 4; }
+    internal readonly struct D5 : global::Vit.Backends.IDim { public static int Value => 5; }
+    internal readonly struct D8 : global::Vit.Backends.IDim { public static int Value => 8; }
+    internal readonly struct D20 : global::Vit.Backends.IDim { public static int Value => 20; }
+    internal readonly struct D24 : global::Vit.Backends.IDim { public static int Value => 24; }
+    internal readonly struct D40 : global::Vit.Backends.IDim { public static int Value => 40; }
+    internal readonly struct D72 : global::Vit.Backends.IDim { public static int Value => 72; }
 
     private readonly global::Vit.Memory.ModelMemory _memory;
     private global::Vit.Numerics.Rng _rng;

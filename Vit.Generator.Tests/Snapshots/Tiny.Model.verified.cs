@@ -241,15 +241,16 @@ partial class Tiny : global::Vit.IVisionTransformer, global::Vit.Backends.IModel
     }
 
     // Compile-time dimensions: kernels are generic over these, so each shape is compiled once,
-    // with its sizes as constants, and shared by every block.
-    private readonly struct D2 : global::Vit.Backends.IDim { public static int Value => 2; }
-    private readonly struct D3 : global::Vit.Backends.IDim { public static int Value => 3; }
-    private readonly struct D4 : global::Vit.Backends.IDim { public static int Value => 4; }
-    private readonly struct D5 : global::Vit.Backends.IDim { public static int Value => 5; }
-    private readonly struct D8 : global::Vit.Backends.IDim { public static int Value => 8; }
-    private readonly struct D16 : global::Vit.Backends.IDim { public static int Value => 16; }
-    private readonly struct D48 : global::Vit.Backends.IDim { public static int Value => 48; }
-    private readonly struct D64 : global::Vit.Backends.IDim { public static int Value => 64; }
+    // with its sizes as constants, and shared by every block. Internal, not private: the ILGPU
+    // backend's CPU accelerator emits launchers that name them (VitIlgpuAccess.g.cs).
+    internal readonly struct D2 : global::Vit.Backends.IDim { public static int Value => 2; }
+    internal readonly struct D3 : global::Vit.Backends.IDim { public static int Value => 3; }
+    internal readonly struct D4 : global::Vit.Backends.IDim { public static int Value => 4; }
+    internal readonly struct D5 : global::Vit.Backends.IDim { public static int Value => 5; }
+    internal readonly struct D8 : global::Vit.Backends.IDim { public static int Value => 8; }
+    internal readonly struct D16 : global::Vit.Backends.IDim { public static int Value => 16; }
+    internal readonly struct D48 : global::Vit.Backends.IDim { public static int Value => 48; }
+    internal readonly struct D64 : global::Vit.Backends.IDim { public static int Value => 64; }
 
     private readonly global::Vit.Memory.ModelMemory _memory;
     private global::Vit.Numerics.Rng _rng;

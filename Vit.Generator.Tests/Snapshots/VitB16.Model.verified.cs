@@ -611,17 +611,18 @@ partial class VitB16 : global::Vit.IVisionTransformer, global::Vit.Backends.IMod
     }
 
     // Compile-time dimensions: kernels are generic over these, so each shape is compiled once,
-    // with its sizes as constants, and shared by every block.
-    private readonly struct D3 : global::Vit.Backends.IDim { public static int Value => 3; }
-    private readonly struct D12 : global::Vit.Backends.IDim { public static int Value => 12; }
-    private readonly struct D16 : global::Vit.Backends.IDim { public static int Value => 16; }
-    private readonly struct D64 : global::Vit.Backends.IDim { public static int Value => 64; }
-    private readonly struct D197 : global::Vit.Backends.IDim { public static int Value => 197; }
-    private readonly struct D224 : global::Vit.Backends.IDim { public static int Value => 224; }
-    private readonly struct D768 : global::Vit.Backends.IDim { public static int Value => 768; }
-    private readonly struct D1000 : global::Vit.Backends.IDim { public static int Value => 1000; }
-    private readonly struct D2304 : global::Vit.Backends.IDim { public static int Value => 2304; }
-    private readonly struct D3072 : global::Vit.Backends.IDim { public static int Value => 3072; }
+    // with its sizes as constants, and shared by every block. Internal, not private: the ILGPU
+    // backend's CPU accelerator emits launchers that name them (VitIlgpuAccess.g.cs).
+    internal readonly struct D3 : global::Vit.Backends.IDim { public static int Value => 3; }
+    internal readonly struct D12 : global::Vit.Backends.IDim { public static int Value => 12; }
+    internal readonly struct D16 : global::Vit.Backends.IDim { public static int Value => 16; }
+    internal readonly struct D64 : global::Vit.Backends.IDim { public static int Value => 64; }
+    internal readonly struct D197 : global::Vit.Backends.IDim { public static int Value => 197; }
+    internal readonly struct D224 : global::Vit.Backends.IDim { public static int Value => 224; }
+    internal readonly struct D768 : global::Vit.Backends.IDim { public static int Value => 768; }
+    internal readonly struct D1000 : global::Vit.Backends.IDim { public static int Value => 1000; }
+    internal readonly struct D2304 : global::Vit.Backends.IDim { public static int Value => 2304; }
+    internal readonly struct D3072 : global::Vit.Backends.IDim { public static int Value => 3072; }
 
     private readonly global::Vit.Memory.ModelMemory _memory;
     private global::Vit.Numerics.Rng _rng;
