@@ -8,6 +8,19 @@ using ILGPU.Runtime.Cuda;
 
 namespace Vit.Backends.Ilgpu;
 
+/// <summary>Which tensor-core GEMM an ILGPU backend uses on a CUDA GPU of sm_80 or newer.</summary>
+public enum IlgpuTensorCores
+{
+    /// <summary>None: the SIMT GEMM (the default).</summary>
+    Off,
+
+    /// <summary>mma.sync with TF32 inputs (10-bit mantissa), fp32 accumulation. Unverified on hardware.</summary>
+    Tf32,
+
+    /// <summary>mma.sync with BF16 inputs, fp32 accumulation. Unverified on hardware.</summary>
+    Bf16,
+}
+
 /// <summary>One ILGPU accelerator as <c>vit devices</c> lists it.</summary>
 /// <param name="Id">The id <c>--device</c> accepts: <c>cuda:N</c> or <c>cpu:N</c>.</param>
 /// <param name="Name">The device's name.</param>
@@ -39,6 +52,9 @@ public sealed class IlgpuBackend : Backend
     [DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicMethods)]
     private static readonly Type s_code = typeof(IlgpuKernelCode);
 
+    [DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicMethods)]
+    private static readonly Type s_tensorCode = typeof(IlgpuTensorCoreGemm);
+
     private readonly Dictionary<(string, Type?, Type?, Type?, Type?), (Delegate Launcher, int TaskBytes)> _kernels = new();
     private readonly List<MethodInfo> _planned = new();
 
@@ -50,6 +66,12 @@ public sealed class IlgpuBackend : Backend
         if (max < 4)
             throw new NotSupportedException($"ILGPU device '{device?.Name}' runs at most {max} threads per group; Vit's kernels need 4.");
         WideGroups = max >= 256;
+        TensorCoreCapable = accelerator is CudaAccelerator cuda && cuda.Architecture.Major >= 8;
+        string? tc = Environment.GetEnvironmentVariable(TensorCoresVariable);
+        if (!string.IsNullOrWhiteSpace(tc))
+            UnverifiedTensorCores = Enum.TryParse<IlgpuTensorCores>(tc.Trim(), ignoreCase: true, out var kind)
+                ? kind
+                : throw new ArgumentException($"{TensorCoresVariable}='{tc}': expected off, tf32 or bf16.");
         ElementGroup = Math.Min(256, LargestPowerOfTwo(max));
         RowGroup = Math.Min(128, ElementGroup);
     }
@@ -76,6 +98,23 @@ public sealed class IlgpuBackend : Backend
 
     /// <summary>Threads per group for the per-row kernels: LayerNorm and attention.</summary>
     internal int RowGroup { get; }
+
+    /// <summary>The environment variable that sets <see cref="UnverifiedTensorCores"/>: off, tf32 or bf16.</summary>
+    public const string TensorCoresVariable = "VIT_ILGPU_UNVERIFIED_TENSOR_CORES";
+
+    /// <summary>
+    /// The tensor-core GEMM (inline PTX mma.sync, TF32 or BF16 with fp32 accumulation) instead of
+    /// the SIMT one, on CUDA GPUs of sm_80 or newer; elsewhere it changes nothing. Off by default:
+    /// it is UNVERIFIED, since no GPU has run it yet (ptxas assembles it in CI, and its emulation
+    /// on the CPU accelerator is tested). Also set by <see cref="TensorCoresVariable"/>.
+    /// </summary>
+    public IlgpuTensorCores UnverifiedTensorCores { get; set; }
+
+    /// <summary>True on a CUDA GPU of compute capability 8.0 or newer (mma.sync with TF32 and BF16).</summary>
+    public bool TensorCoreCapable { get; }
+
+    /// <summary>The tensor-core kind the GEMM launches use: <see cref="UnverifiedTensorCores"/> where the device has them, else Off.</summary>
+    internal IlgpuTensorCores ActiveTensorCores => TensorCoreCapable ? UnverifiedTensorCores : IlgpuTensorCores.Off;
 
     /// <summary>A backend that runs nothing: models on it record the kernels their passes launch, shaped for a CUDA GPU (<c>vit kernels</c>).</summary>
     [RequiresDynamicCode("ILGPU compiles its kernels at run time with Reflection.Emit.")]
@@ -221,7 +260,8 @@ public sealed class IlgpuBackend : Backend
                 CpuLaunchBytes += cached.TaskBytes;
                 return (TDelegate?)(Accelerator is null ? null : cached.Launcher);
             }
-            var method = s_code.GetMethod(name, BindingFlags.Public | BindingFlags.Static)
+            var method = (name == TensorCoreGemm ? s_tensorCode.GetMethod(nameof(IlgpuTensorCoreGemm.Gemm), BindingFlags.Public | BindingFlags.Static)
+                    : s_code.GetMethod(name, BindingFlags.Public | BindingFlags.Static))
                 ?? throw new InvalidOperationException($"IlgpuKernelCode has no kernel '{name}'.");
             if (a is not null)
             {
@@ -243,6 +283,9 @@ public sealed class IlgpuBackend : Backend
             return loaded;
         }
     }
+
+    /// <summary>The kernel name that selects <see cref="IlgpuTensorCoreGemm.Gemm{TKind, TWarps}"/>.</summary>
+    internal const string TensorCoreGemm = "TensorCoreGemm";
 
     private static readonly Delegate PlannedMarker = new Action(() => { });
 

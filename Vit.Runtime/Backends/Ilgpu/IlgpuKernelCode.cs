@@ -90,7 +90,12 @@ internal static class IlgpuKernelCode
         Store(c, bias, act, g, i, j + 3 * step, v3);
     }
 
-    // The epilogue of one value: bias, the residual add, gelu.
+    // The epilogue of one value: bias, the residual add, gelu (also the tensor-core GEMM's).
+    internal static void StoreValue(ArrayView<float> c, ArrayView<float> bias, ArrayView<float> act, GemmArgs g, long i, long j, float v)
+    {
+        if (i < g.M) Store(c, bias, act, g, i, j, v);
+    }
+
     private static void Store(ArrayView<float> c, ArrayView<float> bias, ArrayView<float> act, GemmArgs g, long i, long j, float v)
     {
         if (j >= g.N) return;

@@ -93,7 +93,16 @@ public sealed unsafe class IlgpuModel : DeviceModel<IlgpuKernels>
     internal void Gemm(DevicePtr c, long ldc, DevicePtr a, long sai, long sak, DevicePtr b, long sbk, long sbj,
         DevicePtr bias, DevicePtr act, long ldAct, int m, int n, int k, bool accumulate)
     {
-        var kernel = Kernel<Action<S, C, V, V, V, V, V, GemmArgs>>(nameof(IlgpuKernelCode.Gemm), _wide ? typeof(GemmTile16) : typeof(GemmTile2));
+        var tensorCores = _backend.ActiveTensorCores;
+        if (_backend.Accelerator is null)
+        {
+            // Planning for a CUDA GPU records the tensor-core variants too, for ptxas.
+            Kernel<Action<S, C, V, V, V, V, V, GemmArgs>>(IlgpuBackend.TensorCoreGemm, typeof(MmaTf32), typeof(Warps4));
+            Kernel<Action<S, C, V, V, V, V, V, GemmArgs>>(IlgpuBackend.TensorCoreGemm, typeof(MmaBf16), typeof(Warps4));
+        }
+        var kernel = tensorCores != IlgpuTensorCores.Off
+            ? Kernel<Action<S, C, V, V, V, V, V, GemmArgs>>(IlgpuBackend.TensorCoreGemm, tensorCores == IlgpuTensorCores.Bf16 ? typeof(MmaBf16) : typeof(MmaTf32), typeof(Warps4))
+            : Kernel<Action<S, C, V, V, V, V, V, GemmArgs>>(nameof(IlgpuKernelCode.Gemm), _wide ? typeof(GemmTile16) : typeof(GemmTile2));
         if (kernel is null || m <= 0 || n <= 0) return;
         int threads = _wide ? GemmTile16.Threads : GemmTile2.Threads, tile = 4 * threads;
         var args = new GemmArgs
@@ -101,7 +110,10 @@ public sealed unsafe class IlgpuModel : DeviceModel<IlgpuKernels>
             CStride = ldc, ActStride = act.IsNull ? ldc : ldAct, Sai = sai, Sak = sak, Sbk = sbk, Sbj = sbj, M = m, N = n, K = k,
             Flags = (bias.IsNull ? 0 : IlgpuKernelCode.GemmBias) | (act.IsNull ? 0 : IlgpuKernelCode.GemmAct) | (accumulate ? IlgpuKernelCode.GemmAccumulate : 0),
         };
-        var config = new C(new Index2D((n + tile - 1) / tile, (m + tile - 1) / tile), new Index2D(threads * threads, 1));
+        // SIMT: (4T)² blocks of T² threads; tensor cores: 64×32 blocks of 4 warps.
+        var config = tensorCores != IlgpuTensorCores.Off
+            ? new C(new Index2D((n + 31) / 32, (m + 63) / 64), new Index2D(128, 1))
+            : new C(new Index2D((n + tile - 1) / tile, (m + tile - 1) / tile), new Index2D(threads * threads, 1));
         kernel(Stream, config, View(c), View(a), View(b), View(bias), View(act), args);
     }
 
