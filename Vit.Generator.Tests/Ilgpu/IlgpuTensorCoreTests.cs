@@ -106,3 +106,57 @@ public sealed class IlgpuTensorCoreTests : IDisposable
     [Fact]
     public void Bf16_with_a_transposed_a_and_the_fused_epilogue() => Check(bf16: true, m: 64, n: 32, k: 48, transposedA: true, epilogue: true);
 }
+
+/// <summary>
+/// On a CUDA GPU of sm_80 or newer (tools/gpu-check sets VIT_ILGPU_DEVICE=cuda): the model's
+/// forward pass and training gradients with the tensor-core GEMM against the SIMT GEMM, the check
+/// that can make the tensor-core path verified. Skipped, saying so, everywhere else.
+/// </summary>
+public sealed class IlgpuTensorCoreGpuTests
+{
+    private static IlgpuBackend Gpu()
+    {
+        var want = Environment.GetEnvironmentVariable("VIT_ILGPU_DEVICE");
+        Skip.If(want is null || !want.StartsWith("cuda", StringComparison.OrdinalIgnoreCase),
+            "needs a CUDA GPU: tools/gpu-check runs this with VIT_ILGPU_DEVICE=cuda");
+        var backend = (IlgpuBackend)Vit.Backends.Backend.Ilgpu(want);
+        Skip.IfNot(backend.TensorCoreCapable, $"{backend.Description} has no TF32/BF16 mma.sync (needs sm_80 or newer)");
+        return backend;
+    }
+
+    [SkippableTheory]
+    [InlineData(IlgpuTensorCores.Tf32, 5e-3)]
+    [InlineData(IlgpuTensorCores.Bf16, 3e-2)]
+    public void Tensor_cores_match_the_simt_gemm(IlgpuTensorCores kind, double rtol)
+    {
+        var backend = Gpu();
+        const int batch = 8;
+        float[] Run(IlgpuTensorCores tc, out float[] grad)
+        {
+            backend.UnverifiedTensorCores = tc;
+            try
+            {
+                using var model = new Vit.Tests.Model.CifarVit(3, batch, backend);
+                var rng = new Rng(5);
+                var images = new float[batch * 3 * 32 * 32];
+                for (int i = 0; i < images.Length; i++) images[i] = (float)rng.NextNormal();
+                var output = new float[batch * 10];
+                model.Forward(images, batch, output);
+                model.ForwardBackward(images, Enumerable.Range(0, batch).Select(i => i % 10).ToArray(), batch);
+                grad = model.Gradient("blocks.0.mlp.fc1.weight").ToArray();
+                return output;
+            }
+            finally
+            {
+                backend.UnverifiedTensorCores = IlgpuTensorCores.Off;
+            }
+        }
+        var simt = Run(IlgpuTensorCores.Off, out var gSimt);
+        var tc = Run(kind, out var gTc);
+        double scale = simt.Max(Math.Abs), gScale = gSimt.Max(Math.Abs);
+        for (int i = 0; i < simt.Length; i++)
+            Assert.True(Math.Abs(tc[i] - simt[i]) <= rtol * scale, $"output[{i}]: {kind} {tc[i]} vs SIMT {simt[i]}");
+        for (int i = 0; i < gSimt.Length; i++)
+            Assert.True(Math.Abs(gTc[i] - gSimt[i]) <= rtol * gScale, $"fc1.weight.grad[{i}]: {kind} {gTc[i]} vs SIMT {gSimt[i]}");
+    }
+}
