@@ -133,9 +133,11 @@ public sealed class ModelMemory : IDisposable
     private int _activeClasses;
 
     /// <summary>
-    /// How inference (<c>Forward</c>) multiplies on the CPU backend: fp32 (the default) or bf16 with
-    /// fp32 accumulation in the Linear layers (<see cref="Vit.Backends.Cpu.Precision.Bf16"/>; weights
-    /// packed once and kept until they change). Training refuses bf16 (not built yet).
+    /// How the CPU backend multiplies: fp32 (the default) or bf16 with fp32 accumulation in the Linear
+    /// layers (<see cref="Vit.Backends.Cpu.Precision.Bf16"/>; weights packed once and kept until they
+    /// change). In training, bf16 is mixed precision: the forward and backward products in bf16, the
+    /// master weights, gradients and optimizer in fp32; bf16 needs no loss scaling (its exponent range
+    /// is fp32's).
     /// </summary>
     public Vit.Backends.Cpu.Precision Precision
     {

@@ -19,12 +19,20 @@ public sealed unsafe class Bf16Weights : IDisposable
     }
 
     /// <summary>Output columns.</summary>
-    public int N { get; }
+    public int N { get; private set; }
 
     /// <summary>The inner dimension.</summary>
-    public int K { get; }
+    public int K { get; private set; }
 
     internal uint* Pointer => (uint*)_buffer.Start.Pointer;
+
+    /// <summary>Reshapes to n × k, growing the buffer when needed (for operands packed afresh on every call).</summary>
+    internal void Resize(int n, int k)
+    {
+        _buffer.EnsureLength(Bf16Gemm.PackedDwords(n, k));
+        N = n;
+        K = k;
+    }
 
     /// <inheritdoc/>
     public void Dispose() => _buffer.Dispose();
@@ -77,10 +85,52 @@ public static unsafe class Bf16Gemm
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(n);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(k);
         ArgumentOutOfRangeException.ThrowIfLessThan(ldw, k);
-        long dwords = (long)((n + 15) / 16) * ((k + 1) / 2) * 16;
-        var buffer = new NativeBuffer(dwords); // a dword per float slot
+        var buffer = new NativeBuffer(PackedDwords(n, k)); // a dword per float slot
         native.PackWeights(w, ldw, n, k, (uint*)buffer.Start.Pointer);
         return new Bf16Weights(buffer, n, k);
+    }
+
+    internal static long PackedDwords(int n, int k) => (long)((n + 15) / 16) * ((k + 1) / 2) * 16;
+
+    /// <summary>
+    /// Packs Mᵀ (n × k) as weights, M being (k × n) with rows <paramref name="ldm"/> floats apart: the
+    /// backward pass's operands (Wᵀ for dx = dy·W, xᵀ for dW = dyᵀ·x). Into <paramref name="into"/>
+    /// when given (resized; no allocation once it is large enough), else a new buffer.
+    /// </summary>
+    /// <exception cref="PlatformNotSupportedException">Not <see cref="IsSupported"/>.</exception>
+    public static Bf16Weights PackWeightsTransposed(float* m, long ldm, int n, int k, Bf16Weights? into = null)
+    {
+        var native = Require();
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(n);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(k);
+        ArgumentOutOfRangeException.ThrowIfLessThan(ldm, n);
+        if (into is null) into = new Bf16Weights(new NativeBuffer(PackedDwords(n, k)), n, k);
+        else into.Resize(n, k);
+        native.PackWeightsT(m, ldm, n, k, into.Pointer);
+        return into;
+    }
+
+    /// <summary>
+    /// C (m × n) (+)= Mᵀ · Wᵀ where Mᵀ is (m × k): M is (k × m), rows <paramref name="ldm"/> floats
+    /// apart (dW = dyᵀ·x reads dy this way). Otherwise as <see cref="Multiply"/>.
+    /// </summary>
+    /// <exception cref="PlatformNotSupportedException">Not <see cref="IsSupported"/>.</exception>
+    public static void MultiplyTransposed(float* c, long ldc, float* mt, long ldm, Bf16Weights w, int m, bool accumulate, NativeBuffer scratch)
+    {
+        var native = Require();
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(scratch);
+        if (m <= 0) return;
+        ArgumentOutOfRangeException.ThrowIfLessThan(ldm, m);
+        ArgumentOutOfRangeException.ThrowIfLessThan(ldc, w.N);
+        int kp = (w.K + 1) / 2;
+        scratch.EnsureLength((long)m * kp);
+        var args = new Args
+        {
+            PackRows = native.PackRowsT, Transposed = 1, Gemm = native.Gemm, A = mt, Lda = ldm, Packed = (uint*)scratch.Start.Pointer, K = w.K,
+            W = w.Pointer, N = w.N, Bias = null, C = c, Ldc = ldc, Accumulate = accumulate ? 1 : 0, M = m,
+        };
+        WorkerPool.Shared.Run(&Rows, &args, (m + 47) / 48);
     }
 
     /// <summary>
@@ -130,14 +180,15 @@ public static unsafe class Bf16Gemm
         public float* A, Bias, C;
         public uint* Packed, W;
         public long Lda, Ldc;
-        public int M, K, N, Accumulate;
+        public int M, K, N, Accumulate, Transposed;
     }
 
     private static void Rows(void* context, int begin, int end)
     {
         ref var x = ref *(Args*)context;
         int m0 = begin * 48, m1 = Math.Min(end * 48, x.M), kp = (x.K + 1) / 2;
-        x.PackRows(x.A + m0 * x.Lda, x.Lda, m1 - m0, x.K, x.Packed + (long)m0 * kp);
+        // Rows m0..m1 of A: rows of A itself, or (transposed) columns m0..m1 of M.
+        x.PackRows(x.Transposed != 0 ? x.A + m0 : x.A + m0 * x.Lda, x.Lda, m1 - m0, x.K, x.Packed + (long)m0 * kp);
         x.Gemm(x.Packed, m0, m1, x.K, x.W, x.N, x.Bias, x.C, x.Ldc, x.Accumulate);
     }
 
@@ -163,6 +214,8 @@ public static unsafe class Bf16Gemm
             Supported = (delegate* unmanaged<int>)Get("vit_bf16_supported"),
             PackWeights = (delegate* unmanaged<float*, long, int, int, uint*, void>)Get("vit_bf16_pack_weights"),
             PackRows = (delegate* unmanaged<float*, long, int, int, uint*, void>)Get("vit_bf16_pack_rows"),
+            PackWeightsT = (delegate* unmanaged<float*, long, int, int, uint*, void>)Get("vit_bf16_pack_weights_t"),
+            PackRowsT = (delegate* unmanaged<float*, long, int, int, uint*, void>)Get("vit_bf16_pack_rows_t"),
             Gemm = (delegate* unmanaged<uint*, int, int, int, uint*, int, float*, float*, long, int, void>)Get("vit_bf16_gemm"),
             RoundBits = (delegate* unmanaged<float, int>)Get("vit_bf16_round_bits"),
             Peak = (delegate* unmanaged<long, float>)Get("vit_bf16_peak"),
@@ -183,6 +236,8 @@ public static unsafe class Bf16Gemm
         public delegate* unmanaged<int> Supported;
         public delegate* unmanaged<float*, long, int, int, uint*, void> PackWeights;
         public delegate* unmanaged<float*, long, int, int, uint*, void> PackRows;
+        public delegate* unmanaged<float*, long, int, int, uint*, void> PackWeightsT;
+        public delegate* unmanaged<float*, long, int, int, uint*, void> PackRowsT;
         public delegate* unmanaged<uint*, int, int, int, uint*, int, float*, float*, long, int, void> Gemm;
         public delegate* unmanaged<float, int> RoundBits;
         public delegate* unmanaged<long, float> Peak;

@@ -38,7 +38,6 @@ internal sealed class CpuRunner(ModelMemory memory) : ModelRunner
 
     public override float ForwardBackward(IModelPasses passes, ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int batch)
     {
-        RequireFp32();
         var activations = Memory.BeginTraining(images, labels, batch);
         var k = new CpuKernels(this);
         passes.ForwardTraining<CpuKernels, TensorPtr>(k, activations, labels, batch);
@@ -48,18 +47,10 @@ internal sealed class CpuRunner(ModelMemory memory) : ModelRunner
 
     public override float ForwardBackwardFrozen(IModelPasses passes, ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int batch)
     {
-        RequireFp32();
         var activations = Memory.BeginFrozenTraining(images, labels, batch);
         var k = new CpuKernels(this);
         passes.ForwardFrozen<CpuKernels, TensorPtr>(k, activations, labels, batch);
         passes.BackwardHead<CpuKernels, TensorPtr>(k, activations, labels, batch);
         return Loss;
-    }
-
-    private void RequireFp32()
-    {
-        if (Memory.Precision != Precision.Fp32)
-            throw new InvalidOperationException(
-                $"{Memory.Layout.Config.Name}: training runs in fp32; bf16 is for inference (set Memory.Precision = Precision.Fp32 to train)");
     }
 }

@@ -120,13 +120,28 @@ public readonly struct CpuKernels : IKernels<TensorPtr>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void LinearBackward<TIn, TOut>(TensorPtr dx, TensorPtr dw, TensorPtr db, TensorPtr dy, TensorPtr x, TensorPtr w, int rows)
         where TIn : struct, IDim where TOut : struct, IDim
-        => Linear.Backward<TIn, TOut>(dx, dw, db, dy, x, w, rows);
+    {
+        if (_runner.Memory.Precision == Precision.Bf16) Bf16Backward(dx, dw, db, dy, x, TIn.Value, w, rows, TIn.Value, TOut.Value);
+        else Linear.Backward<TIn, TOut>(dx, dw, db, dy, x, w, rows);
+    }
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void LinearBackward<TIn, TOut>(TensorPtr dx, TensorPtr dw, TensorPtr db, TensorPtr dy, TensorPtr x, long xStride, TensorPtr w, int rows)
         where TIn : struct, IDim where TOut : struct, IDim
-        => Linear.Backward<TIn, TOut>(dx, dw, db, dy, x, xStride, w, rows);
+    {
+        if (_runner.Memory.Precision == Precision.Bf16) Bf16Backward(dx, dw, db, dy, x, Linear.CheckStride(xStride, TIn.Value), w, rows, TIn.Value, TOut.Value);
+        else Linear.Backward<TIn, TOut>(dx, dw, db, dy, x, xStride, w, rows);
+    }
+
+    // Mixed precision: dx = dy·W and dW += dyᵀ·x in bf16 with fp32 accumulation; the bias gradient in fp32.
+    private unsafe void Bf16Backward(TensorPtr dx, TensorPtr dw, TensorPtr db, TensorPtr dy, TensorPtr x, long ldx, TensorPtr w, int rows, int nIn, int nOut)
+    {
+        var bf16 = _runner.Memory.Bf16;
+        if (!dx.IsNull) bf16.BackwardInput(_runner.Memory, dx.Pointer, dy.Pointer, w.Pointer, rows, nIn, nOut);
+        bf16.BackwardWeight(dw.Pointer, dy.Pointer, x.Pointer, ldx, rows, nIn, nOut);
+        if (!db.IsNull) ColumnSums.Add(db.Pointer, dy.Pointer, rows, nOut);
+    }
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

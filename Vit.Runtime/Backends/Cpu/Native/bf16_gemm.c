@@ -78,6 +78,90 @@ void vit_bf16_pack_rows(const float* a, int64_t lda, int m, int k, uint32_t* pac
     }
 }
 
+// The backward pass's operands come transposed: dx = dy·W needs Wᵀ as the "weights", and
+// dW = dyᵀ·x needs dyᵀ as the rows and xᵀ as the "weights". M below is (k × cols) row-major with
+// row stride ldm, and the operand is Mᵀ; a pair q of k is rows 2q and 2q + 1 of M.
+
+// 16 dwords: for each of 16 columns j of two rows of M, bf16(lo[j]) | bf16(hi[j]) << 16 (VCVTNEPS2BF16, nearest even).
+static inline __m512i pair_rows(const float* lo, const float* hi, __mmask16 mask)
+{
+    __m512i l = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, lo)));
+    __m512i h = hi ? _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, hi))) : _mm512_setzero_si512();
+    return _mm512_or_si512(l, _mm512_slli_epi32(h, 16));
+}
+
+// Packed weights of Mᵀ (n × k): panel p, pair q holds the pairs of M's columns 16p..16p+15, rows 2q and 2q + 1:
+// one contiguous 16-dword store per (p, q).
+void vit_bf16_pack_weights_t(const float* m, int64_t ldm, int n, int k, uint32_t* packed)
+{
+    int kp = (k + 1) / 2, panels = (n + 15) / 16;
+    for (int p = 0; p < panels; p++)
+    {
+        int left = n - p * 16;
+        __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        for (int q = 0; q < kp; q++)
+        {
+            const float* lo = m + (int64_t)(2 * q) * ldm + p * 16;
+            const float* hi = 2 * q + 1 < k ? lo + ldm : 0;
+            _mm512_storeu_si512((void*)(packed + ((int64_t)p * kp + q) * 16), pair_rows(lo, hi, mask));
+        }
+    }
+}
+
+// A 16 × 16 transpose of dwords: r[i][j] → r[j][i] (unpack 32, unpack 64, then 128-bit lanes).
+static inline void transpose16(__m512i* r)
+{
+    __m512i t[16], s[16];
+    for (int i = 0; i < 16; i += 2)
+    {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4)
+    {
+        s[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);     // column 4L of rows i..i+3, in lane L
+        s[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]); // column 4L + 1
+        s[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        s[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    for (int c = 0; c < 4; c++)
+    {
+        __m512i u0 = _mm512_shuffle_i32x4(s[c], s[4 + c], 0x44), u1 = _mm512_shuffle_i32x4(s[c], s[4 + c], 0xEE);
+        __m512i v0 = _mm512_shuffle_i32x4(s[8 + c], s[12 + c], 0x44), v1 = _mm512_shuffle_i32x4(s[8 + c], s[12 + c], 0xEE);
+        r[c] = _mm512_shuffle_i32x4(u0, v0, 0x88);
+        r[4 + c] = _mm512_shuffle_i32x4(u0, v0, 0xDD);
+        r[8 + c] = _mm512_shuffle_i32x4(u1, v1, 0x88);
+        r[12 + c] = _mm512_shuffle_i32x4(u1, v1, 0xDD);
+    }
+}
+
+// Packed rows of Mᵀ (cols × k): row i, dword q = bf16(M[2q][i]) | bf16(M[2q + 1][i]) << 16. Tiles of 16 pairs ×
+// 16 columns are built a pair at a time (16 columns wide), transposed, and stored a row at a time.
+void vit_bf16_pack_rows_t(const float* m, int64_t ldm, int cols, int k, uint32_t* packed)
+{
+    int kp = (k + 1) / 2;
+    __m512i tile[16];
+    for (int i0 = 0; i0 < cols; i0 += 16)
+    {
+        int ni = cols - i0 < 16 ? cols - i0 : 16;
+        __mmask16 mi = ni == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << ni) - 1);
+        for (int q0 = 0; q0 < kp; q0 += 16)
+        {
+            int nq = kp - q0 < 16 ? kp - q0 : 16;
+            __mmask16 mq = nq == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nq) - 1);
+            for (int j = 0; j < 16; j++)
+            {
+                int q = q0 + j;
+                if (j >= nq) { tile[j] = _mm512_setzero_si512(); continue; }
+                const float* lo = m + (int64_t)(2 * q) * ldm + i0;
+                tile[j] = pair_rows(lo, 2 * q + 1 < k ? lo + ldm : 0, mi);
+            }
+            transpose16(tile);
+            for (int r = 0; r < ni; r++) _mm512_mask_storeu_epi32((void*)(packed + (int64_t)(i0 + r) * kp + q0), mq, tile[r]);
+        }
+    }
+}
+
 // rows (1..6) of packed A against two panels (32 columns) of packed W, over every k pair.
 #define ROWS_MAX 6
 static inline void micro(int rows, const uint32_t* a, int kp, const uint32_t* b0, const uint32_t* b1,
