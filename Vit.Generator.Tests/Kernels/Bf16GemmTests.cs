@@ -182,9 +182,10 @@ public sealed unsafe class Bf16GemmTests
 }
 
 /// <summary>
-/// bf16 inference of a whole model (<see cref="Vit.Memory.ModelMemory.Precision"/>): close to fp32
-/// and not equal to it, the native kernel and the fallback agree, packed weights follow the
-/// parameters, training refuses it, and a steady-state bf16 forward allocates nothing.
+/// bf16 inference and mixed-precision training of a whole model (<see cref="Vit.Memory.ModelMemory.Precision"/>):
+/// logits and gradients close to fp32 and not equal to them, the native kernel and the fallback
+/// agree, packed weights follow the parameters and the optimizer, the loss falls, and steady-state
+/// bf16 forward passes and training steps allocate nothing.
 /// </summary>
 public sealed class Bf16ModelTests
 {

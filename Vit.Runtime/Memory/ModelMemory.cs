@@ -145,7 +145,7 @@ public sealed class ModelMemory : IDisposable
         set
         {
             if (value != Vit.Backends.Cpu.Precision.Fp32 && Device is not null)
-                throw new NotSupportedException($"{Layout.Config.Name} runs on a device here; bf16 inference runs on the CPU backend (--backend cpu)");
+                throw new NotSupportedException($"{Layout.Config.Name} runs on a device here; bf16 runs on the CPU backend (--backend cpu)");
             _precision = value;
             ParametersChanged(); // pack afresh from the parameters as they are now
         }

@@ -43,6 +43,13 @@ public sealed record TrainOptions
     /// <summary>Trains only the head (and pre-logits) on top of loaded weights.</summary>
     public bool Freeze { get; init; }
 
+    /// <summary>
+    /// fp32, or bf16 mixed precision on the CPU backend: the Linear layers' forward and backward
+    /// products in bf16 with fp32 accumulation, the master weights, gradients and optimizer in fp32
+    /// (<see cref="Vit.Backends.Cpu.Precision.Bf16"/>; no loss scaling: bf16 has fp32's exponent range).
+    /// </summary>
+    public Vit.Backends.Cpu.Precision Precision { get; init; }
+
     /// <summary>The optimizer and its hyperparameters.</summary>
     public OptimizerOptions Optimizer { get; init; } = new();
 
@@ -100,6 +107,7 @@ public sealed record TrainOptions
             w.WriteBoolean("augment", Augment);
             if (Transforms is { } t) w.WriteString("transforms", Vit.Data.SampleTransform.Name(t));
             w.WriteBoolean("freeze", Freeze);
+            if (Precision != Vit.Backends.Cpu.Precision.Fp32) w.WriteString("precision", "bf16");
             w.WriteNumber("seed", Seed);
             w.WriteEndObject();
         }
@@ -148,6 +156,13 @@ public static class TrainOptionsJson
                 Augment = B("augment", o.Augment),
                 Transforms = r.TryGetProperty("transforms", out var t) ? Vit.Data.SampleTransform.ParseRecipe(t.GetString() ?? "") : o.Transforms,
                 Freeze = B("freeze", o.Freeze),
+                Precision = !r.TryGetProperty("precision", out var p) ? o.Precision
+                    : p.GetString() switch
+                    {
+                        "bf16" => Vit.Backends.Cpu.Precision.Bf16,
+                        "fp32" => Vit.Backends.Cpu.Precision.Fp32,
+                        var other => throw new InvalidDataException($"{source}: unknown precision '{other}' in the recipe (expected fp32 or bf16)."),
+                    },
                 // A number; recipes written before it was one hold it as a string ("seed": "0").
                 Seed = !r.TryGetProperty("seed", out var seed) ? o.Seed
                     : seed.ValueKind == JsonValueKind.String ? ulong.Parse(seed.GetString()!, NumberStyles.None, CultureInfo.InvariantCulture) : seed.GetUInt64(),

@@ -110,6 +110,7 @@ public sealed class Trainer : IDisposable
             throw new ArgumentException($"{model.Config.Name} has a head of {model.Config.Classes} classes and {train.Source} has {train.ClassCount}; "
                 + "a head serving fewer classes than it was compiled for trains on the CPU backend only (--backend cpu)");
         model.Memory.ActiveClasses = train.ClassCount;
+        model.Memory.Precision = options.Precision;
         if (communicator is not null)
         {
             _reducer = new GradientReducer(communicator, model.Memory, Optimizer.Trained, DataParallel);

@@ -44,7 +44,7 @@ public static class BenchRunner
     /// forward and backward (<c>ForwardBackwardFrozen</c>); <paramref name="optimizerStep"/> should then
     /// update the head alone (<c>Optimizer.HeadOnly</c>), and under mpirun only the head's gradients are reduced.
     /// </param>
-    /// <param name="precision">Forward mode: fp32, or bf16 Linear products (<see cref="Precision.Bf16"/>).</param>
+    /// <param name="precision">fp32, or bf16 Linear products (<see cref="Precision.Bf16"/>; in train mode, mixed precision).</param>
     public static BenchResult Run(Preset preset, Vit.Backends.Backend backend, string mode, int batch, int threads, TimeSpan duration, Action<IVisionTransformer>? optimizerStep,
         Vit.Training.Communicator? communicator = null, Vit.Training.DataParallelOptions? dataParallel = null, bool freeze = false, Precision precision = Precision.Fp32)
     {

@@ -100,12 +100,12 @@ public static class Cli
     }
 
     /// <summary><c>--json</c>.</summary>
-    /// <summary><c>--precision fp32|bf16</c> for the inference commands.</summary>
+    /// <summary><c>--precision fp32|bf16</c>: inference, and mixed-precision training.</summary>
     public static Option<string> PrecisionOption()
     {
         var o = new Option<string>("--precision")
         {
-            Description = "fp32, or bf16: the Linear layers' products in bf16 with fp32 accumulation (AVX512-BF16; the CPU backend; inference only)",
+            Description = "fp32, or bf16: the Linear layers' products in bf16 with fp32 accumulation (AVX512-BF16; the CPU backend); in training, mixed precision (fp32 weights, gradients and optimizer)",
             DefaultValueFactory = _ => "fp32",
             HelpName = "P",
         };

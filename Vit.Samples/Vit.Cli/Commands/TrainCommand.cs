@@ -49,10 +49,11 @@ public static class TrainCommand
 
         var backend = Cli.BackendOption();
         var device = Cli.DeviceOption();
+        var precision = Cli.PrecisionOption();
         var command = new Command("train", "Train or fine-tune a preset on CIFAR or an image folder: AdamW/SGD, warmup + cosine, checkpoints, resume")
         {
             model, normalize, transforms, epochs, batch, accumulate, optimizer, lr, weightDecay, warmup, lrf, smoothing, clip, momentum, noNesterov,
-            noAugment, limitTrain, output, resume, seed, weights, freeze, backend, device, json, stopAt, bucketMb, noOverlap, checkReplicas,
+            noAugment, limitTrain, output, resume, seed, weights, freeze, backend, device, json, stopAt, bucketMb, noOverlap, checkReplicas, precision,
         };
         foreach (var o in dataSet.All) command.Options.Add(o);
         command.SetAction(r => Cli.Guard(() =>
@@ -100,6 +101,7 @@ public static class TrainCommand
                 Augment = !Pick(noAugment, !recipe.Augment),
                 Transforms = Given(transforms) ? (r.GetValue(transforms) == "auto" ? null : SampleTransform.ParseRecipe(r.GetValue(transforms)!)) : recipe.Transforms,
                 Freeze = Pick(freeze, recipe.Freeze),
+                Precision = resuming && !Given(precision) ? recipe.Precision : Cli.Precision(r, precision),
                 Seed = (ulong)Pick(seed, (int)recipe.Seed),
                 Optimizer = opt,
             };
