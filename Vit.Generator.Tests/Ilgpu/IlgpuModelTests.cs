@@ -54,6 +54,31 @@ public sealed class IlgpuModelTests : DeviceParityTests
         Assert.Equal(kernels, s_backend.KernelCount);
     }
 
+    // A 5-class head serving 3 classes (fine-tuning on fewer classes): the loss, the probabilities
+    // (zero beyond the served classes) and every gradient as on the CPU.
+    [Fact]
+    public void A_head_serving_fewer_classes_trains_as_on_the_cpu()
+    {
+        const int batch = 4;
+        using var cpu = new TinyToken(3, batch, Backend.Cpu);
+        using var gpu = new TinyToken(3, batch, s_backend);
+        cpu.Memory.ActiveClasses = gpu.Memory.ActiveClasses = 3;
+        var images = Images(cpu, batch, 4);
+        int[] labels = [0, 2, 1, 2];
+        float lc = cpu.ForwardBackward(images, labels, batch);
+        float lg = gpu.ForwardBackward(images, labels, batch);
+        Assert.True(Math.Abs(lc - lg) <= 2e-3 * Math.Abs(lc), $"loss: ilgpu {lg} vs CPU {lc}");
+        var probs = gpu.TrainingProbabilities.ToArray();
+        for (int b = 0; b < batch; b++)
+        {
+            Assert.Equal(0f, probs[b * 5 + 3]);
+            Assert.Equal(0f, probs[b * 5 + 4]);
+        }
+        Close(probs, cpu.TrainingProbabilities, 1e-3, "probabilities");
+        foreach (var p in TinyToken.Parameters)
+            Close(gpu.Gradient(p.Name), cpu.Gradient(p.Name), 2e-3, p.Name + ".grad");
+    }
+
     [Fact]
     public void An_unknown_device_lists_the_devices()
     {

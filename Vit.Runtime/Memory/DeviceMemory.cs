@@ -22,6 +22,9 @@ public abstract class DeviceMemory : Vit.Backends.ModelRunner
     /// <summary>The backend's name, for messages (<c>opencl</c>).</summary>
     public abstract string BackendName { get; }
 
+    /// <summary>Whether the backend's loss serves a head wider than the data (<see cref="ModelMemory.ActiveClasses"/> below Classes).</summary>
+    public virtual bool ServesFewerClasses => false;
+
     /// <summary>
     /// Makes the host copy of <paramref name="buffer"/> current (downloads it when the device copy
     /// is newer) and treats it as changed from then on: the device uploads it before its next use.

@@ -115,7 +115,7 @@ public sealed class ModelMemory : IDisposable
     /// for Classes outputs trains and predicts as a head of the first <see cref="ActiveClasses"/>
     /// (the loss's softmax and target cover those; the other logits get no gradient and are
     /// ignored), so one compiled model fine-tunes on a dataset of any class count up to Classes.
-    /// The CPU backend trains with fewer; the OpenCL backend trains only with all.
+    /// The CPU and ILGPU backends train with fewer; the OpenCL backend trains only with all.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is outside [1, Classes].</exception>
     public int ActiveClasses

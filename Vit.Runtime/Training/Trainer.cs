@@ -106,9 +106,9 @@ public sealed class Trainer : IDisposable
         Optimizer = Optimizer.Create(model.Memory, options.Optimizer, options.Freeze ? Optimizer.HeadOnly : null);
         model.Memory.LabelSmoothing = (float)options.LabelSmoothing;
         // A head compiled for more classes serves the data's: its first train.ClassCount outputs.
-        if (train.ClassCount < model.Config.Classes && model.Memory.Device is not null)
+        if (train.ClassCount < model.Config.Classes && model.Memory.Device is { ServesFewerClasses: false } device)
             throw new ArgumentException($"{model.Config.Name} has a head of {model.Config.Classes} classes and {train.Source} has {train.ClassCount}; "
-                + "a head serving fewer classes than it was compiled for trains on the CPU backend only (--backend cpu)");
+                + $"a head serving fewer classes than it was compiled for trains on the cpu and ilgpu backends, not on {device.BackendName}");
         model.Memory.ActiveClasses = train.ClassCount;
         model.Memory.Precision = options.Precision;
         if (communicator is not null)

@@ -53,6 +53,10 @@ public sealed unsafe class IlgpuModel : DeviceModel<IlgpuKernels>
     public override string BackendName => "ilgpu";
 
     /// <inheritdoc/>
+    /// <remarks>The loss kernels take <see cref="ModelMemory.ActiveClasses"/>: a wider head trains on fewer classes, as on the CPU.</remarks>
+    public override bool ServesFewerClasses => true;
+
+    /// <inheritdoc/>
     protected override IlgpuKernels Kernels => new(this);
 
     /// <inheritdoc/>
