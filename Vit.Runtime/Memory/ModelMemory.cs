@@ -166,6 +166,14 @@ public sealed class ModelMemory : IDisposable
 
     private Vit.Backends.Cpu.Bf16Linear? _bf16;
 
+    /// <summary>The fp32 Linear weights packed for inference (created on first use; dropped by training steps).</summary>
+    internal Vit.Backends.Cpu.PackedWeights PackedWeights => _packedWeights ??= new Vit.Backends.Cpu.PackedWeights();
+
+    /// <summary>The packed weights if any were made.</summary>
+    internal Vit.Backends.Cpu.PackedWeights? PackedWeightsIfAny => _packedWeights;
+
+    private Vit.Backends.Cpu.PackedWeights? _packedWeights;
+
     /// <summary>The batch of the last <c>ForwardBackward</c> or <c>ForwardBackwardFrozen</c> call (0 before the first).</summary>
     public int LastTrainingBatch { get; private set; }
 
@@ -361,5 +369,6 @@ public sealed class ModelMemory : IDisposable
         _inference.Dispose();
         _training.Dispose();
         _bf16?.Dispose();
+        _packedWeights?.Dispose();
     }
 }

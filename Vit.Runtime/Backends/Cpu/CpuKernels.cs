@@ -69,6 +69,7 @@ public readonly struct CpuKernels : IKernels<TensorPtr>
     {
         if (_runner.Memory.Precision == Precision.Bf16)
             _runner.Memory.Bf16.Forward(_runner.Memory, y, TOut.Value, x, TIn.Value, w, b, rows, TIn.Value, TOut.Value, accumulate: false);
+        else if (_runner.Inference) Packed<TIn, TOut>(y, x, TIn.Value, w, b, rows, accumulate: false);
         else Linear.Forward<TIn, TOut>(y, x, w, b, rows);
     }
 
@@ -79,6 +80,7 @@ public readonly struct CpuKernels : IKernels<TensorPtr>
     {
         if (_runner.Memory.Precision == Precision.Bf16)
             _runner.Memory.Bf16.Forward(_runner.Memory, y, TOut.Value, x, xStride, w, b, rows, TIn.Value, TOut.Value, accumulate: false);
+        else if (_runner.Inference) Packed<TIn, TOut>(y, x, Linear.CheckStride(xStride, TIn.Value), w, b, rows, accumulate: false);
         else Linear.Forward<TIn, TOut>(y, x, xStride, w, b, rows);
     }
 
@@ -90,9 +92,16 @@ public readonly struct CpuKernels : IKernels<TensorPtr>
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void LinearForwardGelu<TIn, TOut>(TensorPtr activation, long activationStride, TensorPtr preActivation, TensorPtr x, TensorPtr w, TensorPtr b, int rows)
+    public unsafe void LinearForwardGelu<TIn, TOut>(TensorPtr activation, long activationStride, TensorPtr preActivation, TensorPtr x, TensorPtr w, TensorPtr b, int rows)
         where TIn : struct, IDim where TOut : struct, IDim
     {
+        if (_runner.Memory.Precision != Precision.Bf16 && _runner.Inference)
+        {
+            var packed = _runner.Memory.PackedWeights.For(_runner.Memory, w.Pointer, TIn.Value, TOut.Value);
+            Gemm.MultiplyPacked(preActivation.Pointer, TOut.Value, x.Pointer, TIn.Value, 1, packed, rows, b.Pointer, accumulate: false,
+                activation.Pointer, Linear.CheckStride(activationStride, TOut.Value));
+            return;
+        }
         if (_runner.Memory.Precision != Precision.Bf16)
         {
             Linear.ForwardGelu<TIn, TOut>(activation, activationStride, preActivation, x, w, b, rows);
@@ -113,7 +122,16 @@ public readonly struct CpuKernels : IKernels<TensorPtr>
     {
         if (_runner.Memory.Precision == Precision.Bf16)
             _runner.Memory.Bf16.Forward(_runner.Memory, y, TOut.Value, x, TIn.Value, w, b, rows, TIn.Value, TOut.Value, accumulate: true);
+        else if (_runner.Inference) Packed<TIn, TOut>(y, x, TIn.Value, w, b, rows, accumulate: true);
         else Linear.ForwardResidual<TIn, TOut>(y, x, w, b, rows);
+    }
+
+    // Inference in fp32: y (+)= x·wᵀ + b with w packed once per parameter version (PackedWeights).
+    private unsafe void Packed<TIn, TOut>(TensorPtr y, TensorPtr x, long ldx, TensorPtr w, TensorPtr b, int rows, bool accumulate)
+        where TIn : struct, IDim where TOut : struct, IDim
+    {
+        var packed = _runner.Memory.PackedWeights.For(_runner.Memory, w.Pointer, TIn.Value, TOut.Value);
+        Gemm.MultiplyPacked(y.Pointer, TOut.Value, x.Pointer, ldx, 1, packed, rows, b.Pointer, accumulate);
     }
 
     /// <inheritdoc/>

@@ -108,6 +108,80 @@ public static unsafe class Gemm
     }
 
     /// <summary>
+    /// B (k × n) packed once into the panels <see cref="Multiply"/> builds on every call (NR columns
+    /// by K rows each, zero-padded), for a B that does not change between calls: a Linear layer's
+    /// weight in inference. <see cref="MultiplyPacked"/> then skips the packing and computes exactly
+    /// what <see cref="Multiply"/> computes, bit for bit.
+    /// </summary>
+    public sealed class PackedB : IDisposable
+    {
+        internal PackedB(int n, int k, int nr)
+        {
+            N = n;
+            K = k;
+            Nr = nr;
+            Floats = (long)((n + nr - 1) / nr) * k * nr;
+            Data = (float*)Vit.Memory.HugePages.Allocate((nuint)(Floats * sizeof(float)));
+        }
+
+        /// <summary>Columns of B.</summary>
+        public int N { get; }
+
+        /// <summary>Rows of B (the inner dimension).</summary>
+        public int K { get; }
+
+        /// <summary>The panel width it was packed for (the SIMD level's).</summary>
+        internal int Nr { get; }
+
+        /// <summary>The packed floats.</summary>
+        public long Floats { get; }
+
+        internal float* Data { get; private set; }
+
+        /// <inheritdoc/>
+        public void Dispose()
+        {
+            if (Data != null) Vit.Memory.HugePages.Free(Data);
+            Data = null;
+        }
+    }
+
+    /// <summary>Packs B (element (p, j) at <c>b[p·bRow + j·bCol]</c>, k × n) once, on every worker thread.</summary>
+    public static PackedB PackB(float* b, long bRow, long bCol, int n, int k)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(n);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(k);
+        var pool = WorkerPool.Shared;
+        var args = Plan(null, n, null, k, 1, b, bRow, bCol, 1, n, k, null, false, pool.Threads);
+        args.BInPlace = false; // every panel is written, full ones included
+        var packed = new PackedB(n, k, args.Nr);
+        args.PackedB = packed.Data;
+        pool.Run(&PackBTasks, &args, args.Panels);
+        return packed;
+    }
+
+    /// <summary>
+    /// <see cref="Multiply"/> (or, with <paramref name="geluOut"/>, <see cref="MultiplyGelu"/>) with
+    /// B already packed by <see cref="PackB"/>: the same blocks and order, so the same bits.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="b"/> was packed for another shape or SIMD level.</exception>
+    public static void MultiplyPacked(float* c, long ldc, float* a, long aRow, long aCol, PackedB b, int m, float* bias, bool accumulate,
+        float* geluOut = null, long ldg = 0)
+    {
+        ArgumentNullException.ThrowIfNull(b);
+        if (m <= 0) return;
+        var pool = WorkerPool.Shared;
+        var args = Plan(c, ldc, a, aRow, aCol, null, 0, 0, m, b.N, b.K, bias, accumulate, pool.Threads);
+        if (args.Nr != b.Nr) throw new ArgumentException($"B was packed for panels of {b.Nr} columns; this SIMD level uses {args.Nr}.", nameof(b));
+        args.BInPlace = false;
+        args.PackedB = b.Data;
+        args.GeluOut = geluOut;
+        args.Ldg = ldg;
+        args.Claim = true;
+        pool.Run(&ComputeTasks, &args, args.RowBlocks * args.ColBlocks);
+    }
+
+    /// <summary>
     /// <see cref="Multiply"/> without accumulation, then the GELU epilogue: <c>geluOut = gelu(C)</c>,
     /// applied by each task to its block of C while it is hot in cache. <paramref name="geluOut"/>
     /// may be <paramref name="c"/> itself (inference, <paramref name="ldg"/> = <paramref name="ldc"/>),
