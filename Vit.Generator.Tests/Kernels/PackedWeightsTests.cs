@@ -62,6 +62,7 @@ public sealed unsafe class PackedWeightsTests
     {
         const int batch = 3;
         using var model = new Vit.Tests.Training.SmallCifarPlain(seed: 4, maxBatch: batch);
+        model.Memory.KeepPackedWeights = true;
         var rng = new Rng(8);
         var images = Random(ref rng, batch * 3 * 32 * 32);
         PackedWeights.Disabled = true;
@@ -94,8 +95,60 @@ public sealed unsafe class PackedWeightsTests
         Assert.NotEqual(first, after);
         Assert.Equal(unpackedAfter, after);
 
-        // A training step drops the packed copies.
+        // An optimizer step changes the version: the next Forward repacks in place (no new copies)
+        // and gives the unpacked path's bits.
+        long floats = model.Memory.PackedWeightsIfAny!.Floats, packs = model.Memory.PackedWeightsIfAny.Packs;
+        using var optimizer = Vit.Training.Optimizer.Create(model.Memory, new Vit.Training.OptimizerOptions());
         model.ForwardBackward(images, [1, 2, 3], batch);
-        Assert.Equal(0, model.Memory.PackedWeightsIfAny!.Floats);
+        optimizer.Step(1e-2);
+        var stepped = Logits(model, images, batch);
+        Assert.Equal(floats, model.Memory.PackedWeightsIfAny.Floats);
+        Assert.True(model.Memory.PackedWeightsIfAny.Packs > packs);
+        PackedWeights.Disabled = true;
+        try
+        {
+            Assert.Equal(Logits(model, images, batch), stepped);
+        }
+        finally
+        {
+            PackedWeights.Disabled = false;
+        }
+    }
+
+    [Fact]
+    public void Off_by_default_so_writes_through_a_kept_span_are_seen()
+    {
+        const int batch = 2;
+        using var model = new Vit.Tests.Training.SmallCifarPlain(seed: 4, maxBatch: batch);
+        var rng = new Rng(9);
+        var images = Random(ref rng, batch * 3 * 32 * 32);
+        var w = model.Parameter("blocks.0.attn.qkv.weight"); // kept, then written twice
+        var before = Logits(model, images, batch);
+        w[5] += 0.5f;
+        var after = Logits(model, images, batch);
+        Assert.NotEqual(before, after);
+        Assert.Null(model.Memory.PackedWeightsIfAny);
+    }
+
+    [Fact]
+    public void Steady_state_inference_with_packed_weights_allocates_nothing_and_alternates_with_training()
+    {
+        const int batch = 2;
+        using var model = new Vit.Tests.Training.SmallCifarPlain(seed: 4, maxBatch: batch);
+        model.Memory.KeepPackedWeights = true;
+        using var optimizer = Vit.Training.Optimizer.Create(model.Memory, new Vit.Training.OptimizerOptions());
+        var rng = new Rng(10);
+        var images = Random(ref rng, batch * 3 * 32 * 32);
+        var logits = new float[batch * 10];
+        int[] labels = [1, 2];
+        void Cycle()
+        {
+            model.ZeroGradients();
+            model.ForwardBackward(images, labels, batch);
+            optimizer.Step(1e-3);
+            model.Forward(images, batch, logits); // repacks every weight in place
+        }
+        var result = SteadyState.Allocation(Cycle, () => GC.GetAllocatedBytesForCurrentThread() + WorkerPool.Shared.WorkerAllocatedBytes, window: 3, confirm: 10, maxWindows: 60);
+        Assert.True(result.Quiet && result.ConfirmedBytes == 0, $"train + step + packed inference cycles allocate: {result}");
     }
 }

@@ -166,7 +166,19 @@ public sealed class ModelMemory : IDisposable
 
     private Vit.Backends.Cpu.Bf16Linear? _bf16;
 
-    /// <summary>The fp32 Linear weights packed for inference (created on first use; dropped by training steps).</summary>
+    /// <summary>
+    /// Keep the fp32 Linear weights packed across inference calls on the CPU backend (off by
+    /// default): each <c>Forward</c> then skips transposing every weight into the GEMM's panels,
+    /// which at ViT-B/16 batch 1 is a third of the step. It costs a second copy of the Linear
+    /// weights (344 MB at ViT-B/16) and one rule: the copies are repacked when
+    /// <see cref="ParameterVersion"/> changes (loads, optimizer steps, each call of
+    /// <see cref="Parameter"/>), so writes through a span kept from an earlier
+    /// <see cref="Parameter"/> call must be followed by <see cref="ParametersChanged"/>. The
+    /// products are bit for bit the same either way. <c>vit</c>'s inference commands turn it on.
+    /// </summary>
+    public bool KeepPackedWeights { get; set; }
+
+    /// <summary>The fp32 Linear weights packed for inference (created on first use when <see cref="KeepPackedWeights"/> is on).</summary>
     internal Vit.Backends.Cpu.PackedWeights PackedWeights => _packedWeights ??= new Vit.Backends.Cpu.PackedWeights();
 
     /// <summary>The packed weights if any were made.</summary>

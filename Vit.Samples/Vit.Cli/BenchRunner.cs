@@ -64,6 +64,7 @@ public static class BenchRunner
         Cli.CheckBatch(preset.Config, preset.Summary, batch, training: train, frozen: freeze);
         using var model = preset.Create(0, batch, backend);
         model.Memory.Precision = precision;
+        model.Memory.KeepPackedWeights = !train; // inference keeps its weights packed, as vit forward, eval and predict do
         var rng = new Vit.Numerics.Rng(1);
         var images = new float[(long)batch * c.Channels * c.ImageSize * c.ImageSize];
         for (int i = 0; i < images.Length; i++) images[i] = (float)rng.NextNormal();

@@ -29,13 +29,13 @@ internal sealed class CpuRunner(ModelMemory memory) : ModelRunner
     /// <summary>The mean loss of the current training step, set by the loss kernel.</summary>
     public float Loss { get; set; }
 
-    /// <summary>True while an inference pass runs: its fp32 Linear layers use the packed weights (<see cref="PackedWeights"/>).</summary>
+    /// <summary>True while an inference pass runs with <see cref="ModelMemory.KeepPackedWeights"/>: its fp32 Linear layers use the packed weights (<see cref="PackedWeights"/>).</summary>
     public bool Inference { get; private set; }
 
     public override void Forward(IModelPasses passes, ReadOnlySpan<float> images, int batch, Span<float> output)
     {
         var activations = Memory.BeginForward(images, batch, output);
-        Inference = !PackedWeights.Disabled;
+        Inference = Memory.KeepPackedWeights && !PackedWeights.Disabled;
         try
         {
             var result = passes.Forward<CpuKernels, TensorPtr>(new CpuKernels(this), activations, batch);
@@ -49,7 +49,6 @@ internal sealed class CpuRunner(ModelMemory memory) : ModelRunner
 
     public override float ForwardBackward(IModelPasses passes, ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int batch)
     {
-        Memory.PackedWeightsIfAny?.Clear(); // training changes the weights: no second copy while it runs
         var activations = Memory.BeginTraining(images, labels, batch);
         var k = new CpuKernels(this);
         passes.ForwardTraining<CpuKernels, TensorPtr>(k, activations, labels, batch);
@@ -59,7 +58,6 @@ internal sealed class CpuRunner(ModelMemory memory) : ModelRunner
 
     public override float ForwardBackwardFrozen(IModelPasses passes, ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int batch)
     {
-        Memory.PackedWeightsIfAny?.Clear();
         var activations = Memory.BeginFrozenTraining(images, labels, batch);
         var k = new CpuKernels(this);
         passes.ForwardFrozen<CpuKernels, TensorPtr>(k, activations, labels, batch);

@@ -151,13 +151,21 @@ public static unsafe class Gemm
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(n);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(k);
+        var packed = new PackedB(n, k, Simd.Level switch { SimdLevel.Avx512 => 32, SimdLevel.Avx2 => 16, _ => 8 });
+        PackBInto(packed, b, bRow, bCol);
+        return packed;
+    }
+
+    /// <summary>Packs B again into <paramref name="packed"/> (its shape), for a B whose values changed.</summary>
+    public static void PackBInto(PackedB packed, float* b, long bRow, long bCol)
+    {
+        ArgumentNullException.ThrowIfNull(packed);
         var pool = WorkerPool.Shared;
-        var args = Plan(null, n, null, k, 1, b, bRow, bCol, 1, n, k, null, false, pool.Threads);
+        var args = Plan(null, packed.N, null, packed.K, 1, b, bRow, bCol, 1, packed.N, packed.K, null, false, pool.Threads);
+        if (args.Nr != packed.Nr) throw new ArgumentException($"B was packed for panels of {packed.Nr} columns; this SIMD level uses {args.Nr}.", nameof(packed));
         args.BInPlace = false; // every panel is written, full ones included
-        var packed = new PackedB(n, k, args.Nr);
         args.PackedB = packed.Data;
         pool.Run(&PackBTasks, &args, args.Panels);
-        return packed;
     }
 
     /// <summary>

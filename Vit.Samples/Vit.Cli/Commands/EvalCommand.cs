@@ -45,6 +45,7 @@ public static class EvalCommand
         Cli.CheckBatch(info.Preset.Config, info.Preset.Summary, batch, training: false);
         using var model = info.CreateModel(batch, backend);
         model.Memory.Precision = precision;
+        model.Memory.KeepPackedWeights = true; // the weights stay as loaded: pack them once
         Evaluator.CheckFits(model, test);
         if (test.ClassCount != info.ActiveClasses)
             throw new InvalidDataException($"'{weightsPath}' classifies {info.ActiveClasses} classes, but {test.Source} has {test.ClassCount}; pass --classes to evaluate on the classes it was trained on");

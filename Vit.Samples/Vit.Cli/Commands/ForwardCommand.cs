@@ -32,6 +32,7 @@ public static class ForwardCommand
         Cli.CheckBatch(c, preset.Summary, batch, training: false);
         using var model = preset.Create(seed, batch, backend);
         model.Memory.Precision = precision;
+        model.Memory.KeepPackedWeights = true; // the weights stay as loaded: pack them once
         if (weights is not null) model.LoadWeights(weights);
         var rng = new Vit.Numerics.Rng((ulong)seed + 1);
         var images = new float[(long)batch * c.Channels * c.ImageSize * c.ImageSize];

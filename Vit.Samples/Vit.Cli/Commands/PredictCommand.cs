@@ -49,6 +49,7 @@ public static class PredictCommand
         transform.Apply(picture, input);
         using var model = info.CreateModel(1, backend);
         model.Memory.Precision = precision;
+        model.Memory.KeepPackedWeights = true; // the weights stay as loaded: pack them once
         var outputs = new float[c.Classes];
         model.Forward(input, 1, outputs);
         var logits = outputs.AsSpan(0, classes);
