@@ -39,10 +39,10 @@ public static class BenchCommand
         command.SetAction(r => Cli.Guard(() =>
         {
             var preset = Preset.Find(r.GetValue(model)!);
-            if (r.GetValue(mode) == "load") return RunLoader(r, preset, dataSet, transforms, workers, batch, seconds, json);
-            bool frozen = r.GetValue(freeze);
             if (Cli.Precision(r, precision) != Vit.Backends.Cpu.Precision.Fp32 && r.GetValue(mode) == "load")
                 throw new UsageException("--precision bf16 applies to --mode forward and train, not load");
+            if (r.GetValue(mode) == "load") return RunLoader(r, preset, dataSet, transforms, workers, batch, seconds, json);
+            bool frozen = r.GetValue(freeze);
             if (frozen && r.GetValue(mode) != "train")
                 throw new UsageException("--freeze times a training step: use it with --mode train");
             AdamW? adam = null;
