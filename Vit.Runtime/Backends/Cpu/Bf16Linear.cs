@@ -60,10 +60,7 @@ internal sealed unsafe class Bf16Linear : IDisposable
             return;
         }
         // Fallback: the rows rounded to bf16 (as floats), then the fp32 GEMM against the rounded weights.
-        _rows.EnsureLength((long)rows * k);
-        float* r = _rows.Start.Pointer;
-        for (long i = 0; i < rows; i++)
-            for (int t = 0; t < k; t++) r[i * k + t] = Bf16Gemm.Round(x[i * ldx + t]);
+        float* r = RoundInto(_rows, x, rows, k, ldx);
         Gemm.Multiply(y, ldy, r, k, 1, packed.Rounded!.Start.Pointer, 1, k, rows, n, k, b, accumulate);
     }
 
@@ -125,9 +122,7 @@ internal sealed unsafe class Bf16Linear : IDisposable
     private static Packed Pack(float* w, int n, int k)
     {
         if (Native) return new Packed(Bf16Gemm.PackWeights(w, k, n, k), null);
-        var rounded = new NativeBuffer((long)n * k);
-        for (long i = 0; i < (long)n * k; i++) rounded.Start.Pointer[i] = Bf16Gemm.Round(w[i]);
-        return new Packed(null, rounded);
+        return new Packed(null, RoundedCopy(w, (long)n * k));
     }
 
     private void Clear()

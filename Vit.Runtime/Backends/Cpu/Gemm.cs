@@ -151,7 +151,7 @@ public static unsafe class Gemm
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(n);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(k);
-        var packed = new PackedB(n, k, Simd.Level switch { SimdLevel.Avx512 => 32, SimdLevel.Avx2 => 16, _ => 8 });
+        var packed = new PackedB(n, k, PanelWidth(Simd.Level));
         PackBInto(packed, b, bRow, bCol);
         return packed;
     }
@@ -307,7 +307,7 @@ public static unsafe class Gemm
         int m, int n, int k, float* bias, bool accumulate, int threads)
     {
         var level = Simd.Level;
-        int nr = level switch { SimdLevel.Avx512 => 32, SimdLevel.Avx2 => 16, _ => 8 };
+        int nr = PanelWidth(level);
         int kBlocks = (k + KcMax - 1) / KcMax;
         int panels = (n + nr - 1) / nr;
         int rowBlocks = (m + McTarget - 1) / McTarget;
@@ -333,6 +333,9 @@ public static unsafe class Gemm
             BInPlace = bCol == 1 && (bRow <= InPlaceMaxRowStride || SpreadsOverL1Sets(bRow)) && m < InPlaceMaxRows,
         };
     }
+
+    // NR: the micro-kernel's width, two or one vectors of the SIMD level (32, 16 or 8 floats).
+    private static int PanelWidth(SimdLevel level) => level switch { SimdLevel.Avx512 => 32, SimdLevel.Avx2 => 16, _ => 8 };
 
     /// <summary>
     /// True when rows <paramref name="rowStride"/> floats apart start an odd number of 64-byte lines

@@ -178,6 +178,23 @@ public sealed class IlgpuBackend : Backend
         return list;
     }
 
+    /// <summary>The environment variable that names the default ILGPU device.</summary>
+    public const string EnvironmentVariable = "VIT_ILGPU_DEVICE";
+
+    /// <summary>
+    /// The device <paramref name="want"/> names among <paramref name="devices"/>: an id, then a kind,
+    /// then a case-insensitive part of a name; empty or null: the first (CUDA before CPU). Null when none matches.
+    /// </summary>
+    public static IlgpuDeviceInfo? Match(IReadOnlyList<IlgpuDeviceInfo> devices, string? want)
+    {
+        ArgumentNullException.ThrowIfNull(devices);
+        if (string.IsNullOrWhiteSpace(want)) return devices.Count > 0 ? devices[0] : null;
+        want = want.Trim();
+        return devices.FirstOrDefault(d => d.Id.Equals(want, StringComparison.OrdinalIgnoreCase))
+            ?? devices.FirstOrDefault(d => d.Kind.Equals(want, StringComparison.OrdinalIgnoreCase))
+            ?? devices.FirstOrDefault(d => d.Name.Contains(want, StringComparison.OrdinalIgnoreCase));
+    }
+
     /// <summary>
     /// The backend for <paramref name="device"/>: an id (<c>cuda:0</c>, <c>cpu:0</c>), a kind
     /// (<c>cuda</c>, <c>cpu</c>) or a case-insensitive part of the name; null takes
@@ -187,17 +204,9 @@ public sealed class IlgpuBackend : Backend
     [RequiresDynamicCode("ILGPU compiles its kernels at run time with Reflection.Emit.")]
     internal static IlgpuBackend For(string? device)
     {
-        device ??= Environment.GetEnvironmentVariable("VIT_ILGPU_DEVICE");
+        device ??= Environment.GetEnvironmentVariable(EnvironmentVariable);
         var devices = Devices();
-        IlgpuDeviceInfo? pick;
-        if (string.IsNullOrWhiteSpace(device)) pick = devices.Count > 0 ? devices[0] : null;
-        else
-        {
-            string want = device.Trim();
-            pick = devices.FirstOrDefault(d => d.Id.Equals(want, StringComparison.OrdinalIgnoreCase))
-                ?? devices.FirstOrDefault(d => d.Kind.Equals(want, StringComparison.OrdinalIgnoreCase))
-                ?? devices.FirstOrDefault(d => d.Name.Contains(want, StringComparison.OrdinalIgnoreCase));
-        }
+        var pick = Match(devices, device);
         if (pick is null)
             throw new ArgumentException($"No ILGPU device matches '{device}'; found: "
                 + string.Join(", ", devices.Select(d => $"{d.Id} {d.Name}")) + " (vit devices lists them).", nameof(device));

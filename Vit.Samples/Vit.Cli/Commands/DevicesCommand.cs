@@ -17,7 +17,7 @@ public static class DevicesCommand
         return command;
     }
 
-    private const string IlgpuEnvironmentVariable = "VIT_ILGPU_DEVICE";
+    private const string IlgpuEnvironmentVariable = IlgpuBackend.EnvironmentVariable;
 
     private static int Run(bool json)
     {
@@ -137,15 +137,9 @@ public static class DevicesCommand
             Console.WriteLine($"* ilgpu default: {fallback.Id} {fallback.Name} ({(string.IsNullOrWhiteSpace(chosen) ? "the first CUDA GPU, else the CPU accelerator" : $"{IlgpuEnvironmentVariable}={chosen}")}); choose another with {IlgpuEnvironmentVariable}=ID");
     }
 
-    // The device Backend.Ilgpu(null) picks (VIT_ILGPU_DEVICE by id, kind or name part; else the first).
-    private static IlgpuDeviceInfo? IlgpuDefault(IReadOnlyList<IlgpuDeviceInfo> devices)
-    {
-        string? want = Environment.GetEnvironmentVariable(IlgpuEnvironmentVariable)?.Trim();
-        if (string.IsNullOrEmpty(want)) return devices.Count > 0 ? devices[0] : null;
-        return devices.FirstOrDefault(d => d.Id.Equals(want, StringComparison.OrdinalIgnoreCase))
-            ?? devices.FirstOrDefault(d => d.Kind.Equals(want, StringComparison.OrdinalIgnoreCase))
-            ?? devices.FirstOrDefault(d => d.Name.Contains(want, StringComparison.OrdinalIgnoreCase));
-    }
+    // The device Backend.Ilgpu(null) picks.
+    private static IlgpuDeviceInfo? IlgpuDefault(IReadOnlyList<IlgpuDeviceInfo> devices) =>
+        IlgpuBackend.Match(devices, Environment.GetEnvironmentVariable(IlgpuEnvironmentVariable));
 
     /// <summary>"OpenCL 3.0 PoCL HSTR: …" → "3.0": the version number the device supports.</summary>
     private static string ShortVersion(string version)
