@@ -34,6 +34,11 @@ public sealed class IlgpuModelTests : DeviceParityTests
     // few bytes: less than the smallest .NET object (24 B), so an allocation of Vit's per launch still fails.
     private const int LaunchSlack = 16;
 
+    // Once per measurement, for one incidental object of ILGPU's CPU runtime (a fresh CI clone saw
+    // 184 bytes beyond the per-launch model once). About 300 launches happen in the measured steps,
+    // so an allocation of Vit's per launch (24 B or more each) still exceeds the bound many times over.
+    private const int IncidentalBytes = 256;
+
     /// <inheritdoc/>
     /// <remarks>
     /// ILGPU's CPU accelerator allocates one task object per launch, holding the kernel's arguments
@@ -41,7 +46,7 @@ public sealed class IlgpuModelTests : DeviceParityTests
     /// device nothing at all is allowed.
     /// </remarks>
     protected override long LibraryBytesSince(long mark) =>
-        s_backend.IsCpuAccelerator ? s_backend.CpuLaunchBytes + LaunchSlack * s_backend.Lookups - mark : 0;
+        s_backend.IsCpuAccelerator ? s_backend.CpuLaunchBytes + LaunchSlack * s_backend.Lookups - mark + IncidentalBytes : 0;
 
     [Fact]
     public void Kernels_are_compiled_once_per_model_shape()
