@@ -40,6 +40,43 @@ public sealed unsafe class Bf16GemmTests
         }
     }
 
+    [Fact]
+    public void The_vector_rounding_gives_the_scalar_bits()
+    {
+        var rng = new Rng(8);
+        var src = new float[4099];
+        for (int i = 0; i < src.Length; i++) src[i] = BitConverter.UInt32BitsToSingle((uint)rng.NextUInt64());
+        float[] special = [float.NaN, -float.NaN, float.PositiveInfinity, float.NegativeInfinity, float.MaxValue, -float.MaxValue,
+            float.Epsilon, -float.Epsilon, 0f, -0f, 1f + 1f / 256, 1f + 3f / 256, 1f + 1f / 256 + 1f / 65536, 1e-40f];
+        special.CopyTo(src, 17);
+        var dst = new float[src.Length];
+        fixed (float* s = src, d = dst) Bf16Gemm.RoundSpan(d, s, src.Length); // 16-, 8- and 1-wide parts
+        for (int i = 0; i < src.Length; i++)
+            Assert.True(BitConverter.SingleToUInt32Bits(Bf16Gemm.Round(src[i])) == BitConverter.SingleToUInt32Bits(dst[i]),
+                $"element {i}: {src[i]:R} rounds to {dst[i]:R}, the scalar rounding to {Bf16Gemm.Round(src[i]):R}");
+    }
+
+    [Fact]
+    public void The_units_follow_the_variable_else_the_faster_probe()
+    {
+        (double, double) NoProbe() => throw new InvalidOperationException("probed although the variable decides");
+        Assert.Equal(Bf16Units.Fma, Bf16Gemm.ChooseUnits("fma", null, NoProbe, out _));
+        Assert.Equal(Bf16Units.Fma, Bf16Gemm.ChooseUnits(" FMA ", "no kernel", NoProbe, out _));
+        Assert.Equal(Bf16Units.DotProduct, Bf16Gemm.ChooseUnits("dot", null, NoProbe, out _));
+        var e = Assert.Throws<PlatformNotSupportedException>(() => Bf16Gemm.ChooseUnits("dot", "this CPU lacks AVX512-BF16 (VDPBF16PS)", NoProbe, out _));
+        Assert.Contains("this CPU lacks AVX512-BF16", e.Message);
+        var bad = Assert.Throws<ArgumentException>(() => Bf16Gemm.ChooseUnits("amx", null, NoProbe, out _));
+        Assert.Equal("VIT_BF16_UNITS must be dot, fma or auto, found 'amx'", bad.Message);
+        Assert.Equal(Bf16Units.Fma, Bf16Gemm.ChooseUnits(null, "no kernel", NoProbe, out var reason));
+        Assert.Equal("no VDPBF16PS kernel here", reason);
+        Assert.Equal(Bf16Units.Fma, Bf16Gemm.ChooseUnits("auto", null, () => (84, 172), out reason)); // Emerald Rapids, per core
+        Assert.Equal("VDPBF16PS 84 against FMA 172 GFLOP/s per core", reason);
+        Assert.Equal(Bf16Units.DotProduct, Bf16Gemm.ChooseUnits("", null, () => (467, 232), out _)); // Zen 5
+        // This machine's choice is one of the two, with its reason.
+        Assert.True(Enum.IsDefined(Bf16Gemm.Units));
+        Assert.False(string.IsNullOrEmpty(Bf16Gemm.UnitsReason));
+    }
+
     [SkippableTheory]
     [InlineData(1, 1, 1, false, false)]
     [InlineData(5, 17, 3, true, false)]
@@ -204,39 +241,70 @@ public sealed class Bf16ModelTests
         return logits;
     }
 
+    // Runs body on the given units (Bf16Linear.ForceUnits), restoring the machine's choice after.
+    private static T On<T>(Bf16Units units, Func<T> body)
+    {
+        Bf16Linear.ForceUnits = units;
+        try
+        {
+            return body();
+        }
+        finally
+        {
+            Bf16Linear.ForceUnits = null;
+        }
+    }
+
     [Fact]
-    public void Bf16_logits_are_close_to_fp32_and_the_fallback_gives_the_native_numbers()
+    public void Bf16_logits_are_close_to_fp32_and_both_units_give_the_same_numbers()
     {
         const int batch = 6;
         using var model = new Vit.Tests.Training.SmallCifar(seed: 5, maxBatch: batch);
         var images = Images(batch, 2);
         var fp32 = Logits(model, images, batch);
         model.Memory.Precision = Vit.Backends.Cpu.Precision.Bf16;
-        Vit.Backends.Cpu.Bf16Linear.ForceFallback = true;
-        float[] fallback;
-        try
-        {
-            fallback = Logits(model, images, batch);
-        }
-        finally
-        {
-            Vit.Backends.Cpu.Bf16Linear.ForceFallback = false;
-        }
-        model.Memory.Precision = Vit.Backends.Cpu.Precision.Bf16; // repack for the native kernel
-        var bf16 = Logits(model, images, batch);
+        var fma = On(Bf16Units.Fma, () => Logits(model, images, batch));
         double scale = fp32.Max(v => Math.Abs(v));
-        double worst = fp32.Zip(fallback).Max(p => Math.Abs(p.First - p.Second));
+        double worst = fp32.Zip(fma).Max(p => Math.Abs(p.First - p.Second));
         // bf16 operands carry 8 bits: the logits move by about 1 % of their size through 2 blocks and a head.
         Assert.True(worst <= 0.03 * scale, $"bf16 logits {worst:G3} from fp32 (scale {scale:G3})");
         Assert.True(worst > 1e-6 * scale, "bf16 logits equal fp32's: is bf16 on?");
         if (Bf16Gemm.IsSupported)
         {
             // The same bf16 operands, summed in fp32 in another order.
-            double apart = bf16.Zip(fallback).Max(p => Math.Abs(p.First - p.Second));
-            Assert.True(apart <= 1e-4 * scale, $"native and fallback bf16 differ by {apart:G3} (scale {scale:G3})");
+            var dot = On(Bf16Units.DotProduct, () => Logits(model, images, batch));
+            double apart = dot.Zip(fma).Max(p => Math.Abs(p.First - p.Second));
+            Assert.True(apart <= 1e-4 * scale, $"VDPBF16PS and FMA bf16 logits differ by {apart:G3} (scale {scale:G3})");
+            Assert.Equal(fma, On(Bf16Units.Fma, () => Logits(model, images, batch))); // the caches follow the switch
         }
         model.Memory.Precision = Vit.Backends.Cpu.Precision.Fp32;
         Assert.Equal(fp32, Logits(model, images, batch)); // fp32 is bit for bit what it was
+    }
+
+    // The FMA units' inference (weights kept in the fp32 GEMM's panels, GELU fused) gives the bits of
+    // their training forward (weights rounded and read in place, GELU fused): the panels hold the same
+    // rounded values and the GEMM sums them in the same order.
+    [Fact]
+    public void Fma_units_infer_what_they_train_on()
+    {
+        const int batch = 3;
+        using var model = new Vit.Tests.Training.SmallCifarPlain(seed: 6, maxBatch: batch);
+        model.Memory.Precision = Vit.Backends.Cpu.Precision.Bf16;
+        var images = Images(batch, 11);
+        var logits = new float[batch * 10];
+        On(Bf16Units.Fma, () => { model.Forward(images, batch, logits); return 0; });
+        // The loss of those logits, as ForwardBackward computes it from its own (training) forward pass.
+        int[] labels = [3, 1, 4];
+        double expected = 0;
+        for (int i = 0; i < batch; i++)
+        {
+            var row = logits.AsSpan(i * 10, 10).ToArray();
+            double max = row.Max(), sum = row.Sum(v => Math.Exp(v - max));
+            expected += max + Math.Log(sum) - row[labels[i]];
+        }
+        expected /= batch;
+        float loss = On(Bf16Units.Fma, () => model.ForwardBackward(images, labels, batch));
+        Assert.True(Math.Abs(loss - expected) <= 1e-5 * Math.Max(1, Math.Abs(expected)), $"training forward's loss {loss} against {expected} from the inference logits");
     }
 
     [Fact]
@@ -264,10 +332,10 @@ public sealed class Bf16ModelTests
 
     // Mixed precision: the Linear layers' forward and backward products in bf16. Every gradient is
     // within 5 % of its tensor's largest value of the fp32 gradient (8-bit operands through 2 blocks
-    // and back), not equal to it, and the fallback (the same rounded operands through the fp32 GEMM)
-    // gives the native kernel's gradients to within fp32 summation order.
+    // and back), not equal to it, and the two units (the same rounded operands, VDPBF16PS or the fp32
+    // FMAs) give the same gradients to within fp32 summation order.
     [Fact]
-    public void Bf16_training_gradients_are_close_to_fp32_and_the_fallback_gives_the_native_numbers()
+    public void Bf16_training_gradients_are_close_to_fp32_and_both_units_give_the_same_numbers()
     {
         const int batch = 6;
         using var model = new Vit.Tests.Training.SmallCifarPlain(seed: 5, maxBatch: batch); // no dropout: the same step three times
@@ -275,30 +343,20 @@ public sealed class Bf16ModelTests
         int[] labels = [1, 2, 3, 4, 5, 6];
         var fp32 = Gradients(model, images, labels, batch);
         model.Memory.Precision = Vit.Backends.Cpu.Precision.Bf16;
-        Vit.Backends.Cpu.Bf16Linear.ForceFallback = true;
-        Dictionary<string, float[]> fallback;
-        try
-        {
-            fallback = Gradients(model, images, labels, batch);
-        }
-        finally
-        {
-            Vit.Backends.Cpu.Bf16Linear.ForceFallback = false;
-        }
-        model.Memory.Precision = Vit.Backends.Cpu.Precision.Bf16; // repack for the native kernel
-        var native = Gradients(model, images, labels, batch);
+        var fma = On(Bf16Units.Fma, () => Gradients(model, images, labels, batch));
+        var dot = Bf16Gemm.IsSupported ? On(Bf16Units.DotProduct, () => Gradients(model, images, labels, batch)) : null;
         bool anyDifferent = false;
         foreach (var (name, g) in fp32)
         {
             double scale = g.Max(v => Math.Abs(v));
             if (scale == 0) continue;
-            double worst = g.Zip(fallback[name]).Max(p => Math.Abs(p.First - p.Second));
+            double worst = g.Zip(fma[name]).Max(p => Math.Abs(p.First - p.Second));
             Assert.True(worst <= 0.05 * scale, $"{name}: bf16 gradient {worst:G3} from fp32 (scale {scale:G3})");
             anyDifferent |= worst > 1e-6 * scale;
-            if (Bf16Gemm.IsSupported)
+            if (dot is not null)
             {
-                double apart = native[name].Zip(fallback[name]).Max(p => Math.Abs(p.First - p.Second));
-                Assert.True(apart <= 1e-3 * scale, $"{name}: native and fallback bf16 gradients differ by {apart:G3} (scale {scale:G3})");
+                double apart = dot[name].Zip(fma[name]).Max(p => Math.Abs(p.First - p.Second));
+                Assert.True(apart <= 1e-3 * scale, $"{name}: VDPBF16PS and FMA bf16 gradients differ by {apart:G3} (scale {scale:G3})");
             }
         }
         Assert.True(anyDifferent, "bf16 gradients equal fp32's: is bf16 on?");
@@ -307,8 +365,24 @@ public sealed class Bf16ModelTests
         foreach (var (name, g) in fp32) Assert.Equal(g, again[name]); // fp32 is bit for bit what it was
     }
 
-    [Fact]
-    public void Bf16_training_follows_the_optimizer_and_lowers_the_loss()
+    [SkippableTheory]
+    [InlineData(Bf16Units.Fma)]
+    [InlineData(Bf16Units.DotProduct)]
+    public void Bf16_training_follows_the_optimizer_and_lowers_the_loss(Bf16Units units)
+    {
+        Skip.If(units == Bf16Units.DotProduct && !Bf16Gemm.IsSupported, Bf16Gemm.Unavailable ?? "");
+        Bf16Linear.ForceUnits = units;
+        try
+        {
+            TrainsOnOneBatch();
+        }
+        finally
+        {
+            Bf16Linear.ForceUnits = null;
+        }
+    }
+
+    private static void TrainsOnOneBatch()
     {
         const int batch = 8;
         using var model = new Vit.Tests.Training.SmallCifar(seed: 3, maxBatch: batch);
@@ -327,8 +401,16 @@ public sealed class Bf16ModelTests
         Assert.True(last < 0.7 * first, $"bf16 training on one batch: loss {first} → {last}");
     }
 
-    [Fact]
-    public void A_steady_state_bf16_training_step_allocates_nothing()
+    [SkippableTheory]
+    [InlineData(Bf16Units.Fma)]
+    [InlineData(Bf16Units.DotProduct)]
+    public void A_steady_state_bf16_training_step_allocates_nothing(Bf16Units units)
+    {
+        Skip.If(units == Bf16Units.DotProduct && !Bf16Gemm.IsSupported, Bf16Gemm.Unavailable ?? "");
+        On(units, () => { TrainingStepsAllocateNothing(); return 0; });
+    }
+
+    private static void TrainingStepsAllocateNothing()
     {
         const int batch = 4;
         using var model = new Vit.Tests.Training.SmallCifar(seed: 5, maxBatch: batch);
@@ -339,8 +421,16 @@ public sealed class Bf16ModelTests
         Assert.True(result.Quiet && result.ConfirmedBytes == 0, $"steady-state bf16 training steps allocate: {result}");
     }
 
-    [Fact]
-    public void A_steady_state_bf16_forward_allocates_nothing()
+    [SkippableTheory]
+    [InlineData(Bf16Units.Fma)]
+    [InlineData(Bf16Units.DotProduct)]
+    public void A_steady_state_bf16_forward_allocates_nothing(Bf16Units units)
+    {
+        Skip.If(units == Bf16Units.DotProduct && !Bf16Gemm.IsSupported, Bf16Gemm.Unavailable ?? "");
+        On(units, () => { ForwardPassesAllocateNothing(); return 0; });
+    }
+
+    private static void ForwardPassesAllocateNothing()
     {
         const int batch = 4;
         using var model = new Vit.Tests.Training.SmallCifar(seed: 5, maxBatch: batch);

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Vit.Memory;
 
 namespace Vit.Backends.Cpu;
@@ -77,17 +78,53 @@ public static unsafe class Bf16Gemm
     /// <summary><paramref name="value"/> rounded to bf16 (nearest even), as a float.</summary>
     public static float Round(float value) => BitConverter.UInt32BitsToSingle((uint)RoundBits(value) << 16);
 
-    /// <summary>Packs W (n × k, rows <paramref name="ldw"/> floats apart) once, for every later <see cref="Multiply"/>.</summary>
+    /// <summary>
+    /// dst[i] = <see cref="Round"/>(src[i]) for <paramref name="count"/> floats, vectorized (the same
+    /// bits as the scalar rounding: round to nearest even on the upper 16 bits, NaN kept quiet).
+    /// </summary>
+    public static void RoundSpan(float* dst, float* src, long count)
+    {
+        long i = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + 16 <= count; i += 16) Vector512.Store(RoundVector(Vector512.Load((uint*)(src + i))).AsSingle(), dst + i);
+        if (Vector256.IsHardwareAccelerated)
+            for (; i + 8 <= count; i += 8) Vector256.Store(RoundVector(Vector256.Load((uint*)(src + i))).AsSingle(), dst + i);
+        for (; i < count; i++) dst[i] = Round(src[i]);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static Vector512<uint> RoundVector(Vector512<uint> u)
+    {
+        var high = Vector512.Create(0xFFFF0000u);
+        var rounded = (u + Vector512.Create(0x7FFFu) + ((u >> 16) & Vector512<uint>.One)) & high;
+        var nan = Vector512.GreaterThan(u & Vector512.Create(0x7FFFFFFFu), Vector512.Create(0x7F800000u));
+        return Vector512.ConditionalSelect(nan, (u | Vector512.Create(0x00400000u)) & high, rounded);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static Vector256<uint> RoundVector(Vector256<uint> u)
+    {
+        var high = Vector256.Create(0xFFFF0000u);
+        var rounded = (u + Vector256.Create(0x7FFFu) + ((u >> 16) & Vector256<uint>.One)) & high;
+        var nan = Vector256.GreaterThan(u & Vector256.Create(0x7FFFFFFFu), Vector256.Create(0x7F800000u));
+        return Vector256.ConditionalSelect(nan, (u | Vector256.Create(0x00400000u)) & high, rounded);
+    }
+
+    /// <summary>
+    /// Packs W (n × k, rows <paramref name="ldw"/> floats apart) once, for every later <see cref="Multiply"/>:
+    /// into <paramref name="into"/> when given (resized; no allocation once it is large enough), else a new buffer.
+    /// </summary>
     /// <exception cref="PlatformNotSupportedException">Not <see cref="IsSupported"/>.</exception>
-    public static Bf16Weights PackWeights(float* w, long ldw, int n, int k)
+    public static Bf16Weights PackWeights(float* w, long ldw, int n, int k, Bf16Weights? into = null)
     {
         var native = Require();
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(n);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(k);
         ArgumentOutOfRangeException.ThrowIfLessThan(ldw, k);
-        var buffer = new NativeBuffer(PackedDwords(n, k)); // a dword per float slot
-        native.PackWeights(w, ldw, n, k, (uint*)buffer.Start.Pointer);
-        return new Bf16Weights(buffer, n, k);
+        if (into is null) into = new Bf16Weights(new NativeBuffer(PackedDwords(n, k)), n, k); // a dword per float slot
+        else into.Resize(n, k);
+        native.PackWeights(w, ldw, n, k, into.Pointer);
+        return into;
     }
 
     internal static long PackedDwords(int n, int k) => (long)((n + 15) / 16) * ((k + 1) / 2) * 16;
@@ -219,6 +256,7 @@ public static unsafe class Bf16Gemm
             Gemm = (delegate* unmanaged<uint*, int, int, int, uint*, int, float*, float*, long, int, void>)Get("vit_bf16_gemm"),
             RoundBits = (delegate* unmanaged<float, int>)Get("vit_bf16_round_bits"),
             Peak = (delegate* unmanaged<long, float>)Get("vit_bf16_peak"),
+            FmaPeak = (delegate* unmanaged<long, float>)Get("vit_fma_peak"),
         };
         if (native.Supported() == 0)
         {
@@ -241,6 +279,94 @@ public static unsafe class Bf16Gemm
         public delegate* unmanaged<uint*, int, int, int, uint*, int, float*, float*, long, int, void> Gemm;
         public delegate* unmanaged<float, int> RoundBits;
         public delegate* unmanaged<long, float> Peak;
+        public delegate* unmanaged<long, float> FmaPeak;
+    }
+
+    /// <summary>The environment variable that picks <see cref="Units"/>: <c>dot</c>, <c>fma</c> or <c>auto</c> (unset).</summary>
+    public const string UnitsVariable = "VIT_BF16_UNITS";
+
+    private static Bf16Units? s_units;
+    private static string? s_unitsReason;
+
+    /// <summary>
+    /// The units that run <see cref="Precision.Bf16"/>'s products on this machine, chosen once per
+    /// process: <see cref="UnitsVariable"/> when set, else <see cref="Bf16Units.Fma"/> where the native
+    /// kernel cannot run, else whichever of <c>VDPBF16PS</c> and the fp32 FMA does more multiply-adds
+    /// per second on this CPU (two short probes on the calling thread, about 30 ms, each the best of
+    /// three runs, alternating). The two rates differ by 2× or more on the CPUs measured (Zen 5:
+    /// <c>VDPBF16PS</c> twice the FMA's rate; Emerald Rapids: half), so load on the machine does not
+    /// flip the choice; set the variable to pin it.
+    /// </summary>
+    /// <exception cref="ArgumentException">The variable holds something else.</exception>
+    /// <exception cref="PlatformNotSupportedException">It asks for <c>dot</c> where the native kernel cannot run.</exception>
+    public static Bf16Units Units
+    {
+        get
+        {
+            if (s_units is { } units) return units;
+            units = ChooseUnits(Environment.GetEnvironmentVariable(UnitsVariable), s_unavailable, MeasureUnits, out s_unitsReason);
+            s_units = units;
+            return units;
+        }
+    }
+
+    /// <summary>Why <see cref="Units"/> is what it is, in a few words (for <c>vit bench</c>).</summary>
+    public static string UnitsReason
+    {
+        get
+        {
+            _ = Units;
+            return s_unitsReason!;
+        }
+    }
+
+    /// <summary>The choice behind <see cref="Units"/>: <paramref name="unavailable"/> is why the native kernel cannot run (null when it can).</summary>
+    internal static Bf16Units ChooseUnits(string? setting, string? unavailable, Func<(double Dot, double Fma)> probe, out string reason)
+    {
+        switch (setting?.Trim().ToLowerInvariant())
+        {
+            case "fma":
+                reason = $"{UnitsVariable}=fma";
+                return Bf16Units.Fma;
+            case "dot":
+                if (unavailable is not null)
+                    throw new PlatformNotSupportedException($"{UnitsVariable}=dot asks for VDPBF16PS, but the bf16 GEMM cannot run here: {unavailable}");
+                reason = $"{UnitsVariable}=dot";
+                return Bf16Units.DotProduct;
+            case null or "" or "auto":
+                break;
+            default:
+                throw new ArgumentException($"{UnitsVariable} must be dot, fma or auto, found '{setting}'");
+        }
+        if (unavailable is not null)
+        {
+            reason = "no VDPBF16PS kernel here";
+            return Bf16Units.Fma;
+        }
+        var (dot, fma) = probe();
+        var choice = dot >= fma ? Bf16Units.DotProduct : Bf16Units.Fma;
+        reason = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"VDPBF16PS {dot:F0} against FMA {fma:F0} GFLOP/s per core");
+        return choice;
+    }
+
+    // GFLOP/s of one thread on VDPBF16PS and on the fp32 FMA: 2M instructions each, best of three, alternating.
+    private static (double Dot, double Fma) MeasureUnits()
+    {
+        var native = Require();
+        const long iterations = 200_000; // × 12 instructions
+        double dot = 0, fma = 0;
+        float sink = 0;
+        for (int run = 0; run < 3; run++)
+        {
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            sink += native.Peak(iterations);
+            dot = Math.Max(dot, iterations * 12 * 16 * 4 / System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds / 1e9);
+            t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            sink += native.FmaPeak(iterations);
+            fma = Math.Max(fma, iterations * 12 * 16 * 2 / System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalSeconds / 1e9);
+        }
+        GC.KeepAlive(sink);
+        return (dot, fma);
     }
 
     /// <summary>
@@ -275,4 +401,20 @@ public static unsafe class Bf16Gemm
         ref var x = ref *(PeakArgs*)context;
         for (int t = begin; t < end; t++) Interlocked.Exchange(ref x.Sink, x.Peak(x.Iterations));
     }
+}
+
+/// <summary>The execution units that run <see cref="Precision.Bf16"/>'s products (<see cref="Bf16Gemm.Units"/>).</summary>
+/// <remarks>Both compute the same thing, products of bf16-rounded operands summed in fp32; only the order of the sums differs.</remarks>
+public enum Bf16Units
+{
+    /// <summary><c>VDPBF16PS</c>, through the native kernel (<see cref="Bf16Gemm"/>): 32 multiply-adds per instruction, operands half the size.</summary>
+    DotProduct,
+
+    /// <summary>
+    /// The operands rounded to bf16 and held as fp32, through the fp32 GEMM's FMAs: 16 multiply-adds
+    /// per instruction, but where <c>VDPBF16PS</c> issues at half the FMA's rate or less (Sapphire and
+    /// Emerald Rapids), more per second. Every product of two bf16 values is exact in fp32, so this is
+    /// bf16 arithmetic, not an approximation of it.
+    /// </summary>
+    Fma,
 }

@@ -18,131 +18,191 @@ public enum Precision
 }
 
 /// <summary>
-/// The bf16 inference path of <see cref="CpuKernels"/>' Linear forward steps: each weight packed to
-/// bf16 once (<see cref="Bf16Gemm.PackWeights"/>) and kept until the parameters change, the
-/// activations rounded while they are packed, fp32 accumulation, the epilogues (bias, GELU,
-/// residual add) in fp32. On a CPU without AVX512-BF16 (or with <see cref="ForceFallback"/>), the
-/// same bf16-rounded operands go through the fp32 GEMM: every product of two bf16 values is exact in
-/// fp32, so the results differ from the native kernel's only by the order of the fp32 sums.
+/// The bf16 path of <see cref="CpuKernels"/>' Linear steps, on the units <see cref="Bf16Gemm.Units"/>
+/// chose. With <see cref="Bf16Units.DotProduct"/>, each weight is packed to bf16 pairs once per
+/// parameter version (W for the forward, Wᵀ for dx = dy·W) and the activations are rounded while
+/// they are packed; with <see cref="Bf16Units.Fma"/>, each weight is rounded to bf16 once per
+/// version and kept in fp32 (in inference, already packed into the fp32 GEMM's panels), the
+/// activations are rounded into scratch, and the fp32 GEMM multiplies them: every product of two
+/// bf16 values is exact in fp32, so the two differ only by the order of the fp32 sums. Accumulation,
+/// the epilogues (bias, GELU, residual add) and the bias gradient stay fp32. After a parameter
+/// change every weight is repacked into its own buffer: nothing is allocated in the steady state.
 /// </summary>
 internal sealed unsafe class Bf16Linear : IDisposable
 {
-    private readonly Dictionary<nint, Packed> _weights = new();
-    private readonly Dictionary<nint, Packed> _transposed = new(); // Wᵀ, for dx = dy·W
-    private Bf16Weights? _input;                                    // xᵀ of the current dW = dyᵀ·x, packed afresh
-    private readonly NativeBuffer _rounded = new(1);                // the fallback's rounded second operand
-    private readonly NativeBuffer _rows = new(1); // packed bf16 rows (native) or rounded rows (fallback)
-    private long _version = -1;
+    // DotProduct: W packed as the kernel's weights, Wᵀ packed the same way (for dx), xᵀ packed afresh for dW.
+    private readonly Dictionary<nint, Entry<Bf16Weights>> _weights = new();
+    private readonly Dictionary<nint, Entry<Bf16Weights>> _transposed = new();
+    private Bf16Weights? _input;
+    // Fma: W rounded to bf16 as fp32 (training: read in place by the forward and dx products), and
+    // in inference W rounded and packed into the fp32 GEMM's panels.
+    private readonly Dictionary<nint, Entry<NativeBuffer>> _rounded = new();
+    private readonly Dictionary<nint, Entry<Gemm.PackedB>> _packed = new();
+    private readonly NativeBuffer _rows = new(1);   // packed bf16 rows (DotProduct) or rounded rows (Fma)
+    private readonly NativeBuffer _rows2 = new(1);  // Fma: the rounded x of dW = dyᵀ·x
+    private readonly NativeBuffer _scratch = new(1); // Fma: a weight rounded on its way into its panels
+    private Bf16Units? _units;
 
-    /// <summary>Tests: take the fallback even where the native kernel runs.</summary>
-    internal static bool ForceFallback { get; set; }
+    /// <summary>Tests: run on these units instead of <see cref="Bf16Gemm.Units"/>.</summary>
+    internal static Bf16Units? ForceUnits { get; set; }
 
-    /// <summary>Whether the native AVX512-BF16 kernel runs (else the fallback).</summary>
-    public static bool Native => Bf16Gemm.IsSupported && !ForceFallback;
+    /// <summary>The units the products run on.</summary>
+    public static Bf16Units Units => ForceUnits ?? Bf16Gemm.Units;
 
-    /// <summary>y (rows × n, stride ldy) = x·wᵀ + b, or += with <paramref name="accumulate"/>.</summary>
-    public void Forward(ModelMemory memory, TensorPtr yp, long ldy, TensorPtr xp, long ldx, TensorPtr wp, TensorPtr bp, int rows, int k, int n, bool accumulate)
+    /// <summary>
+    /// y (rows × n, stride ldy) = x·wᵀ + b, or += with <paramref name="accumulate"/>; with
+    /// <paramref name="gelu"/>, also gelu(y) into it (rows <paramref name="geluStride"/> apart).
+    /// <paramref name="inference"/>: the weights may be kept packed for the fp32 GEMM.
+    /// </summary>
+    public void Forward(ModelMemory memory, TensorPtr yp, long ldy, TensorPtr xp, long ldx, TensorPtr wp, TensorPtr bp, int rows, int k, int n, bool accumulate,
+        bool inference, TensorPtr gelu = default, long geluStride = 0)
     {
         float* y = yp.Pointer, x = xp.Pointer, w = wp.Pointer, b = bp.Pointer;
-        if (_version != memory.ParameterVersion)
+        if (Units == Bf16Units.Fma)
         {
-            Clear();
-            _version = memory.ParameterVersion;
-        }
-        if (!_weights.TryGetValue((nint)w, out var packed))
-        {
-            packed = Pack(w, n, k);
-            _weights[(nint)w] = packed;
-        }
-        if (packed.Native is { } native)
-        {
-            Bf16Gemm.Multiply(y, ldy, x, ldx, native, rows, b, accumulate, _rows);
+            float* r = RoundRows(_rows, x, rows, k, ldx);
+            if (inference)
+            {
+                if (!Current(_packed, memory, w, out var panels))
+                {
+                    float* rounded = RoundInto(_scratch, w, n, k, k);
+                    if (panels is null) panels = Gemm.PackB(rounded, 1, k, n, k);
+                    else Gemm.PackBInto(panels, rounded, 1, k);
+                    Store(_packed, memory, w, panels);
+                }
+                Gemm.MultiplyPacked(y, ldy, r, k, 1, panels, rows, b, accumulate, gelu.Pointer, geluStride);
+                return;
+            }
+            float* rw = Rounded(memory, w, (long)n * k);
+            if (!gelu.IsNull) Gemm.MultiplyGelu(gelu.Pointer, geluStride, y, ldy, r, k, 1, rw, 1, k, rows, n, k, b);
+            else Gemm.Multiply(y, ldy, r, k, 1, rw, 1, k, rows, n, k, b, accumulate);
             return;
         }
-        // Fallback: the rows rounded to bf16 (as floats), then the fp32 GEMM against the rounded weights.
-        float* r = RoundInto(_rows, x, rows, k, ldx);
-        Gemm.Multiply(y, ldy, r, k, 1, packed.Rounded!.Start.Pointer, 1, k, rows, n, k, b, accumulate);
+        if (!Current(_weights, memory, w, out var packed)) Store(_weights, memory, w, packed = Bf16Gemm.PackWeights(w, k, n, k, packed));
+        Bf16Gemm.Multiply(y, ldy, x, ldx, packed, rows, b, accumulate, _rows);
+        if (gelu.IsNull) return;
+        // GELU (fp32) over the product, row by row when the activation's rows are padded.
+        if (geluStride == n) Gelu.Forward(gelu, yp, (long)rows * n);
+        else
+            for (int i = 0; i < rows; i++)
+                Gelu.Forward(gelu + i * geluStride, yp + (long)i * ldy, n);
     }
 
-    /// <summary>dx (rows × nIn) = dy (rows × nOut) · W (nOut × nIn): Wᵀ packed once per parameter version.</summary>
-    public void BackwardInput(ModelMemory memory, float* dx, float* dy, float* w, int rows, int nIn, int nOut)
+    /// <summary>
+    /// dx (rows × nIn) = dy (rows × nOut) · W (nOut × nIn), unless <paramref name="dx"/> is null, and
+    /// dW (nOut × nIn) += dyᵀ · x, x (rows × nIn) with rows <paramref name="ldx"/> floats apart.
+    /// </summary>
+    public void Backward(ModelMemory memory, float* dx, float* dw, float* dy, float* x, long ldx, float* w, int rows, int nIn, int nOut)
     {
         if (rows <= 0) return;
-        if (_version != memory.ParameterVersion)
+        if (Units == Bf16Units.Fma)
         {
-            Clear();
-            _version = memory.ParameterVersion;
-        }
-        if (!_transposed.TryGetValue((nint)w, out var packed))
-        {
-            packed = Native ? new Packed(Bf16Gemm.PackWeightsTransposed(w, nIn, nIn, nOut), null) : new Packed(null, RoundedCopy(w, (long)nOut * nIn));
-            _transposed[(nint)w] = packed;
-        }
-        if (packed.Native is { } native)
-        {
-            Bf16Gemm.Multiply(dx, nIn, dy, nOut, native, rows, null, accumulate: false, _rows);
+            float* rdy = RoundRows(_rows, dy, rows, nOut, nOut); // once, for both products
+            if (dx != null) Gemm.Multiply(dx, nIn, rdy, nOut, 1, Rounded(memory, w, (long)nOut * nIn), nIn, 1, rows, nIn, nOut, null, accumulate: false);
+            float* rx = RoundRows(_rows2, x, rows, nIn, ldx);
+            Gemm.Multiply(dw, nIn, rdy, 1, nOut, rx, nIn, 1, nOut, nIn, rows, null, accumulate: true);
             return;
         }
-        float* r = RoundInto(_rows, dy, rows, nOut, nOut);
-        Gemm.Multiply(dx, nIn, r, nOut, 1, packed.Rounded!.Start.Pointer, nIn, 1, rows, nIn, nOut, null, accumulate: false);
-    }
-
-    /// <summary>dW (nOut × nIn) += dyᵀ · x, x (rows × nIn) with rows <paramref name="ldx"/> floats apart: both operands packed afresh.</summary>
-    public void BackwardWeight(float* dw, float* dy, float* x, long ldx, int rows, int nIn, int nOut)
-    {
-        if (rows <= 0) return;
-        if (Native)
+        if (dx != null)
         {
-            _input = Bf16Gemm.PackWeightsTransposed(x, ldx, nIn, rows, _input);
-            Bf16Gemm.MultiplyTransposed(dw, nIn, dy, nOut, _input, nOut, accumulate: true, _rows);
-            return;
+            if (!Current(_transposed, memory, w, out var wt)) Store(_transposed, memory, w, wt = Bf16Gemm.PackWeightsTransposed(w, nIn, nIn, nOut, wt));
+            Bf16Gemm.Multiply(dx, nIn, dy, nOut, wt, rows, null, accumulate: false, _rows);
         }
-        float* a = RoundInto(_rows, dy, rows, nOut, nOut);
-        float* b = RoundInto(_rounded, x, rows, nIn, ldx);
-        Gemm.Multiply(dw, nIn, a, 1, nOut, b, nIn, 1, nOut, nIn, rows, null, accumulate: true);
+        _input = Bf16Gemm.PackWeightsTransposed(x, ldx, nIn, rows, _input);
+        Bf16Gemm.MultiplyTransposed(dw, nIn, dy, nOut, _input, nOut, accumulate: true, _rows);
     }
 
-    // rows × cols of src (rows ld apart) rounded to bf16, contiguous, in buffer.
-    private static float* RoundInto(NativeBuffer buffer, float* src, int rows, int cols, long ld)
+    // Whether w's entry is current for this parameter version. When it is not, value is the entry
+    // to remake in place (stale) or null (none yet); the caller remakes it and stores it.
+    private bool Current<T>(Dictionary<nint, Entry<T>> cache, ModelMemory memory, float* w, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out T? value) where T : class, IDisposable
     {
-        buffer.EnsureLength((long)rows * cols);
+        if (_units != Units)
+        {
+            Clear(); // the tests switch units: each cache belongs to one
+            _units = Units;
+        }
+        if (cache.TryGetValue((nint)w, out var entry))
+        {
+            value = entry.Value;
+            return entry.Version == memory.ParameterVersion;
+        }
+        value = null;
+        return false;
+    }
+
+    private static void Store<T>(Dictionary<nint, Entry<T>> cache, ModelMemory memory, float* w, T value) where T : class
+        => cache[(nint)w] = new Entry<T>(value, memory.ParameterVersion);
+
+    private float* Rounded(ModelMemory memory, float* w, long count)
+    {
+        if (!Current(_rounded, memory, w, out var rounded))
+        {
+            rounded ??= new NativeBuffer(count);
+            RoundInto(rounded, w, 1, count, count);
+            Store(_rounded, memory, w, rounded);
+        }
+        return rounded.Start.Pointer;
+    }
+
+    // rows × cols of src (rows ld apart) rounded to bf16, contiguous, into buffer (grown as needed).
+    private static float* RoundInto(NativeBuffer buffer, float* src, long rows, long cols, long ld)
+    {
+        buffer.EnsureLength(rows * cols);
         float* r = buffer.Start.Pointer;
-        for (long i = 0; i < rows; i++)
-            for (int t = 0; t < cols; t++) r[i * cols + t] = Bf16Gemm.Round(src[i * ld + t]);
+        if (ld == cols) Bf16Gemm.RoundSpan(r, src, rows * cols);
+        else
+            for (long i = 0; i < rows; i++) Bf16Gemm.RoundSpan(r + i * cols, src + i * ld, cols);
         return r;
     }
 
-    private static NativeBuffer RoundedCopy(float* w, long count)
+    // Activations: as RoundInto, split over the worker pool when large.
+    private static float* RoundRows(NativeBuffer buffer, float* src, int rows, int cols, long ld)
     {
-        var rounded = new NativeBuffer(count);
-        for (long i = 0; i < count; i++) rounded.Start.Pointer[i] = Bf16Gemm.Round(w[i]);
-        return rounded;
+        buffer.EnsureLength((long)rows * cols);
+        var args = new RoundArgs { Dst = buffer.Start.Pointer, Src = src, Cols = cols, Ld = ld };
+        int tasks = (long)rows * cols < 1 << 16 ? 1 : Math.Min(rows, 4 * WorkerPool.Shared.Threads);
+        args.RowsPerTask = (rows + tasks - 1) / tasks;
+        args.Rows = rows;
+        if (tasks == 1) RoundTask(&args, 0, 1);
+        else WorkerPool.Shared.Run(&RoundTask, &args, (rows + args.RowsPerTask - 1) / args.RowsPerTask);
+        return buffer.Start.Pointer;
     }
 
-    private static Packed Pack(float* w, int n, int k)
+    private struct RoundArgs
     {
-        if (Native) return new Packed(Bf16Gemm.PackWeights(w, k, n, k), null);
-        return new Packed(null, RoundedCopy(w, (long)n * k));
+        public float* Dst, Src;
+        public long Ld;
+        public int Cols, Rows, RowsPerTask;
+    }
+
+    private static void RoundTask(void* context, int begin, int end)
+    {
+        ref var a = ref *(RoundArgs*)context;
+        int r0 = begin * a.RowsPerTask, r1 = Math.Min(end * a.RowsPerTask, a.Rows);
+        if (a.Ld == a.Cols) Bf16Gemm.RoundSpan(a.Dst + (long)r0 * a.Cols, a.Src + (long)r0 * a.Cols, (long)(r1 - r0) * a.Cols);
+        else
+            for (long i = r0; i < r1; i++) Bf16Gemm.RoundSpan(a.Dst + i * a.Cols, a.Src + i * a.Ld, a.Cols);
     }
 
     private void Clear()
     {
-        foreach (var p in _weights.Values.Concat(_transposed.Values))
-        {
-            p.Native?.Dispose();
-            p.Rounded?.Dispose();
-        }
+        foreach (var e in _weights.Values.Concat(_transposed.Values)) e.Value.Dispose();
+        foreach (var e in _rounded.Values) e.Value.Dispose();
+        foreach (var e in _packed.Values) e.Value.Dispose();
         _weights.Clear();
         _transposed.Clear();
+        _rounded.Clear();
+        _packed.Clear();
     }
 
     public void Dispose()
     {
         Clear();
         _rows.Dispose();
-        _rounded.Dispose();
+        _rows2.Dispose();
+        _scratch.Dispose();
         _input?.Dispose();
     }
 
-    private sealed record Packed(Bf16Weights? Native, NativeBuffer? Rounded);
+    private readonly record struct Entry<T>(T Value, long Version);
 }

@@ -32,10 +32,14 @@ internal sealed class CpuRunner(ModelMemory memory) : ModelRunner
     /// <summary>True while an inference pass runs with <see cref="ModelMemory.KeepPackedWeights"/>: its fp32 Linear layers use the packed weights (<see cref="PackedWeights"/>).</summary>
     public bool Inference { get; private set; }
 
+    /// <summary>True while an inference pass runs (whatever <see cref="ModelMemory.KeepPackedWeights"/> says): bf16 on the FMA units keeps its rounded weights packed then.</summary>
+    public bool InferencePass { get; private set; }
+
     public override void Forward(IModelPasses passes, ReadOnlySpan<float> images, int batch, Span<float> output)
     {
         var activations = Memory.BeginForward(images, batch, output);
         Inference = Memory.KeepPackedWeights && !PackedWeights.Disabled;
+        InferencePass = true;
         try
         {
             var result = passes.Forward<CpuKernels, TensorPtr>(new CpuKernels(this), activations, batch);
@@ -43,7 +47,7 @@ internal sealed class CpuRunner(ModelMemory memory) : ModelRunner
         }
         finally
         {
-            Inference = false;
+            Inference = InferencePass = false;
         }
     }
 

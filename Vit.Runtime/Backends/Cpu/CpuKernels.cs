@@ -68,7 +68,7 @@ public readonly struct CpuKernels : IKernels<TensorPtr>
         where TIn : struct, IDim where TOut : struct, IDim
     {
         if (_runner.Memory.Precision == Precision.Bf16)
-            _runner.Memory.Bf16.Forward(_runner.Memory, y, TOut.Value, x, TIn.Value, w, b, rows, TIn.Value, TOut.Value, accumulate: false);
+            _runner.Memory.Bf16.Forward(_runner.Memory, y, TOut.Value, x, TIn.Value, w, b, rows, TIn.Value, TOut.Value, accumulate: false, _runner.InferencePass);
         else if (_runner.Inference) Packed<TIn, TOut>(y, x, TIn.Value, w, b, rows, accumulate: false);
         else Linear.Forward<TIn, TOut>(y, x, w, b, rows);
     }
@@ -79,7 +79,7 @@ public readonly struct CpuKernels : IKernels<TensorPtr>
         where TIn : struct, IDim where TOut : struct, IDim
     {
         if (_runner.Memory.Precision == Precision.Bf16)
-            _runner.Memory.Bf16.Forward(_runner.Memory, y, TOut.Value, x, xStride, w, b, rows, TIn.Value, TOut.Value, accumulate: false);
+            _runner.Memory.Bf16.Forward(_runner.Memory, y, TOut.Value, x, xStride, w, b, rows, TIn.Value, TOut.Value, accumulate: false, _runner.InferencePass);
         else if (_runner.Inference) Packed<TIn, TOut>(y, x, Linear.CheckStride(xStride, TIn.Value), w, b, rows, accumulate: false);
         else Linear.Forward<TIn, TOut>(y, x, xStride, w, b, rows);
     }
@@ -107,12 +107,9 @@ public readonly struct CpuKernels : IKernels<TensorPtr>
             Linear.ForwardGelu<TIn, TOut>(activation, activationStride, preActivation, x, w, b, rows);
             return;
         }
-        // bf16 product into preActivation, then GELU (fp32) row by row into the activation.
-        _runner.Memory.Bf16.Forward(_runner.Memory, preActivation, TOut.Value, x, TIn.Value, w, b, rows, TIn.Value, TOut.Value, accumulate: false);
-        if (activationStride == TOut.Value) Gelu.Forward(activation, preActivation, (long)rows * TOut.Value);
-        else
-            for (int r = 0; r < rows; r++)
-                Gelu.Forward(activation + r * activationStride, preActivation + (long)r * TOut.Value, TOut.Value);
+        // bf16 product into preActivation, GELU (fp32) into the activation.
+        _runner.Memory.Bf16.Forward(_runner.Memory, preActivation, TOut.Value, x, TIn.Value, w, b, rows, TIn.Value, TOut.Value, accumulate: false, _runner.InferencePass,
+            activation, Linear.CheckStride(activationStride, TOut.Value));
     }
 
     /// <inheritdoc/>
@@ -121,7 +118,7 @@ public readonly struct CpuKernels : IKernels<TensorPtr>
         where TIn : struct, IDim where TOut : struct, IDim
     {
         if (_runner.Memory.Precision == Precision.Bf16)
-            _runner.Memory.Bf16.Forward(_runner.Memory, y, TOut.Value, x, TIn.Value, w, b, rows, TIn.Value, TOut.Value, accumulate: true);
+            _runner.Memory.Bf16.Forward(_runner.Memory, y, TOut.Value, x, TIn.Value, w, b, rows, TIn.Value, TOut.Value, accumulate: true, _runner.InferencePass);
         else if (_runner.Inference) Packed<TIn, TOut>(y, x, TIn.Value, w, b, rows, accumulate: true);
         else Linear.ForwardResidual<TIn, TOut>(y, x, w, b, rows);
     }
@@ -155,9 +152,7 @@ public readonly struct CpuKernels : IKernels<TensorPtr>
     // Mixed precision: dx = dy·W and dW += dyᵀ·x in bf16 with fp32 accumulation; the bias gradient in fp32.
     private unsafe void Bf16Backward(TensorPtr dx, TensorPtr dw, TensorPtr db, TensorPtr dy, TensorPtr x, long ldx, TensorPtr w, int rows, int nIn, int nOut)
     {
-        var bf16 = _runner.Memory.Bf16;
-        if (!dx.IsNull) bf16.BackwardInput(_runner.Memory, dx.Pointer, dy.Pointer, w.Pointer, rows, nIn, nOut);
-        bf16.BackwardWeight(dw.Pointer, dy.Pointer, x.Pointer, ldx, rows, nIn, nOut);
+        _runner.Memory.Bf16.Backward(_runner.Memory, dx.Pointer, dw.Pointer, dy.Pointer, x.Pointer, ldx, w.Pointer, rows, nIn, nOut);
         if (!db.IsNull) ColumnSums.Add(db.Pointer, dy.Pointer, rows, nOut);
     }
 

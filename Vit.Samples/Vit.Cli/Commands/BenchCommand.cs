@@ -70,6 +70,11 @@ public static class BenchCommand
                         w.WriteString("mode", result.Mode);
                         w.WriteBoolean("freeze", result.Freeze);
                         w.WriteString("precision", r.GetValue(precision));
+                        if (Cli.Precision(r, precision) == Vit.Backends.Cpu.Precision.Bf16)
+                        {
+                            w.WriteString("bf16_units", Vit.Backends.Cpu.Bf16Gemm.Units == Vit.Backends.Cpu.Bf16Units.DotProduct ? "dot" : "fma");
+                            w.WriteString("bf16_units_reason", Vit.Backends.Cpu.Bf16Gemm.UnitsReason);
+                        }
                         w.WriteNumber("batch", result.Batch);
                         w.WriteNumber("threads", result.Threads);
                         w.WriteString("backend", result.Backend);
@@ -94,9 +99,12 @@ public static class BenchCommand
                 else
                 {
                     string ranks = result.Ranks > 1 ? string.Create(CultureInfo.InvariantCulture, $" × {result.Ranks} ranks") : "";
+                    string units = Cli.Precision(r, precision) == Vit.Backends.Cpu.Precision.Bf16
+                        ? $", bf16 on {(Vit.Backends.Cpu.Bf16Gemm.Units == Vit.Backends.Cpu.Bf16Units.DotProduct ? "VDPBF16PS" : "the fp32 FMAs")} ({Vit.Backends.Cpu.Bf16Gemm.UnitsReason})"
+                        : "";
                     string wait = result.Ranks > 1 && result.Mode == "train" ? string.Create(CultureInfo.InvariantCulture, $", all-reduce wait {result.AllReduceWaitMs:F1} ms per step") : "";
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{result.Model} {result.Mode}{(result.Freeze ? " (frozen backbone)" : "")}, batch {result.Batch}{ranks}, {result.Threads} threads, {result.Backend}: {result.ImagesPerSecond:F2} images/s, {result.MsPerBatch:F1} ms per batch, {result.GflopsPerSecond:F1} GFLOP/s (median of {result.Runs}){wait}"));
+                        $"{result.Model} {result.Mode}{(result.Freeze ? " (frozen backbone)" : "")}, batch {result.Batch}{ranks}, {result.Threads} threads, {result.Backend}{units}: {result.ImagesPerSecond:F2} images/s, {result.MsPerBatch:F1} ms per batch, {result.GflopsPerSecond:F1} GFLOP/s (median of {result.Runs}){wait}"));
                 }
                 return 0;
             }

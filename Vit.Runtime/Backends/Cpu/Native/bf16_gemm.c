@@ -255,3 +255,26 @@ float vit_bf16_peak(int64_t iterations)
     s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(c8, c9), _mm512_add_ps(c10, c11)));
     return _mm512_reduce_add_ps(s);
 }
+
+// The fp32 FMA peak the same way (12 chains, 16 lanes · 1 product per instruction), so that
+// Bf16Gemm can compare the two units on this CPU: where VDPBF16PS issues at half the FMA rate or
+// less (Sapphire and Emerald Rapids: one every two cycles against two FMAs per cycle), bf16-rounded
+// operands through the fp32 FMAs do more multiply-adds per second than VDPBF16PS itself.
+float vit_fma_peak(int64_t iterations)
+{
+    __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+    __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-7f);
+    __asm__ volatile("" : "+v"(a), "+v"(b)); // not constants: the product must be computed
+    for (int64_t i = 0; i < iterations; i++)
+    {
+        c0 = _mm512_fmadd_ps(a, b, c0); c1 = _mm512_fmadd_ps(a, b, c1); c2 = _mm512_fmadd_ps(a, b, c2);
+        c3 = _mm512_fmadd_ps(a, b, c3); c4 = _mm512_fmadd_ps(a, b, c4); c5 = _mm512_fmadd_ps(a, b, c5);
+        c6 = _mm512_fmadd_ps(a, b, c6); c7 = _mm512_fmadd_ps(a, b, c7); c8 = _mm512_fmadd_ps(a, b, c8);
+        c9 = _mm512_fmadd_ps(a, b, c9); c10 = _mm512_fmadd_ps(a, b, c10); c11 = _mm512_fmadd_ps(a, b, c11);
+        __asm__ volatile("" : "+v"(c0), "+v"(c1), "+v"(c2), "+v"(c3), "+v"(c4), "+v"(c5));
+        __asm__ volatile("" : "+v"(c6), "+v"(c7), "+v"(c8), "+v"(c9), "+v"(c10), "+v"(c11));
+    }
+    __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(c0, c1), _mm512_add_ps(c2, c3)), _mm512_add_ps(_mm512_add_ps(c4, c5), _mm512_add_ps(c6, c7)));
+    s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(c8, c9), _mm512_add_ps(c10, c11)));
+    return _mm512_reduce_add_ps(s);
+}
