@@ -110,6 +110,48 @@ public sealed unsafe class Bf16GemmTests
             }
     }
 
+    // The FMA units' product (MultiplyRounded: rounded A through the fp32 GEMM against rounded,
+    // packed weights) against the same reference, with a padded A, bias, accumulation and the GELU
+    // epilogue; it needs no AVX512-BF16.
+    [Theory]
+    [InlineData(1, 1, 1, false, false, false)]
+    [InlineData(5, 17, 3, true, false, false)]
+    [InlineData(13, 40, 31, true, true, false)]
+    [InlineData(197, 80, 96, true, false, true)]
+    [InlineData(70, 33, 257, false, false, true)]
+    public void The_fma_units_match_the_scalar_reference(int m, int n, int k, bool bias, bool accumulate, bool gelu)
+    {
+        var rng = new Rng((ulong)(m * 999 + n * 11 + k));
+        int lda = k + 3;
+        float[] a = Normal(ref rng, m * lda), w = Normal(ref rng, n * k), b = Normal(ref rng, n), c0 = Normal(ref rng, m * n);
+        var dense = new float[m * k];
+        for (int i = 0; i < m; i++) Array.Copy(a, i * lda, dense, i * k, k);
+        var expected = c0.Select(v => (double)v).ToArray();
+        Bf16Gemm.Reference(expected, dense, w, bias ? b : null, m, n, k, accumulate);
+        var c = (float[])c0.Clone();
+        var g = new float[m * n];
+        using var scratch = new NativeBuffer(1);
+        fixed (float* pa = a, pw = w, pb = b, pc = c, pg = g)
+        {
+            using var packed = Bf16Gemm.PackRoundedWeights(pw, n, k, scratch);
+            Bf16Gemm.MultiplyRounded(pc, n, pa, lda, packed, m, bias ? pb : null, accumulate, scratch, gelu ? pg : null, n);
+        }
+        var geluRef = new double[m * n];
+        if (gelu) Gelu.ReferenceForward(geluRef, c.Select(v => (double)v).ToArray());
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double scale = Math.Abs(accumulate ? c0[i * n + j] : 0) + (bias ? Math.Abs(b[j]) : 0);
+                for (int t = 0; t < k; t++) scale += Math.Abs((double)Bf16Gemm.Round(dense[i * k + t]) * Bf16Gemm.Round(w[j * k + t]));
+                double tolerance = 4 * (k + 2) * scale / (1 << 24);
+                Assert.True(Math.Abs(c[i * n + j] - expected[i * n + j]) <= tolerance,
+                    $"C[{i}, {j}] = {c[i * n + j]}, reference {expected[i * n + j]}, tolerance {tolerance:G3} ({m}×{n}×{k})");
+                if (gelu)
+                    Assert.True(Math.Abs(g[i * n + j] - geluRef[i * n + j]) <= 1e-5 * Math.Abs(geluRef[i * n + j]) + 1e-6,
+                        $"gelu(C[{i}, {j}]) = {g[i * n + j]}, reference {geluRef[i * n + j]}");
+            }
+    }
+
     // The backward pass's transposed operands: Wᵀ as weights (dx = dy·W) and Mᵀ as rows (dW = dyᵀ·x),
     // against the reference on the explicitly transposed matrices; ragged sizes cover the 16 × 16
     // transpose tiles' tails (m, n and the k pairs not multiples of 16, k odd) and padded row strides.

@@ -6,13 +6,15 @@ using Vit.Memory;
 namespace Vit.Benchmarks;
 
 /// <summary>
-/// The bf16 GEMM (<see cref="Bf16Gemm"/>) against the fp32 GEMM on ViT-B/16's forward products
-/// (x·Wᵀ), weights packed once as inference keeps them; A is rounded to bf16 inside every call.
+/// The bf16 products on both units (<see cref="Bf16Units"/>: the VDPBF16PS kernel, and bf16-rounded
+/// operands through the fp32 GEMM) against the fp32 GEMM on ViT-B/16's forward products (x·Wᵀ),
+/// weights packed once as inference keeps them; A is rounded to bf16 inside every call.
 /// </summary>
 public sealed unsafe class Bf16Shape : IDisposable
 {
     private readonly NativeBuffer _a, _w, _c, _bias, _scratch;
     private readonly Bf16Weights _packed;
+    private readonly Gemm.PackedB _rounded, _fp32;
 
     public Bf16Shape(string name, int m, int n, int k)
     {
@@ -22,6 +24,8 @@ public sealed unsafe class Bf16Shape : IDisposable
         for (long i = 0; i < (long)m * k; i++) _a.Start.Pointer[i] = (float)rng.NextNormal();
         for (long i = 0; i < (long)n * k; i++) _w.Start.Pointer[i] = (float)rng.NextNormal();
         _packed = Bf16Gemm.PackWeights(_w.Start.Pointer, k, n, k);
+        _rounded = Bf16Gemm.PackRoundedWeights(_w.Start.Pointer, n, k, _scratch);
+        _fp32 = Gemm.PackB(_w.Start.Pointer, 1, k, n, k);
     }
 
     public string Name { get; }
@@ -32,13 +36,15 @@ public sealed unsafe class Bf16Shape : IDisposable
 
     public void RunBf16() => Bf16Gemm.Multiply(_c.Start.Pointer, N, _a.Start.Pointer, K, _packed, M, _bias.Start.Pointer, false, _scratch);
 
-    public void RunFp32() => Gemm.Multiply(_c.Start.Pointer, N, _a.Start.Pointer, K, 1, _w.Start.Pointer, 1, K, M, N, K, _bias.Start.Pointer, false);
+    public void RunBf16Fma() => Bf16Gemm.MultiplyRounded(_c.Start.Pointer, N, _a.Start.Pointer, K, _rounded, M, _bias.Start.Pointer, false, _scratch);
+
+    public void RunFp32() => Gemm.MultiplyPacked(_c.Start.Pointer, N, _a.Start.Pointer, K, 1, _fp32, M, _bias.Start.Pointer, false);
 
     public override string ToString() => Name;
 
     public void Dispose()
     {
-        _packed.Dispose(); _a.Dispose(); _w.Dispose(); _c.Dispose(); _bias.Dispose(); _scratch.Dispose();
+        _packed.Dispose(); _rounded.Dispose(); _fp32.Dispose(); _a.Dispose(); _w.Dispose(); _c.Dispose(); _bias.Dispose(); _scratch.Dispose();
     }
 
     /// <summary>ViT-B/16's forward products at batch 8 (1576 rows) and batch 1 (197).</summary>
@@ -54,7 +60,7 @@ public sealed unsafe class Bf16Shape : IDisposable
         }
     }
 
-    /// <summary><c>quick bf16</c>: the median of each case, bf16 and fp32, and both peak probes.</summary>
+    /// <summary><c>quick bf16</c>: the median of each case on VDPBF16PS, on the FMAs and in fp32, both peak probes, and the units this machine picks.</summary>
     public static void Quick(string? filter)
     {
         if (!Bf16Gemm.IsSupported)
@@ -62,7 +68,7 @@ public sealed unsafe class Bf16Shape : IDisposable
             Console.WriteLine($"bf16 GEMM: not available: {Bf16Gemm.Unavailable}");
             return;
         }
-        Console.WriteLine($"fp32 FMA peak {Peak.Measure():F1} GFLOP/s, bf16 VDPBF16PS peak {Bf16Gemm.PeakGflops():F1} GFLOP/s");
+        Console.WriteLine($"fp32 FMA peak {Peak.Measure():F1} GFLOP/s, bf16 VDPBF16PS peak {Bf16Gemm.PeakGflops():F1} GFLOP/s; Precision.Bf16 runs on {Bf16Gemm.Units} ({Bf16Gemm.UnitsReason})");
         foreach (var (name, m, n, k) in All())
         {
             if (filter is not null && !name.Contains(filter, StringComparison.OrdinalIgnoreCase)) continue;
@@ -81,13 +87,13 @@ public sealed unsafe class Bf16Shape : IDisposable
                 times.Sort();
                 return times[times.Count / 2];
             }
-            double bf = Median(s.RunBf16), fp = Median(s.RunFp32);
-            Console.WriteLine($"{name,-28} bf16 {bf * 1e3,8:F2} ms {s.Flops / bf / 1e9,6:F1} GFLOP/s   fp32 {fp * 1e3,8:F2} ms {s.Flops / fp / 1e9,6:F1} GFLOP/s   {fp / bf,5:F2}x");
+            double bf = Median(s.RunBf16), fma = Median(s.RunBf16Fma), fp = Median(s.RunFp32);
+            Console.WriteLine($"{name,-28} VDPBF16PS {bf * 1e3,8:F2} ms {s.Flops / bf / 1e9,6:F1} GFLOP/s   bf16 on FMAs {fma * 1e3,8:F2} ms {s.Flops / fma / 1e9,6:F1} GFLOP/s   fp32 {fp * 1e3,8:F2} ms {s.Flops / fp / 1e9,6:F1} GFLOP/s   {fp / bf,5:F2}x {fp / fma,5:F2}x");
         }
     }
 }
 
-/// <summary>BenchmarkDotNet: the bf16 GEMM beside the fp32 one on ViT-B/16's forward products.</summary>
+/// <summary>BenchmarkDotNet: the bf16 products on both units beside the fp32 one on ViT-B/16's forward products.</summary>
 [MemoryDiagnoser]
 public class Bf16GemmBenchmarks
 {
@@ -108,6 +114,9 @@ public class Bf16GemmBenchmarks
 
     [Benchmark]
     public void Bf16() => _shape!.RunBf16();
+
+    [Benchmark]
+    public void Bf16OnFmas() => _shape!.RunBf16Fma();
 
     [Benchmark(Baseline = true)]
     public void Fp32() => _shape!.RunFp32();

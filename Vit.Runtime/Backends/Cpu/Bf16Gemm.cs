@@ -79,6 +79,72 @@ public static unsafe class Bf16Gemm
     public static float Round(float value) => BitConverter.UInt32BitsToSingle((uint)RoundBits(value) << 16);
 
     /// <summary>
+    /// W (n × k, row-major) rounded to bf16 and packed into the fp32 GEMM's panels (<see cref="Gemm.PackB"/>),
+    /// for <see cref="MultiplyRounded"/>: the <see cref="Bf16Units.Fma"/> units' form of <see cref="PackWeights"/>.
+    /// <paramref name="scratch"/> holds the rounded copy on its way; <paramref name="into"/>, when given, is packed again.
+    /// </summary>
+    public static Gemm.PackedB PackRoundedWeights(float* w, int n, int k, NativeBuffer scratch, Gemm.PackedB? into = null)
+    {
+        ArgumentNullException.ThrowIfNull(scratch);
+        float* rounded = RoundRows(scratch, w, n, k, k);
+        if (into is null) return Gemm.PackB(rounded, 1, k, n, k);
+        Gemm.PackBInto(into, rounded, 1, k);
+        return into;
+    }
+
+    /// <summary>
+    /// C (m × n, rows <paramref name="ldc"/> apart) = round(A) · round(W)ᵀ + bias (or += with
+    /// <paramref name="accumulate"/>) on the fp32 FMAs: A (m × k, rows <paramref name="lda"/> apart)
+    /// rounded into <paramref name="scratch"/>, then <see cref="Gemm.MultiplyPacked"/> against
+    /// <see cref="PackRoundedWeights"/>' panels, with its GELU epilogue when <paramref name="geluOut"/>
+    /// is given. Every product of two bf16 values is exact in fp32, so this is <see cref="Multiply"/>
+    /// with the fp32 sums in another order.
+    /// </summary>
+    public static void MultiplyRounded(float* c, long ldc, float* a, long lda, Gemm.PackedB w, int m, float* bias, bool accumulate, NativeBuffer scratch,
+        float* geluOut = null, long ldg = 0)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        ArgumentNullException.ThrowIfNull(scratch);
+        if (m <= 0) return;
+        ArgumentOutOfRangeException.ThrowIfLessThan(lda, w.K);
+        float* r = RoundRows(scratch, a, m, w.K, lda);
+        Gemm.MultiplyPacked(c, ldc, r, w.K, 1, w, m, bias, accumulate, geluOut, ldg);
+    }
+
+    /// <summary>
+    /// rows × cols of <paramref name="src"/> (rows <paramref name="ld"/> floats apart) rounded to bf16
+    /// (<see cref="RoundSpan"/>) into <paramref name="buffer"/>, contiguous (grown as needed), split
+    /// over the worker pool when large; returns the buffer's start.
+    /// </summary>
+    public static float* RoundRows(NativeBuffer buffer, float* src, int rows, int cols, long ld)
+    {
+        buffer.EnsureLength((long)rows * cols);
+        var args = new RoundArgs { Dst = buffer.Start.Pointer, Src = src, Cols = cols, Ld = ld };
+        int tasks = (long)rows * cols < 1 << 16 ? 1 : Math.Min(rows, 4 * WorkerPool.Shared.Threads);
+        args.RowsPerTask = (rows + tasks - 1) / tasks;
+        args.Rows = rows;
+        if (tasks == 1) RoundTask(&args, 0, 1);
+        else WorkerPool.Shared.Run(&RoundTask, &args, (rows + args.RowsPerTask - 1) / args.RowsPerTask);
+        return buffer.Start.Pointer;
+    }
+
+    private struct RoundArgs
+    {
+        public float* Dst, Src;
+        public long Ld;
+        public int Cols, Rows, RowsPerTask;
+    }
+
+    private static void RoundTask(void* context, int begin, int end)
+    {
+        ref var a = ref *(RoundArgs*)context;
+        int r0 = begin * a.RowsPerTask, r1 = Math.Min(end * a.RowsPerTask, a.Rows);
+        if (a.Ld == a.Cols) Bf16Gemm.RoundSpan(a.Dst + (long)r0 * a.Cols, a.Src + (long)r0 * a.Cols, (long)(r1 - r0) * a.Cols);
+        else
+            for (long i = r0; i < r1; i++) Bf16Gemm.RoundSpan(a.Dst + i * a.Cols, a.Src + i * a.Ld, a.Cols);
+    }
+
+    /// <summary>
     /// dst[i] = <see cref="Round"/>(src[i]) for <paramref name="count"/> floats, vectorized (the same
     /// bits as the scalar rounding: round to nearest even on the upper 16 bits, NaN kept quiet).
     /// </summary>

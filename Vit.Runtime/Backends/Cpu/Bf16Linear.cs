@@ -60,19 +60,13 @@ internal sealed unsafe class Bf16Linear : IDisposable
         float* y = yp.Pointer, x = xp.Pointer, w = wp.Pointer, b = bp.Pointer;
         if (Units == Bf16Units.Fma)
         {
-            float* r = RoundRows(_rows, x, rows, k, ldx);
             if (inference)
             {
-                if (!Current(_packed, memory, w, out var panels))
-                {
-                    float* rounded = RoundInto(_scratch, w, n, k, k);
-                    if (panels is null) panels = Gemm.PackB(rounded, 1, k, n, k);
-                    else Gemm.PackBInto(panels, rounded, 1, k);
-                    Store(_packed, memory, w, panels);
-                }
-                Gemm.MultiplyPacked(y, ldy, r, k, 1, panels, rows, b, accumulate, gelu.Pointer, geluStride);
+                if (!Current(_packed, memory, w, out var panels)) Store(_packed, memory, w, panels = Bf16Gemm.PackRoundedWeights(w, n, k, _scratch, panels));
+                Bf16Gemm.MultiplyRounded(y, ldy, x, ldx, panels, rows, b, accumulate, _rows, gelu.Pointer, geluStride);
                 return;
             }
+            float* r = Bf16Gemm.RoundRows(_rows, x, rows, k, ldx);
             float* rw = Rounded(memory, w, (long)n * k);
             if (!gelu.IsNull) Gemm.MultiplyGelu(gelu.Pointer, geluStride, y, ldy, r, k, 1, rw, 1, k, rows, n, k, b);
             else Gemm.Multiply(y, ldy, r, k, 1, rw, 1, k, rows, n, k, b, accumulate);
@@ -97,9 +91,9 @@ internal sealed unsafe class Bf16Linear : IDisposable
         if (rows <= 0) return;
         if (Units == Bf16Units.Fma)
         {
-            float* rdy = RoundRows(_rows, dy, rows, nOut, nOut); // once, for both products
+            float* rdy = Bf16Gemm.RoundRows(_rows, dy, rows, nOut, nOut); // once, for both products
             if (dx != null) Gemm.Multiply(dx, nIn, rdy, nOut, 1, Rounded(memory, w, (long)nOut * nIn), nIn, 1, rows, nIn, nOut, null, accumulate: false);
-            float* rx = RoundRows(_rows2, x, rows, nIn, ldx);
+            float* rx = Bf16Gemm.RoundRows(_rows2, x, rows, nIn, ldx);
             Gemm.Multiply(dw, nIn, rdy, 1, nOut, rx, nIn, 1, nOut, nIn, rows, null, accumulate: true);
             return;
         }
@@ -153,35 +147,6 @@ internal sealed unsafe class Bf16Linear : IDisposable
         else
             for (long i = 0; i < rows; i++) Bf16Gemm.RoundSpan(r + i * cols, src + i * ld, cols);
         return r;
-    }
-
-    // Activations: as RoundInto, split over the worker pool when large.
-    private static float* RoundRows(NativeBuffer buffer, float* src, int rows, int cols, long ld)
-    {
-        buffer.EnsureLength((long)rows * cols);
-        var args = new RoundArgs { Dst = buffer.Start.Pointer, Src = src, Cols = cols, Ld = ld };
-        int tasks = (long)rows * cols < 1 << 16 ? 1 : Math.Min(rows, 4 * WorkerPool.Shared.Threads);
-        args.RowsPerTask = (rows + tasks - 1) / tasks;
-        args.Rows = rows;
-        if (tasks == 1) RoundTask(&args, 0, 1);
-        else WorkerPool.Shared.Run(&RoundTask, &args, (rows + args.RowsPerTask - 1) / args.RowsPerTask);
-        return buffer.Start.Pointer;
-    }
-
-    private struct RoundArgs
-    {
-        public float* Dst, Src;
-        public long Ld;
-        public int Cols, Rows, RowsPerTask;
-    }
-
-    private static void RoundTask(void* context, int begin, int end)
-    {
-        ref var a = ref *(RoundArgs*)context;
-        int r0 = begin * a.RowsPerTask, r1 = Math.Min(end * a.RowsPerTask, a.Rows);
-        if (a.Ld == a.Cols) Bf16Gemm.RoundSpan(a.Dst + (long)r0 * a.Cols, a.Src + (long)r0 * a.Cols, (long)(r1 - r0) * a.Cols);
-        else
-            for (long i = r0; i < r1; i++) Bf16Gemm.RoundSpan(a.Dst + i * a.Cols, a.Src + i * a.Ld, a.Cols);
     }
 
     private void Clear()
