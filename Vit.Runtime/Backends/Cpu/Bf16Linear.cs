@@ -67,7 +67,7 @@ internal sealed unsafe class Bf16Linear : IDisposable
                 return;
             }
             float* r = Bf16Gemm.RoundRows(_rows, x, rows, k, ldx);
-            float* rw = Rounded(memory, w, (long)n * k);
+            float* rw = Rounded(memory, w, n, k);
             if (!gelu.IsNull) Gemm.MultiplyGelu(gelu.Pointer, geluStride, y, ldy, r, k, 1, rw, 1, k, rows, n, k, b);
             else Gemm.Multiply(y, ldy, r, k, 1, rw, 1, k, rows, n, k, b, accumulate);
             return;
@@ -92,7 +92,7 @@ internal sealed unsafe class Bf16Linear : IDisposable
         if (Units == Bf16Units.Fma)
         {
             float* rdy = Bf16Gemm.RoundRows(_rows, dy, rows, nOut, nOut); // once, for both products
-            if (dx != null) Gemm.Multiply(dx, nIn, rdy, nOut, 1, Rounded(memory, w, (long)nOut * nIn), nIn, 1, rows, nIn, nOut, null, accumulate: false);
+            if (dx != null) Gemm.Multiply(dx, nIn, rdy, nOut, 1, Rounded(memory, w, nOut, nIn), nIn, 1, rows, nIn, nOut, null, accumulate: false);
             float* rx = Bf16Gemm.RoundRows(_rows2, x, rows, nIn, ldx);
             Gemm.Multiply(dw, nIn, rdy, 1, nOut, rx, nIn, 1, nOut, nIn, rows, null, accumulate: true);
             return;
@@ -127,26 +127,16 @@ internal sealed unsafe class Bf16Linear : IDisposable
     private static void Store<T>(Dictionary<nint, Entry<T>> cache, ModelMemory memory, float* w, T value) where T : class
         => cache[(nint)w] = new Entry<T>(value, memory.ParameterVersion);
 
-    private float* Rounded(ModelMemory memory, float* w, long count)
+    // W (n × k) rounded to bf16 as fp32, rounded again in place after a parameter change.
+    private float* Rounded(ModelMemory memory, float* w, int n, int k)
     {
         if (!Current(_rounded, memory, w, out var rounded))
         {
-            rounded ??= new NativeBuffer(count);
-            RoundInto(rounded, w, 1, count, count);
+            rounded ??= new NativeBuffer((long)n * k);
+            Bf16Gemm.RoundRows(rounded, w, n, k, k);
             Store(_rounded, memory, w, rounded);
         }
         return rounded.Start.Pointer;
-    }
-
-    // rows × cols of src (rows ld apart) rounded to bf16, contiguous, into buffer (grown as needed).
-    private static float* RoundInto(NativeBuffer buffer, float* src, long rows, long cols, long ld)
-    {
-        buffer.EnsureLength(rows * cols);
-        float* r = buffer.Start.Pointer;
-        if (ld == cols) Bf16Gemm.RoundSpan(r, src, rows * cols);
-        else
-            for (long i = 0; i < rows; i++) Bf16Gemm.RoundSpan(r + i * cols, src + i * ld, cols);
-        return r;
     }
 
     private void Clear()
