@@ -358,7 +358,7 @@ public static unsafe class Bf16Gemm
     /// The units that run <see cref="Precision.Bf16"/>'s products on this machine, chosen once per
     /// process: <see cref="UnitsVariable"/> when set, else <see cref="Bf16Units.Fma"/> where the native
     /// kernel cannot run, else whichever of <c>VDPBF16PS</c> and the fp32 FMA does more multiply-adds
-    /// per second on this CPU (two short probes on the calling thread, about 30 ms, each the best of
+    /// per second on this CPU (two short probes on the calling thread, about 7 ms on an Emerald Rapids core, each the best of
     /// three runs, alternating). The two rates differ by 2× or more on the CPUs measured (Zen 5:
     /// <c>VDPBF16PS</c> twice the FMA's rate; Emerald Rapids: half), so load on the machine does not
     /// flip the choice; set the variable to pin it.
