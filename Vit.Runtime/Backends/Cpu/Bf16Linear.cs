@@ -5,7 +5,7 @@ namespace Vit.Backends.Cpu;
 /// <summary>How a model's matrix products run in inference.</summary>
 public enum Precision
 {
-    /// <summary>fp32 throughout (the default; bit for bit what it always was).</summary>
+    /// <summary>fp32 throughout (the default; switching bf16 on and off leaves it bit for bit as it was).</summary>
     Fp32,
 
     /// <summary>
