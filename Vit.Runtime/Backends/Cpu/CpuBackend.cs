@@ -30,7 +30,7 @@ internal sealed class CpuRunner(ModelMemory memory) : ModelRunner
     public float Loss { get; set; }
 
     /// <summary>True while an inference pass runs with <see cref="ModelMemory.KeepPackedWeights"/>: its fp32 Linear layers use the packed weights (<see cref="PackedWeights"/>).</summary>
-    public bool Inference { get; private set; }
+    public bool Inference => InferencePass && Memory.KeepPackedWeights && !PackedWeights.Disabled;
 
     /// <summary>True while an inference pass runs (whatever <see cref="ModelMemory.KeepPackedWeights"/> says): bf16 on the FMA units keeps its rounded weights packed then.</summary>
     public bool InferencePass { get; private set; }
@@ -38,7 +38,6 @@ internal sealed class CpuRunner(ModelMemory memory) : ModelRunner
     public override void Forward(IModelPasses passes, ReadOnlySpan<float> images, int batch, Span<float> output)
     {
         var activations = Memory.BeginForward(images, batch, output);
-        Inference = Memory.KeepPackedWeights && !PackedWeights.Disabled;
         InferencePass = true;
         try
         {
@@ -47,7 +46,7 @@ internal sealed class CpuRunner(ModelMemory memory) : ModelRunner
         }
         finally
         {
-            Inference = InferencePass = false;
+            InferencePass = false;
         }
     }
 
