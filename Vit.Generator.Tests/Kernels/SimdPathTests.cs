@@ -41,6 +41,36 @@ public sealed class SimdPathTests
         AttentionTests.Compare<D67, D2, D64>(2, false, 4);
     });
 
+    // Each path (16 lanes, 8 lanes, scalar) over the whole range where Φ(x) is a normal float,
+    // relative accuracy included: the tail is where a single-exp erfc could lose it.
+    [Theory]
+    [MemberData(nameof(Levels))]
+    public void Gelu_is_relatively_accurate_from_minus_12_to_12(SimdLevel level) => Forced(level, () =>
+    {
+        var x = Enumerable.Range(0, 4801).Select(i => -12 + i * 0.005).ToArray();
+        using FloatTensor fx = new(x), fy = new(x.Length), g = new(x.Length), fdx = new(x.Length);
+        g.Fill(1);
+        var xs = fx.ToDoubles(); // the float inputs, for the reference
+        Gelu.Forward(fy.Ptr, fx.Ptr, x.Length);
+        Gelu.Backward(fdx.Ptr, g.Ptr, fx.Ptr, x.Length);
+        var yRef = new double[x.Length];
+        var dRef = new double[x.Length];
+        Gelu.ReferenceForward(yRef, xs);
+        Gelu.ReferenceBackward(dRef, Enumerable.Repeat(1.0, x.Length).ToArray(), xs);
+        // |x| ≥ 3: relative accuracy alone (the tail; gelu within 2e-6, which a float exp(P(t) − a²)
+        // without the TwoSum correction misses by 2×); |x| < 3: also 1e-6 absolute, because gelu'
+        // crosses zero at x ≈ −0.75 (Φ(x) + x·φ(x), two terms of about 0.2), where no float
+        // evaluation keeps relative accuracy.
+        var y = fy.ToDoubles();
+        var d = fdx.ToDoubles();
+        int[] tail = Enumerable.Range(0, x.Length).Where(i => Math.Abs(xs[i]) >= 3).ToArray();
+        int[] middle = Enumerable.Range(0, x.Length).Where(i => Math.Abs(xs[i]) < 3).ToArray();
+        AssertClose(tail.Select(i => yRef[i]).ToArray(), tail.Select(i => y[i]).ToArray(), 2e-6, 1e-30, $"gelu for |x| in [3, 12] ({level})");
+        AssertClose(tail.Select(i => dRef[i]).ToArray(), tail.Select(i => d[i]).ToArray(), 1e-5, 1e-30, $"gelu' for |x| in [3, 12] ({level})");
+        AssertClose(middle.Select(i => yRef[i]).ToArray(), middle.Select(i => y[i]).ToArray(), 1e-5, 1e-6, $"gelu for |x| < 3 ({level})");
+        AssertClose(middle.Select(i => dRef[i]).ToArray(), middle.Select(i => d[i]).ToArray(), 1e-5, 1e-6, $"gelu' for |x| < 3 ({level})");
+    });
+
     [Theory]
     [MemberData(nameof(Levels))]
     public unsafe void Gelu_matches_reference(SimdLevel level) => Forced(level, () =>

@@ -11,10 +11,10 @@ namespace Vit.Backends.Cpu;
 /// <remarks>
 /// The float path evaluates erfc(|x|/√2) 16 (AVX-512) or 8 (AVX2) lanes at a time in float with
 /// the Numerical Recipes fit that <see cref="Erf"/> uses, writing 1 + erf(z) as erfc(−z) for
-/// negative z so that large negative inputs keep their relative accuracy. With AVX-512 the exp is
-/// <see cref="FastExp"/> (one per element in the forward pass) and the division a VRCP14PS with a
-/// Newton step: the GELU epilogue of fc1 was 4 % of a ViT-B/16 batch-1 forward with .NET's
-/// <c>Vector512.Exp</c>, which evaluates in double. Large tensors are split over
+/// negative z so that large negative inputs keep their relative accuracy. The exp is
+/// <see cref="FastExp"/> (one per element in the forward pass) and the division a VRCP14PS
+/// (AVX-512) or VRCPPS (AVX2) with a Newton step: the GELU epilogue of fc1 was 4 % of a ViT-B/16
+/// batch-1 forward with .NET's <c>Vector512.Exp</c>, which evaluates in double. Large tensors are split over
 /// <see cref="WorkerPool.Shared"/>.
 /// </remarks>
 public static unsafe class Gelu
@@ -125,6 +125,8 @@ public static unsafe class Gelu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Reciprocal(Vector512<float> d)
     {
+        // A forced 512-bit path on a CPU without AVX-512F (tests) runs in software: divide.
+        if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported) return Vector512<float>.One / d;
         var r = System.Runtime.Intrinsics.X86.Avx512F.Reciprocal14(d);
         return r * Vector512.FusedMultiplyAdd(-d, r, Vector512.Create(2f));
     }
@@ -145,16 +147,52 @@ public static unsafe class Gelu
         return Vector512.FusedMultiplyAdd(t, p, Vector512.Create(-1.26551223f));
     }
 
-    // 1 + erf(x/√2) and the standard normal density φ(x) for 8 lanes, in float. erfc(a), a = |x|/√2,
-    // is Numerical Recipes' t·exp(−a² + P(t)) with t = 1/(1 + a/2); a² is split exactly into
-    // hi + lo (an FMA gives lo) and exp(−a²) taken as exp(−hi)·(1 − lo), so the exponent keeps
-    // full relative precision where erfc is tiny (large negative x), as the double path did.
+    // The same two evaluations for 8 lanes (AVX2), with VRCPPS (relative error below 1.5·2⁻¹²)
+    // and one Newton step for t.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> OnePlusErf(Vector256<float> x)
+    {
+        var a = Vector256.Abs(x) * Vector256.Create((float)InvSqrt2);
+        var t = Reciprocal(Vector256<float>.One + Vector256.Create(0.5f) * a);
+        var p = Polynomial(t);
+        var x2 = x * x;
+        var hi = Vector256.Create(0.5f) * x2;
+        var lo = Vector256.Create(0.5f) * Vector256.FusedMultiplyAdd(x, x, -x2);
+        var s = p - hi; // TwoSum(p, −hi) = s + e
+        var bb = s - p;
+        var e = (p - (s - bb)) + (-hi - bb);
+        var c = t * FastExp.Evaluate(s) * (Vector256<float>.One + (e - lo));
+        return Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(x, Vector256<float>.Zero), Vector256.Create(2f) - c, c);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> OnePlusErf(Vector256<float> x, out Vector256<float> density)
     {
         var a = Vector256.Abs(x) * Vector256.Create((float)InvSqrt2);
         var one = Vector256<float>.One;
-        var t = one / (one + Vector256.Create(0.5f) * a);
+        var t = Reciprocal(one + Vector256.Create(0.5f) * a);
+        var p = Polynomial(t);
+        var x2 = x * x;
+        var hi = Vector256.Create(0.5f) * x2;
+        var lo = Vector256.Create(0.5f) * Vector256.FusedMultiplyAdd(x, x, -x2);
+        var gauss = FastExp.Evaluate(-hi) * (one - lo); // exp(−a²) = exp(−x²/2)
+        var c = t * gauss * FastExp.Evaluate(p);
+        density = gauss * Vector256.Create((float)InvSqrt2Pi);
+        return Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(x, Vector256<float>.Zero), Vector256.Create(2f) - c, c);
+    }
+
+    // 1/d for d ≥ 1: VRCPPS, then one Newton step r·(2 − d·r) (relative error about 2⁻²³).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Reciprocal(Vector256<float> d)
+    {
+        if (!System.Runtime.Intrinsics.X86.Avx.IsSupported) return Vector256<float>.One / d;
+        var r = System.Runtime.Intrinsics.X86.Avx.Reciprocal(d);
+        return r * Vector256.FusedMultiplyAdd(-d, r, Vector256.Create(2f));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Polynomial(Vector256<float> t)
+    {
         var p = Vector256.Create(0.17087277f);
         p = Vector256.FusedMultiplyAdd(t, p, Vector256.Create(-0.82215223f));
         p = Vector256.FusedMultiplyAdd(t, p, Vector256.Create(1.48851587f));
@@ -164,13 +202,7 @@ public static unsafe class Gelu
         p = Vector256.FusedMultiplyAdd(t, p, Vector256.Create(0.09678418f));
         p = Vector256.FusedMultiplyAdd(t, p, Vector256.Create(0.37409196f));
         p = Vector256.FusedMultiplyAdd(t, p, Vector256.Create(1.00002368f));
-        p = Vector256.FusedMultiplyAdd(t, p, Vector256.Create(-1.26551223f));
-        var hi = a * a;
-        var lo = Vector256.FusedMultiplyAdd(a, a, -hi);
-        var gauss = Vector256.Exp(-hi) * (one - lo); // exp(−a²) = exp(−x²/2)
-        var c = t * gauss * Vector256.Exp(p);
-        density = gauss * Vector256.Create((float)InvSqrt2Pi);
-        return Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(x, Vector256<float>.Zero), Vector256.Create(2f) - c, c);
+        return Vector256.FusedMultiplyAdd(t, p, Vector256.Create(-1.26551223f));
     }
 
     private static void ForwardChunks(void* context, int begin, int end)
@@ -201,7 +233,7 @@ public static unsafe class Gelu
             for (; i + 8 <= stop; i += 8)
             {
                 var x = Vector256.Load(a.In + i);
-                (half * x * OnePlusErf(x, out _)).Store(a.Out + i);
+                (half * x * OnePlusErf(x)).Store(a.Out + i);
             }
         }
         for (; i < stop; i++)
