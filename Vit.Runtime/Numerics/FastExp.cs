@@ -10,7 +10,7 @@ namespace Vit.Numerics;
 /// hi part exact in float and a lo part, Cody–Waite), eʳ by its Taylor series to r⁷ (truncation
 /// below 5e-9 relative), then the product with 2ⁿ, which also gives 0 below the float range, +∞
 /// above it and NaN for NaN. In float throughout: .NET's <c>Vector512.Exp</c> and
-/// <c>Vector256.Exp</c> widen to double, at about three times the cost.
+/// <c>Vector256.Exp</c> widen to double.
 /// </summary>
 /// <remarks>
 /// 2ⁿ is VSCALEFPS where the CPU has AVX-512F. Elsewhere (AVX2, or the 512-bit path run in
