@@ -59,6 +59,61 @@ public class AttentionTests
     // 3·24 floats apart, output rows 24, and nothing past the last row is written.
     [Fact] public void InnerWidthIsHeadsTimesHeadDim() => Compare<D5, D3, D8>(2, true, 7, guard: 40);
 
+    // bf16 (Precision.Bf16): q·kᵀ and (P⊙M)·v on bf16-rounded operands with fp32 sums, on both units.
+    // Against the bf16 reference (the same rounding, sums in double) within fp32 summation error (a
+    // probability that lies on a bf16 rounding boundary may round the other way: one bf16 ulp of one
+    // term), and against the fp32 reference within bf16's rounding (8 bits: 2⁻⁹ relative per operand),
+    // and not equal to it. The probabilities are the softmax of bf16 scores, in fp32.
+    internal static void CompareBf16<TT, TH, THd>(Bf16Units units, int batch, bool dropout, ulong seed)
+        where TT : struct, IDim where TH : struct, IDim where THd : struct, IDim
+    {
+        Skip.If(units == Bf16Units.DotProduct && !Bf16Gemm.IsSupported, Bf16Gemm.Unavailable ?? "");
+        int t = TT.Value, h = TH.Value, hd = THd.Value, d = h * hd;
+        var rng = new Rng(seed);
+        var qkv = Random(ref rng, batch * t * 3 * d, 2);
+        var mask = dropout ? Mask(ref rng, batch * h * t * t, 0.3) : null;
+        double[] output = new double[batch * t * d], probs = new double[batch * h * t * t];
+        double[] output32 = new double[output.Length], probs32 = new double[probs.Length];
+        Attention.ReferenceForward(output, probs, mask, qkv, batch, t, h, hd, bf16: true);
+        Attention.ReferenceForward(output32, probs32, mask, qkv, batch, t, h, hd);
+        using FloatTensor fqkv = new(qkv), fout = new(output.Length), fp = new(probs.Length), fm = new(mask ?? [0]);
+        Attention.Forward<TT, TH, THd>(fout.Ptr, fp.Ptr, dropout ? fm.Ptr : TensorPtr.Null, fqkv.Ptr, batch, units);
+        AssertClose(probs, fp, 1e-4, 1e-5, "bf16 probs");
+        AssertClose(output, fout, 1e-4, 1e-4, "bf16 output");
+        AssertClose(output32, fout, 3e-2, 1e-2, "bf16 output against fp32");
+        double apart = output32.Zip(fout.ToDoubles()).Max(p => Math.Abs(p.First - p.Second));
+        Assert.True(apart > 1e-4 * MaxAbs(output32), $"bf16 attention output equals fp32's (apart {apart:G3})");
+    }
+
+    [SkippableTheory]
+    [InlineData(Bf16Units.DotProduct)]
+    [InlineData(Bf16Units.Fma)]
+    public void Bf16_matches_its_reference_awkward(Bf16Units units) => CompareBf16<D7, D3, D5>(units, 2, true, 11);
+
+    [SkippableTheory]
+    [InlineData(Bf16Units.DotProduct)]
+    [InlineData(Bf16Units.Fma)]
+    public void Bf16_matches_its_reference_with_vit_head_widths(Bf16Units units) => CompareBf16<D67, D2, D64>(units, 2, false, 12);
+
+    [SkippableTheory]
+    [InlineData(Bf16Units.DotProduct)]
+    [InlineData(Bf16Units.Fma)]
+    public void Bf16_matches_its_reference_with_dropout(Bf16Units units) => CompareBf16<D67, D4, D24>(units, 2, true, 13);
+
+    // The two units compute the same products (exact in fp32) and differ only in the order of fp32 sums.
+    [SkippableFact]
+    public void Bf16_units_agree()
+    {
+        Skip.IfNot(Bf16Gemm.IsSupported, Bf16Gemm.Unavailable ?? "");
+        const int batch = 2, t = 67, h = 2, hd = 64, d = h * hd;
+        var rng = new Rng(14);
+        using FloatTensor qkv = new(Random(ref rng, batch * t * 3 * d, 2)), a = new(batch * t * d), b = new(batch * t * d), p = new(batch * h * t * t);
+        Attention.Forward<D67, D2, D64>(a.Ptr, p.Ptr, TensorPtr.Null, qkv.Ptr, batch, Bf16Units.DotProduct);
+        Attention.Forward<D67, D2, D64>(b.Ptr, p.Ptr, TensorPtr.Null, qkv.Ptr, batch, Bf16Units.Fma);
+        var x = a.ToDoubles();
+        AssertClose(x, b.ToDoubles(), 1e-5, 1e-5 * MaxAbs(x), "VDPBF16PS against FMA bf16 attention");
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

@@ -71,6 +71,12 @@ public sealed class KernelCases : IDisposable
         else Attention.Forward<T65, H3, Hd64>(_attn.Start, _probs.Start, TensorPtr.Null, _qkv.Start, Batch);
     }
 
+    public void AttentionForwardBf16()
+    {
+        if (_b16) Attention.Forward<T197, H12, Hd64>(_attn.Start, _probs.Start, TensorPtr.Null, _qkv.Start, Batch, Precision.Bf16);
+        else Attention.Forward<T65, H3, Hd64>(_attn.Start, _probs.Start, TensorPtr.Null, _qkv.Start, Batch, Precision.Bf16);
+    }
+
     public void AttentionBackward()
     {
         if (_b16) Attention.Backward<T197, H12, Hd64>(_dqkv.Start, _dprobs.Start, _attn.Start, _probs.Start, TensorPtr.Null, _qkv.Start, Batch);
@@ -86,7 +92,7 @@ public sealed class KernelCases : IDisposable
     [
         ("LayerNorm.Forward", LayerNormForward), ("LayerNorm.Backward", LayerNormBackward),
         ("Gelu.Forward", GeluForward), ("Gelu.Backward", GeluBackward),
-        ("Attention.Forward", AttentionForward), ("Attention.Backward", AttentionBackward),
+        ("Attention.Forward", AttentionForward), ("Attention.Forward bf16", AttentionForwardBf16), ("Attention.Backward", AttentionBackward),
         ("Residual.Forward", ResidualForward), ("Residual.Backward", ResidualBackward),
     ];
 

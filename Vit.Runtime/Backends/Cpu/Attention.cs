@@ -2,6 +2,7 @@ using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Vit.Memory;
+using Vit.Numerics;
 
 namespace Vit.Backends.Cpu;
 
@@ -12,7 +13,9 @@ namespace Vit.Backends.Cpu;
 /// <remarks>
 /// qkv is (batch, T, 3·D) with D = heads·headDim; each token's row is [q | k | v], and head h
 /// uses columns h·hd..(h+1)·hd of each part. One work item is one (image, head) pair, computed
-/// with serial <see cref="Gemm"/> products while its T × T scores are hot in cache.
+/// with serial <see cref="Gemm"/> products while its T × T scores are hot in cache. In
+/// <see cref="Precision.Bf16"/> the forward pass's two products run in bf16 with fp32 accumulation
+/// (serial <see cref="Bf16Gemm"/> products on <c>VDPBF16PS</c>, or the fp32 FMAs over rounded copies).
 /// </remarks>
 public static unsafe class Attention
 {
@@ -20,6 +23,7 @@ public static unsafe class Attention
     {
         public float* Output, Probs, Mask, Qkv, Dqkv, Dprobs, Doutput;
         public int Tokens, Heads, HeadDim;
+        public Bf16Units? Bf16; // the forward products in bf16 on these units; null: fp32
     }
 
     /// <summary>Forward: probs = softmax(q·kᵀ·scale) (pre-dropout), output = (probs ⊙ mask)·v.</summary>
@@ -28,10 +32,22 @@ public static unsafe class Attention
     /// <param name="dropoutMask">Attention dropout mask, (batch, THeads, TTokens, TTokens) of 0 or 1/(1 − p); <see cref="TensorPtr.Null"/> for none.</param>
     /// <param name="qkv">Queries, keys and values, (batch, TTokens, 3·THeads·THeadDim).</param>
     /// <param name="batch">The number of images.</param>
-    public static void Forward<TTokens, THeads, THeadDim>(TensorPtr output, TensorPtr probs, TensorPtr dropoutMask, TensorPtr qkv, int batch)
+    /// <param name="precision">
+    /// <see cref="Precision.Bf16"/>: q·kᵀ and (probs ⊙ mask)·v multiply bf16-rounded operands with fp32
+    /// accumulation, on <see cref="Bf16Linear.Units"/> (<c>VDPBF16PS</c>, or the fp32 FMAs over rounded
+    /// copies: the same products, summed in another order); the scores' scaling, the softmax and the
+    /// stored probabilities stay fp32. The backward pass is fp32 either way.
+    /// </param>
+    public static void Forward<TTokens, THeads, THeadDim>(TensorPtr output, TensorPtr probs, TensorPtr dropoutMask, TensorPtr qkv, int batch, Precision precision = Precision.Fp32)
+        where TTokens : struct, IDim where THeads : struct, IDim where THeadDim : struct, IDim
+        => Forward<TTokens, THeads, THeadDim>(output, probs, dropoutMask, qkv, batch, precision == Precision.Bf16 ? Bf16Linear.Units : null);
+
+    /// <summary>The forward pass with its products in bf16 on <paramref name="bf16"/>, or in fp32 when null (tests name the units).</summary>
+    internal static void Forward<TTokens, THeads, THeadDim>(TensorPtr output, TensorPtr probs, TensorPtr dropoutMask, TensorPtr qkv, int batch, Bf16Units? bf16)
         where TTokens : struct, IDim where THeads : struct, IDim where THeadDim : struct, IDim
     {
-        var args = new Args { Output = output.Pointer, Probs = probs.Pointer, Mask = dropoutMask.Pointer, Qkv = qkv.Pointer, Tokens = TTokens.Value, Heads = THeads.Value, HeadDim = THeadDim.Value };
+        var args = new Args { Output = output.Pointer, Probs = probs.Pointer, Mask = dropoutMask.Pointer, Qkv = qkv.Pointer, Tokens = TTokens.Value, Heads = THeads.Value, HeadDim = THeadDim.Value,
+            Bf16 = bf16 };
         WorkerPool.Shared.Run(&ForwardHeads, &args, batch * THeads.Value);
     }
 
@@ -54,15 +70,27 @@ public static unsafe class Attention
     [ThreadStatic] private static float* t_masked;
     [ThreadStatic] private static long t_maskedLength;
 
-    private static float* MaskedScratch(long floats)
+    // Per-thread scratch for the bf16 products: packed pairs (VDPBF16PS) or rounded copies (FMAs).
+    [ThreadStatic] private static float* t_bf16;
+    [ThreadStatic] private static long t_bf16Length;
+
+    private static float* MaskedScratch(long floats) => Scratch(ref t_masked, ref t_maskedLength, floats);
+
+    private static float* Scratch(ref float* buffer, ref long length, long floats)
     {
-        if (floats > t_maskedLength)
+        if (floats > length)
         {
-            if (t_masked != null) NativeMemory.AlignedFree(t_masked);
-            t_masked = (float*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64);
-            t_maskedLength = floats;
+            if (buffer != null) NativeMemory.AlignedFree(buffer);
+            buffer = (float*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64);
+            length = floats;
         }
-        return t_masked;
+        return buffer;
+    }
+
+    // round(src) (t rows of hd, ld apart) into dst, contiguous.
+    private static void RoundHead(float* dst, float* src, long ld, int t, int hd)
+    {
+        for (int i = 0; i < t; i++) Bf16Gemm.RoundSpan(dst + (long)i * hd, src + i * ld, hd);
     }
 
     // One (image, head) at a time, while its q, k, v (T × hd each) and the T × T scores stay in
@@ -81,7 +109,17 @@ public static unsafe class Attention
             float* m = a.Mask == null ? null : a.Mask + (long)item * t * t;
             float* o = a.Output + (long)b * t * d + h * hd;
             // S (t × t) = q (t × hd) · kᵀ: B[e, j] = k[j·qkvRow + e].
-            Gemm.MultiplySerial(p, t, q, qkvRow, 1, k, 1, qkvRow, t, t, hd, null, accumulate: false);
+            float* rounded = a.Bf16 is null ? null : Scratch(ref t_bf16, ref t_bf16Length, Math.Max(Bf16Gemm.HeadScratchDwords(t, hd), (long)t * t + 2L * t * hd));
+            if (a.Bf16 is null) Gemm.MultiplySerial(p, t, q, qkvRow, 1, k, 1, qkvRow, t, t, hd, null, accumulate: false);
+            else if (a.Bf16 == Bf16Units.DotProduct) Bf16Gemm.HeadScores(p, q, k, qkvRow, t, hd, (uint*)rounded);
+            else
+            {
+                // round(q), round(k) (t × hd each, contiguous), then the fp32 product.
+                float* rq = rounded, rk = rounded + (long)t * hd;
+                RoundHead(rq, q, qkvRow, t, hd);
+                RoundHead(rk, k, qkvRow, t, hd);
+                Gemm.MultiplySerial(p, t, rq, hd, 1, rk, 1, hd, t, t, hd, null, accumulate: false);
+            }
             for (int i = 0; i < t; i++) Softmax(new Span<float>(p + (long)i * t, t), scale);
             float* weights = p;
             if (m != null)
@@ -90,7 +128,16 @@ public static unsafe class Attention
                 TensorPrimitives.Multiply(new ReadOnlySpan<float>(p, t * t), new ReadOnlySpan<float>(m, t * t), new Span<float>(weights, t * t));
             }
             // output (t × hd) = (P ⊙ mask) (t × t) · v (t × hd).
-            Gemm.MultiplySerial(o, d, weights, t, 1, v, qkvRow, 1, t, hd, t, null, accumulate: false);
+            if (a.Bf16 is null) Gemm.MultiplySerial(o, d, weights, t, 1, v, qkvRow, 1, t, hd, t, null, accumulate: false);
+            else if (a.Bf16 == Bf16Units.DotProduct) Bf16Gemm.HeadOutput(o, d, weights, v, qkvRow, t, hd, (uint*)rounded);
+            else
+            {
+                // round(P ⊙ mask) (t × t), round(v) (t × hd), then the fp32 product.
+                float* rp = rounded, rv = rounded + (long)t * t;
+                Bf16Gemm.RoundSpan(rp, weights, (long)t * t);
+                RoundHead(rv, v, qkvRow, t, hd);
+                Gemm.MultiplySerial(o, d, rp, t, 1, rv, hd, 1, t, hd, t, null, accumulate: false);
+            }
         }
     }
 
@@ -107,13 +154,14 @@ public static unsafe class Attention
                 for (; i + 16 <= n; i += 16) vmax = Vector512.Max(vmax, Vector512.Load(r + i));
                 vmax = Vector512.Max(vmax, Vector512.Load(r + n - 16)); // the tail, overlapping: max is idempotent
                 for (int lane = 0; lane < 16; lane++) max = MathF.Max(max, vmax.GetElement(lane));
-                // exp(scale·(s − max)): the largest term is exactly 1.
+                // exp(scale·(s − max)): the largest term is exactly 1. FastExp (float, within 2 ulp):
+                // .NET's Vector512.Exp widens to double.
                 var vs = Vector512.Create(scale);
                 var vm = Vector512.Create(max * scale);
                 var acc = Vector512<float>.Zero;
                 for (i = 0; i + 16 <= n; i += 16)
                 {
-                    var e = Vector512.Exp(Vector512.FusedMultiplyAdd(Vector512.Load(r + i), vs, -vm));
+                    var e = FastExp.Evaluate(Vector512.FusedMultiplyAdd(Vector512.Load(r + i), vs, -vm));
                     e.Store(r + i);
                     acc += e;
                 }
@@ -204,9 +252,14 @@ public static unsafe class Attention
     /// <param name="tokens">Tokens per image.</param>
     /// <param name="heads">Heads.</param>
     /// <param name="headDim">Dimension per head.</param>
-    public static void ReferenceForward(double[] output, double[] probs, double[]? mask, double[] qkv, int batch, int tokens, int heads, int headDim)
+    /// <param name="bf16">
+    /// The reference of <see cref="Precision.Bf16"/>: q, k, v and each probability (times its mask)
+    /// rounded to bf16 (<see cref="Bf16Gemm.Round"/>) before they multiply; the products are summed in double.
+    /// </param>
+    public static void ReferenceForward(double[] output, double[] probs, double[]? mask, double[] qkv, int batch, int tokens, int heads, int headDim, bool bf16 = false)
     {
         int t = tokens, hd = headDim, d = heads * hd;
+        double R(double x) => bf16 ? Bf16Gemm.Round((float)x) : x;
         double scale = 1 / Math.Sqrt(hd);
         for (int b = 0; b < batch; b++)
             for (int h = 0; h < heads; h++)
@@ -219,7 +272,7 @@ public static unsafe class Attention
                     for (int j = 0; j < t; j++)
                     {
                         double dot = 0;
-                        for (int e = 0; e < hd; e++) dot += qkv[(b * t + i) * 3 * d + h * hd + e] * qkv[(b * t + j) * 3 * d + d + h * hd + e];
+                        for (int e = 0; e < hd; e++) dot += R(qkv[(b * t + i) * 3 * d + h * hd + e]) * R(qkv[(b * t + j) * 3 * d + d + h * hd + e]);
                         s[j] = dot * scale;
                         max = Math.Max(max, s[j]);
                     }
@@ -231,8 +284,8 @@ public static unsafe class Attention
                         double acc = 0;
                         for (int j = 0; j < t; j++)
                         {
-                            double w = probs[pBase + i * t + j] * (mask is null ? 1 : mask[pBase + i * t + j]);
-                            acc += w * qkv[(b * t + j) * 3 * d + 2 * d + h * hd + e];
+                            double w = R(probs[pBase + i * t + j] * (mask is null ? 1 : mask[pBase + i * t + j]));
+                            acc += w * R(qkv[(b * t + j) * 3 * d + 2 * d + h * hd + e]);
                         }
                         output[(b * t + i) * d + h * hd + e] = acc;
                     }

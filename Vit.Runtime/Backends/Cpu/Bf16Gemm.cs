@@ -233,7 +233,7 @@ public static unsafe class Bf16Gemm
             PackRows = native.PackRowsT, Transposed = 1, Gemm = native.Gemm, A = mt, Lda = ldm, Packed = (uint*)scratch.Start.Pointer, K = w.K,
             W = w.Pointer, N = w.N, Bias = null, C = c, Ldc = ldc, Accumulate = accumulate ? 1 : 0, M = m,
         };
-        WorkerPool.Shared.Run(&Rows, &args, (m + 47) / 48);
+        WorkerPool.Shared.Run(&Rows, &args, RowUnits(m));
     }
 
     /// <summary>
@@ -241,8 +241,14 @@ public static unsafe class Bf16Gemm
     /// <paramref name="accumulate"/>; A (m × k, rows <paramref name="lda"/> apart) is rounded to bf16
     /// into <paramref name="scratch"/> (grown as needed), then the rows are shared by the worker pool.
     /// </summary>
+    /// <remarks>
+    /// With <paramref name="gelu"/>, also gelu(C) into it (rows <paramref name="geluStride"/> apart),
+    /// block by block as each 48-row block of C leaves the kernel, while it is still in L2 (fc1's
+    /// epilogue: a separate pass over the batch-8 fc1 output, 1576 × 3072, read it back from L3).
+    /// </remarks>
     /// <exception cref="PlatformNotSupportedException">Not <see cref="IsSupported"/>.</exception>
-    public static void Multiply(float* c, long ldc, float* a, long lda, Bf16Weights w, int m, float* bias, bool accumulate, NativeBuffer scratch)
+    public static void Multiply(float* c, long ldc, float* a, long lda, Bf16Weights w, int m, float* bias, bool accumulate, NativeBuffer scratch,
+        float* gelu = null, long geluStride = 0)
     {
         var native = Require();
         ArgumentNullException.ThrowIfNull(w);
@@ -253,12 +259,45 @@ public static unsafe class Bf16Gemm
         int kp = (w.K + 1) / 2;
         scratch.EnsureLength((long)m * kp);
         var packed = (uint*)scratch.Start.Pointer;
-        var args = new Args { PackRows = native.PackRows, Gemm = native.Gemm, A = a, Lda = lda, Packed = packed, K = w.K, W = w.Pointer, N = w.N, Bias = bias, C = c, Ldc = ldc, Accumulate = accumulate ? 1 : 0 };
-        // Blocks of 48 rows (the kernel's L2 block), split over the pool's threads.
-        int blocks = (m + 47) / 48;
+        if (gelu != null) ArgumentOutOfRangeException.ThrowIfLessThan(geluStride, w.N);
+        var args = new Args { PackRows = native.PackRows, Gemm = native.Gemm, A = a, Lda = lda, Packed = packed, K = w.K, W = w.Pointer, N = w.N, Bias = bias, C = c, Ldc = ldc, Accumulate = accumulate ? 1 : 0,
+            Gelu = gelu, GeluStride = geluStride };
         args.M = m;
-        WorkerPool.Shared.Run(&Rows, &args, blocks);
+        WorkerPool.Shared.Run(&Rows, &args, RowUnits(m));
     }
+
+    /// <summary>
+    /// One attention head's scores on the calling thread (attention splits its heads over the pool):
+    /// S (t × t, rows t apart) = round(q)·round(k)ᵀ, q and k (t × hd) with rows <paramref name="ld"/>
+    /// floats apart; q packed as rows and k as weights into <paramref name="scratch"/>
+    /// (<see cref="HeadScratchDwords"/>).
+    /// </summary>
+    internal static void HeadScores(float* s, float* q, float* k, long ld, int t, int hd, uint* scratch)
+    {
+        var native = Require();
+        uint* rows = scratch, weights = scratch + (long)t * ((hd + 1) / 2);
+        native.PackRows(q, ld, t, hd, rows);
+        native.PackWeights(k, ld, t, hd, weights);
+        native.Gemm(rows, 0, t, hd, weights, t, null, s, t, 0);
+    }
+
+    /// <summary>
+    /// One attention head's output on the calling thread: O (t × hd, rows <paramref name="ldo"/> apart) =
+    /// round(P)·round(v), P (t × t, rows t apart), v (t × hd, rows <paramref name="ld"/> apart); P packed
+    /// as rows and vᵀ as weights into <paramref name="scratch"/>.
+    /// </summary>
+    internal static void HeadOutput(float* o, long ldo, float* p, float* v, long ld, int t, int hd, uint* scratch)
+    {
+        var native = Require();
+        uint* rows = scratch, weights = scratch + (long)t * ((t + 1) / 2);
+        native.PackRows(p, t, t, t, rows);
+        native.PackWeightsT(v, ld, hd, t, weights);
+        native.Gemm(rows, 0, t, t, weights, hd, null, o, ldo, 0);
+    }
+
+    /// <summary>The scratch, in dwords, of <see cref="HeadScores"/> and <see cref="HeadOutput"/>.</summary>
+    internal static long HeadScratchDwords(int t, int hd)
+        => Math.Max((long)t * ((hd + 1) / 2) + PackedDwords(t, hd), (long)t * ((t + 1) / 2) + PackedDwords(hd, t));
 
     /// <summary>
     /// The scalar reference: C = round(A)·round(W)ᵀ + bias (+ C), every product of bf16-rounded
@@ -280,19 +319,29 @@ public static unsafe class Bf16Gemm
     {
         public delegate* unmanaged<float*, long, int, int, uint*, void> PackRows;
         public delegate* unmanaged<uint*, int, int, int, uint*, int, float*, float*, long, int, void> Gemm;
-        public float* A, Bias, C;
+        public float* A, Bias, C, Gelu;
         public uint* Packed, W;
-        public long Lda, Ldc;
+        public long Lda, Ldc, GeluStride;
         public int M, K, N, Accumulate, Transposed;
     }
+
+    // The rows are shared out in units of the micro-kernel's 6 (each thread then takes its rows 48 at a
+    // time, the kernel's L2 block): in units of 48, ViT-B/16's batch-8 products (1576 rows, 33 blocks)
+    // gave one of two threads 808 rows and the other 768.
+    private const int RowUnit = 6;
+
+    private static int RowUnits(int m) => (m + RowUnit - 1) / RowUnit;
 
     private static void Rows(void* context, int begin, int end)
     {
         ref var x = ref *(Args*)context;
-        int m0 = begin * 48, m1 = Math.Min(end * 48, x.M), kp = (x.K + 1) / 2;
+        int m0 = begin * RowUnit, m1 = Math.Min(end * RowUnit, x.M), kp = (x.K + 1) / 2;
         // Rows m0..m1 of A: rows of A itself, or (transposed) columns m0..m1 of M.
         x.PackRows(x.Transposed != 0 ? x.A + m0 : x.A + m0 * x.Lda, x.Lda, m1 - m0, x.K, x.Packed + (long)m0 * kp);
         x.Gemm(x.Packed, m0, m1, x.K, x.W, x.N, x.Bias, x.C, x.Ldc, x.Accumulate);
+        // fc1's epilogue: gelu of these rows while they are in this core's L2.
+        if (x.Gelu != null)
+            for (int r = m0; r < m1; r++) Gelu.ForwardRange(x.Gelu + r * x.GeluStride, x.C + r * x.Ldc, x.N);
     }
 
     private static Native Require() => s_native ?? throw new PlatformNotSupportedException($"The bf16 GEMM cannot run here: {s_unavailable}");

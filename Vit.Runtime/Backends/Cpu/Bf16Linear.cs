@@ -9,10 +9,11 @@ public enum Precision
     Fp32,
 
     /// <summary>
-    /// The Linear layers' products (qkv, proj, fc1, fc2, pre_logits, head) in bf16 with fp32
-    /// accumulation; the patch embedding, attention, LayerNorm, softmax, GELU and the residual stream
-    /// stay fp32. In training (mixed precision) the backward products too, dx = dy·W and dW = dyᵀ·x;
-    /// the master weights, the gradients' accumulation, the bias gradients and the optimizer stay fp32.
+    /// The Linear layers' products (qkv, proj, fc1, fc2, pre_logits, head) and attention's two
+    /// (q·kᵀ and probs·v) in bf16 with fp32 accumulation; the patch embedding, LayerNorm, softmax,
+    /// GELU and the residual stream stay fp32. In training (mixed precision) the Linear layers'
+    /// backward products too, dx = dy·W and dW = dyᵀ·x (attention's backward stays fp32); the master
+    /// weights, the gradients' accumulation, the bias gradients and the optimizer stay fp32.
     /// </summary>
     Bf16,
 }
@@ -73,13 +74,8 @@ internal sealed unsafe class Bf16Linear : IDisposable
             return;
         }
         if (!Current(_weights, memory, w, out var packed)) Store(_weights, memory, w, packed = Bf16Gemm.PackWeights(w, k, n, k, packed));
-        Bf16Gemm.Multiply(y, ldy, x, ldx, packed, rows, b, accumulate, _rows);
-        if (gelu.IsNull) return;
-        // GELU (fp32) over the product, row by row when the activation's rows are padded.
-        if (geluStride == n) Gelu.Forward(gelu, yp, (long)rows * n);
-        else
-            for (int i = 0; i < rows; i++)
-                Gelu.Forward(gelu + i * geluStride, yp + (long)i * ldy, n);
+        // GELU (fp32) fused: each block of rows as the kernel finishes it.
+        Bf16Gemm.Multiply(y, ldy, x, ldx, packed, rows, b, accumulate, _rows, gelu.Pointer, geluStride);
     }
 
     /// <summary>

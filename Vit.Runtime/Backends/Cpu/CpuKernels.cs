@@ -160,7 +160,7 @@ public readonly struct CpuKernels : IKernels<TensorPtr>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void AttentionForward<TTokens, THeads, THeadDim>(TensorPtr output, TensorPtr probs, TensorPtr dropoutMask, TensorPtr qkv, int batch)
         where TTokens : struct, IDim where THeads : struct, IDim where THeadDim : struct, IDim
-        => Attention.Forward<TTokens, THeads, THeadDim>(output, probs, dropoutMask, qkv, batch);
+        => Attention.Forward<TTokens, THeads, THeadDim>(output, probs, dropoutMask, qkv, batch, _runner.Memory.Precision);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

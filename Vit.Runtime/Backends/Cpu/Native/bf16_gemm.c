@@ -32,27 +32,6 @@ static inline uint32_t bf16_bits(float x)
 
 int vit_bf16_round_bits(float x) { return (int)bf16_bits(x); }
 
-void vit_bf16_pack_weights(const float* w, int64_t ldw, int n, int k, uint32_t* packed)
-{
-    int kp = (k + 1) / 2, panels = (n + 15) / 16;
-    for (int p = 0; p < panels; p++)
-        for (int q = 0; q < kp; q++)
-        {
-            uint32_t* out = packed + ((int64_t)p * kp + q) * 16;
-            for (int j = 0; j < 16; j++)
-            {
-                int col = p * 16 + j;
-                uint32_t lo = 0, hi = 0;
-                if (col < n)
-                {
-                    lo = bf16_bits(w[(int64_t)col * ldw + 2 * q]);
-                    if (2 * q + 1 < k) hi = bf16_bits(w[(int64_t)col * ldw + 2 * q + 1]);
-                }
-                out[j] = lo | (hi << 16);
-            }
-        }
-}
-
 void vit_bf16_pack_rows(const float* a, int64_t lda, int m, int k, uint32_t* packed)
 {
     int kp = (k + 1) / 2;
@@ -132,6 +111,34 @@ static inline void transpose16(__m512i* r)
         r[4 + c] = _mm512_shuffle_i32x4(u0, v0, 0xDD);
         r[8 + c] = _mm512_shuffle_i32x4(u1, v1, 0x88);
         r[12 + c] = _mm512_shuffle_i32x4(u1, v1, 0xDD);
+    }
+}
+
+// Packed weights of W (n × k, rows ldw apart): the pairs of 16 rows of W are converted 32 floats at a time
+// (VCVTNE2PS2BF16, as in vit_bf16_pack_rows: dword q of a row is its elements 2q and 2q + 1), which gives a
+// 16-row × 16-pair tile of dwords; transposed, each of its rows is one pair's 16 dwords of the panel. Tails
+// (n not a multiple of 16, odd k) are masked loads of zero. Attention packs its keys this way once per head.
+void vit_bf16_pack_weights(const float* w, int64_t ldw, int n, int k, uint32_t* packed)
+{
+    int kp = (k + 1) / 2, panels = (n + 15) / 16;
+    __m512i tile[16];
+    for (int p = 0; p < panels; p++)
+    {
+        int nj = n - p * 16 < 16 ? n - p * 16 : 16;
+        for (int q0 = 0; q0 < kp; q0 += 16)
+        {
+            int nq = kp - q0 < 16 ? kp - q0 : 16, left = k - 2 * q0; // floats of each row from element 2·q0 on
+            __mmask16 mlo = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+            __mmask16 mhi = left >= 32 ? (__mmask16)0xFFFF : left <= 16 ? (__mmask16)0 : (__mmask16)((1u << (left - 16)) - 1);
+            for (int j = 0; j < 16; j++)
+            {
+                if (j >= nj) { tile[j] = _mm512_setzero_si512(); continue; }
+                const float* row = w + (int64_t)(p * 16 + j) * ldw + 2 * q0;
+                tile[j] = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(mhi, row + 16), _mm512_maskz_loadu_ps(mlo, row));
+            }
+            transpose16(tile);
+            for (int q = 0; q < nq; q++) _mm512_storeu_si512((void*)(packed + ((int64_t)p * kp + q0 + q) * 16), tile[q]);
+        }
     }
 }
 
