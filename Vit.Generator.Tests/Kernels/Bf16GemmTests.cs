@@ -84,7 +84,11 @@ public sealed unsafe class Bf16GemmTests
     [InlineData(50, 40, 64, true, true)]
     [InlineData(97, 48, 130, true, false)] // rows over two 48-row blocks and a tail, an odd number of pairs
     [InlineData(197, 80, 96, true, false)] // ViT-B/16's 197 tokens
-    public void Matches_the_scalar_reference(int m, int n, int k, bool bias, bool accumulate)
+    // Few rows and many columns: the threads share 32-column strips (the last one ragged), with GELU per strip.
+    [InlineData(197, 150, 96, true, true, true)]
+    [InlineData(3, 1000, 40, true, false, true)] // a head: a row per image
+    [InlineData(600, 150, 33, false, false, true)] // enough rows to share them instead, with GELU per 48-row block
+    public void Matches_the_scalar_reference(int m, int n, int k, bool bias, bool accumulate, bool gelu = false)
     {
         SkipUnlessSupported();
         var rng = new Rng((ulong)(m * 1000 + n * 10 + k));
@@ -92,13 +96,26 @@ public sealed unsafe class Bf16GemmTests
         var expected = c0.Select(v => (double)v).ToArray();
         Bf16Gemm.Reference(expected, a, w, bias ? b : null, m, n, k, accumulate);
         var c = (float[])c0.Clone();
+        var g = new float[m * (n + 2)];
         using var scratch = new NativeBuffer(1);
-        fixed (float* pa = a, pw = w, pb = b, pc = c)
+        fixed (float* pa = a, pw = w, pb = b, pc = c, pg = g)
         {
             using var packed = Bf16Gemm.PackWeights(pw, k, n, k);
-            Bf16Gemm.Multiply(pc, n, pa, k, packed, m, bias ? pb : null, accumulate, scratch);
+            Bf16Gemm.Multiply(pc, n, pa, k, packed, m, bias ? pb : null, accumulate, scratch, gelu ? pg : null, n + 2);
         }
         AssertWithinSummationError(c, expected, c0, a, w, bias ? b : null, m, n, k, accumulate);
+        if (!gelu) return;
+        // gelu(C) into rows n + 2 apart, the two floats after each row left as they were.
+        var geluRef = new double[m * n];
+        Gelu.ReferenceForward(geluRef, c.Select(v => (double)v).ToArray());
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < n; j++)
+                Assert.True(Math.Abs(g[i * (n + 2) + j] - geluRef[i * n + j]) <= 1e-5 * Math.Abs(geluRef[i * n + j]) + 1e-6,
+                    $"gelu(C[{i}, {j}]) = {g[i * (n + 2) + j]}, reference {geluRef[i * n + j]}");
+            Assert.Equal(0f, g[i * (n + 2) + n]);
+            Assert.Equal(0f, g[i * (n + 2) + n + 1]);
+        }
     }
 
     // C against the reference: fp32 accumulation in another order is within k·2⁻²⁴ of the sum of

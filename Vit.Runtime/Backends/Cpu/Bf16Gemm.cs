@@ -263,7 +263,38 @@ public static unsafe class Bf16Gemm
         var args = new Args { PackRows = native.PackRows, Gemm = native.Gemm, A = a, Lda = lda, Packed = packed, K = w.K, W = w.Pointer, N = w.N, Bias = bias, C = c, Ldc = ldc, Accumulate = accumulate ? 1 : 0,
             Gelu = gelu, GeluStride = geluStride };
         args.M = m;
-        WorkerPool.Shared.Run(&Rows, &args, RowUnits(m));
+        int threads = WorkerPool.Shared.Threads, strips = (w.N + 31) / 32;
+        if (threads > 1 && (m + 47) / 48 < 4 * threads && strips >= 2 * threads)
+        {
+            // Few rows (ViT-B/16 at batch 1: 197, five 48-row blocks; the head: one row per image): the
+            // threads share the columns instead, so that each streams its half of W from DRAM once, a
+            // 32-column strip at a time against every row, where shared rows made both read all of it.
+            WorkerPool.Shared.Run(&PackTask, &args, RowUnits(m));
+            WorkerPool.Shared.Run(&Strips, &args, strips);
+        }
+        else WorkerPool.Shared.Run(&Rows, &args, RowUnits(m));
+    }
+
+    private static void PackTask(void* context, int begin, int end)
+    {
+        ref var x = ref *(Args*)context;
+        int m0 = begin * RowUnit, m1 = Math.Min(end * RowUnit, x.M);
+        x.PackRows(x.A + m0 * x.Lda, x.Lda, m1 - m0, x.K, x.Packed + (long)m0 * ((x.K + 1) / 2));
+    }
+
+    // Strips [begin, end) of 32 columns (two panels of W) against all the packed rows, one strip at a
+    // time, each with its GELU while its columns of C are in L1/L2.
+    private static void Strips(void* context, int begin, int end)
+    {
+        ref var x = ref *(Args*)context;
+        long panelDwords = (long)((x.K + 1) / 2) * 16;
+        for (int strip = begin; strip < end; strip++)
+        {
+            int col = strip * 32, cols = Math.Min(32, x.N - col);
+            x.Gemm(x.Packed, 0, x.M, x.K, x.W + 2 * strip * panelDwords, cols, x.Bias == null ? null : x.Bias + col, x.C + col, x.Ldc, x.Accumulate);
+            if (x.Gelu != null)
+                for (int r = 0; r < x.M; r++) Gelu.ForwardRange(x.Gelu + r * x.GeluStride + col, x.C + r * x.Ldc + col, cols);
+        }
     }
 
     /// <summary>
