@@ -239,12 +239,14 @@ public static unsafe class Bf16Gemm
     /// <summary>
     /// C (m × n, rows <paramref name="ldc"/> apart) = A · Wᵀ + bias, or += with
     /// <paramref name="accumulate"/>; A (m × k, rows <paramref name="lda"/> apart) is rounded to bf16
-    /// into <paramref name="scratch"/> (grown as needed), then the rows are shared by the worker pool.
+    /// into <paramref name="scratch"/> (grown as needed), then the rows are shared by the worker pool
+    /// (or, when there are few of them, the columns).
     /// </summary>
     /// <remarks>
     /// With <paramref name="gelu"/>, also gelu(C) into it (rows <paramref name="geluStride"/> apart),
-    /// block by block as each 48-row block of C leaves the kernel, while it is still in L2 (fc1's
-    /// epilogue: a separate pass over the batch-8 fc1 output, 1576 × 3072, read it back from L3).
+    /// piece by piece as each block of C leaves the kernel (48 rows, or a 32-column strip), while it is
+    /// still in L2 (fc1's epilogue: a separate pass over the batch-8 fc1 output, 1576 × 3072, read it
+    /// back from L3).
     /// </remarks>
     /// <exception cref="PlatformNotSupportedException">Not <see cref="IsSupported"/>.</exception>
     public static void Multiply(float* c, long ldc, float* a, long lda, Bf16Weights w, int m, float* bias, bool accumulate, NativeBuffer scratch,
