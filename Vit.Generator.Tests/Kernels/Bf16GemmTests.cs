@@ -106,16 +106,23 @@ public sealed unsafe class Bf16GemmTests
         AssertWithinSummationError(c, expected, c0, a, w, bias ? b : null, m, n, k, accumulate);
         if (!gelu) return;
         // gelu(C) into rows n + 2 apart, the two floats after each row left as they were.
-        var geluRef = new double[m * n];
-        Gelu.ReferenceForward(geluRef, c.Select(v => (double)v).ToArray());
+        AssertGelu(g, n + 2, c, m, n);
         for (int i = 0; i < m; i++)
         {
-            for (int j = 0; j < n; j++)
-                Assert.True(Math.Abs(g[i * (n + 2) + j] - geluRef[i * n + j]) <= 1e-5 * Math.Abs(geluRef[i * n + j]) + 1e-6,
-                    $"gelu(C[{i}, {j}]) = {g[i * (n + 2) + j]}, reference {geluRef[i * n + j]}");
             Assert.Equal(0f, g[i * (n + 2) + n]);
             Assert.Equal(0f, g[i * (n + 2) + n + 1]);
         }
+    }
+
+    // g (m × n, rows ldg apart) = gelu(C) against the scalar reference of the GELU of C's values.
+    private static void AssertGelu(float[] g, int ldg, float[] c, int m, int n)
+    {
+        var geluRef = new double[m * n];
+        Gelu.ReferenceForward(geluRef, c.Select(v => (double)v).ToArray());
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+                Assert.True(Math.Abs(g[i * ldg + j] - geluRef[i * n + j]) <= 1e-5 * Math.Abs(geluRef[i * n + j]) + 1e-6,
+                    $"gelu(C[{i}, {j}]) = {g[i * ldg + j]}, reference {geluRef[i * n + j]}");
     }
 
     // C against the reference: fp32 accumulation in another order is within k·2⁻²⁴ of the sum of
@@ -160,11 +167,7 @@ public sealed unsafe class Bf16GemmTests
             Bf16Gemm.MultiplyRounded(pc, n, pa, lda, packed, m, bias ? pb : null, accumulate, scratch, gelu ? pg : null, n);
         }
         AssertWithinSummationError(c, expected, c0, dense, w, bias ? b : null, m, n, k, accumulate);
-        if (!gelu) return;
-        var geluRef = new double[m * n];
-        Gelu.ReferenceForward(geluRef, c.Select(v => (double)v).ToArray());
-        for (int i = 0; i < m * n; i++)
-            Assert.True(Math.Abs(g[i] - geluRef[i]) <= 1e-5 * Math.Abs(geluRef[i]) + 1e-6, $"gelu(C[{i / n}, {i % n}]) = {g[i]}, reference {geluRef[i]}");
+        if (gelu) AssertGelu(g, n, c, m, n);
     }
 
     // The backward pass's transposed operands: Wᵀ as weights (dx = dy·W) and Mᵀ as rows (dW = dyᵀ·x),

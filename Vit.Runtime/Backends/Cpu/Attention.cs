@@ -87,12 +87,6 @@ public static unsafe class Attention
         return buffer;
     }
 
-    // round(src) (t rows of hd, ld apart) into dst, contiguous.
-    private static void RoundHead(float* dst, float* src, long ld, int t, int hd)
-    {
-        for (int i = 0; i < t; i++) Bf16Gemm.RoundSpan(dst + (long)i * hd, src + i * ld, hd);
-    }
-
     // One (image, head) at a time, while its q, k, v (T × hd each) and the T × T scores stay in
     // cache: S = q·kᵀ (a serial GEMM), row softmax of S·scale in place, output = P·v (GEMM).
     private static void ForwardHeads(void* context, int begin, int end)
@@ -101,6 +95,8 @@ public static unsafe class Attention
         int t = a.Tokens, hd = a.HeadDim, d = a.Heads * hd;
         long qkvRow = 3L * d;
         float scale = 1f / MathF.Sqrt(hd);
+        // bf16: packed pairs (VDPBF16PS) or rounded copies (FMAs: q and k, then P and v), once per task.
+        float* rounded = a.Bf16 is null ? null : Scratch(ref t_bf16, ref t_bf16Length, Math.Max(Bf16Gemm.HeadScratchDwords(t, hd), (long)t * t + 2L * t * hd));
         for (int item = begin; item < end; item++)
         {
             int b = item / a.Heads, h = item % a.Heads;
@@ -109,15 +105,14 @@ public static unsafe class Attention
             float* m = a.Mask == null ? null : a.Mask + (long)item * t * t;
             float* o = a.Output + (long)b * t * d + h * hd;
             // S (t × t) = q (t × hd) · kᵀ: B[e, j] = k[j·qkvRow + e].
-            float* rounded = a.Bf16 is null ? null : Scratch(ref t_bf16, ref t_bf16Length, Math.Max(Bf16Gemm.HeadScratchDwords(t, hd), (long)t * t + 2L * t * hd));
             if (a.Bf16 is null) Gemm.MultiplySerial(p, t, q, qkvRow, 1, k, 1, qkvRow, t, t, hd, null, accumulate: false);
             else if (a.Bf16 == Bf16Units.DotProduct) Bf16Gemm.HeadScores(p, q, k, qkvRow, t, hd, (uint*)rounded);
             else
             {
                 // round(q), round(k) (t × hd each, contiguous), then the fp32 product.
                 float* rq = rounded, rk = rounded + (long)t * hd;
-                RoundHead(rq, q, qkvRow, t, hd);
-                RoundHead(rk, k, qkvRow, t, hd);
+                Bf16Gemm.RoundRowsSerial(rq, q, t, hd, qkvRow);
+                Bf16Gemm.RoundRowsSerial(rk, k, t, hd, qkvRow);
                 Gemm.MultiplySerial(p, t, rq, hd, 1, rk, 1, hd, t, t, hd, null, accumulate: false);
             }
             for (int i = 0; i < t; i++) Softmax(new Span<float>(p + (long)i * t, t), scale);
@@ -135,7 +130,7 @@ public static unsafe class Attention
                 // round(P ⊙ mask) (t × t), round(v) (t × hd), then the fp32 product.
                 float* rp = rounded, rv = rounded + (long)t * t;
                 Bf16Gemm.RoundSpan(rp, weights, (long)t * t);
-                RoundHead(rv, v, qkvRow, t, hd);
+                Bf16Gemm.RoundRowsSerial(rv, v, t, hd, qkvRow);
                 Gemm.MultiplySerial(o, d, rp, t, 1, rv, hd, 1, t, hd, t, null, accumulate: false);
             }
         }

@@ -139,9 +139,15 @@ public static unsafe class Bf16Gemm
     {
         ref var a = ref *(RoundArgs*)context;
         int r0 = begin * a.RowsPerTask, r1 = Math.Min(end * a.RowsPerTask, a.Rows);
-        if (a.Ld == a.Cols) Bf16Gemm.RoundSpan(a.Dst + (long)r0 * a.Cols, a.Src + (long)r0 * a.Cols, (long)(r1 - r0) * a.Cols);
+        RoundRowsSerial(a.Dst + (long)r0 * a.Cols, a.Src + r0 * a.Ld, r1 - r0, a.Cols, a.Ld);
+    }
+
+    /// <summary>rows × cols of <paramref name="src"/> (rows <paramref name="ld"/> apart) rounded into <paramref name="dst"/>, contiguous, on the calling thread.</summary>
+    internal static void RoundRowsSerial(float* dst, float* src, int rows, int cols, long ld)
+    {
+        if (ld == cols) RoundSpan(dst, src, (long)rows * cols);
         else
-            for (long i = r0; i < r1; i++) Bf16Gemm.RoundSpan(a.Dst + i * a.Cols, a.Src + i * a.Ld, a.Cols);
+            for (long i = 0; i < rows; i++) RoundSpan(dst + i * cols, src + i * ld, cols);
     }
 
     /// <summary>
