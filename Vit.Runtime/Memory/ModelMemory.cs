@@ -95,6 +95,14 @@ public sealed class ModelMemory : IDisposable
     public Vit.Backends.IGradientObserver? GradientObserver { get; set; }
 
     /// <summary>
+    /// When set, the CPU backend runs the model's passes over
+    /// <see cref="Vit.Backends.ProfiledKernels{TInner, TPtr}"/> and records each kernel call's wall
+    /// time, shape and FLOPs into it (<c>vit bench --profile</c>). Null (the default) runs the kernels
+    /// directly. Other backends do not record: their kernels return before the device has run them.
+    /// </summary>
+    public Vit.Backends.KernelProfile? Profile { get; set; }
+
+    /// <summary>
     /// Label smoothing ε of the training loss, in [0, 1): the target is (1 − ε)·one_hot + ε/classes.
     /// 0 (the default) is plain cross-entropy.
     /// </summary>

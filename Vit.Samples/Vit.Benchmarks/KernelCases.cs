@@ -94,7 +94,29 @@ public sealed class KernelCases : IDisposable
         ("Gelu.Forward", GeluForward), ("Gelu.Backward", GeluBackward),
         ("Attention.Forward", AttentionForward), ("Attention.Forward bf16", AttentionForwardBf16), ("Attention.Backward", AttentionBackward),
         ("Residual.Forward", ResidualForward), ("Residual.Backward", ResidualBackward),
+        ("100 WorkerPool.Run", Dispatch), ("100 WorkerPool.Run, gaps", DispatchWithGaps),
     ];
+
+    private static unsafe void NoWork(void* context, int begin, int end) { }
+
+    // A hundred dispatches of empty tasks (one per thread): the pool's own cost per Run, which a
+    // ViT-B/16 forward pays about a hundred times whatever its batch.
+    public unsafe void Dispatch()
+    {
+        for (int i = 0; i < 100; i++) WorkerPool.Shared.Run(&NoWork, null, WorkerPool.Shared.Threads);
+    }
+
+    // The same with 50 µs of the calling thread's own work between dispatches, as between the
+    // model's kernels (the workers have gone back to waiting when the next Run comes).
+    public unsafe void DispatchWithGaps()
+    {
+        for (int i = 0; i < 100; i++)
+        {
+            WorkerPool.Shared.Run(&NoWork, null, WorkerPool.Shared.Threads);
+            long until = System.Diagnostics.Stopwatch.GetTimestamp() + System.Diagnostics.Stopwatch.Frequency / 20000;
+            while (System.Diagnostics.Stopwatch.GetTimestamp() < until) Thread.SpinWait(10);
+        }
+    }
 
     public void Dispose()
     {

@@ -18,9 +18,11 @@ namespace Vit.Cli;
 /// <param name="AllReduceWaitMs">Training under mpirun: the median time per step spent waiting for the gradient all-reduce after backward (what overlap did not hide).</param>
 /// <param name="Buckets">Training under mpirun: the gradient buckets, as (first float, floats), in the order they are reduced.</param>
 /// <param name="Freeze">Training on a frozen backbone (<c>--freeze</c>): each step is <c>ForwardBackwardFrozen</c> and the head's optimizer step.</param>
+/// <param name="Profile">With a profile requested: every kernel call of the timed steps (<see cref="KernelProfile"/>).</param>
+/// <param name="MeanStepMs">The mean step time in milliseconds (what the profile's shares are of).</param>
 public sealed record BenchResult(string Model, string Mode, int Batch, int Threads, string Backend,
     double ImagesPerSecond, double MsPerBatch, double GflopsPerSecond, int Runs, int Ranks = 1, double AllReduceWaitMs = 0,
-    IReadOnlyList<(long Start, int Count)>? Buckets = null, bool Freeze = false);
+    IReadOnlyList<(long Start, int Count)>? Buckets = null, bool Freeze = false, KernelProfile? Profile = null, double MeanStepMs = 0);
 
 /// <summary>
 /// The engine of <c>vit bench</c>: builds a preset on seeded random images, warms it up, then
@@ -45,8 +47,11 @@ public static class BenchRunner
     /// update the head alone (<c>Optimizer.HeadOnly</c>), and under mpirun only the head's gradients are reduced.
     /// </param>
     /// <param name="precision">fp32, or bf16 Linear products (<see cref="Precision.Bf16"/>; in train mode, mixed precision).</param>
+    /// <param name="profile">Time every kernel call of the timed steps (the CPU backend only; the warm-up is not recorded).</param>
+    /// <exception cref="ArgumentException">A profile is asked of a backend other than the CPU's.</exception>
     public static BenchResult Run(Preset preset, Vit.Backends.Backend backend, string mode, int batch, int threads, TimeSpan duration, Action<IVisionTransformer>? optimizerStep,
-        Vit.Training.Communicator? communicator = null, Vit.Training.DataParallelOptions? dataParallel = null, bool freeze = false, Precision precision = Precision.Fp32)
+        Vit.Training.Communicator? communicator = null, Vit.Training.DataParallelOptions? dataParallel = null, bool freeze = false, Precision precision = Precision.Fp32,
+        bool profile = false)
     {
         bool train = mode switch
         {
@@ -58,6 +63,8 @@ public static class BenchRunner
         if (freeze && !train) throw new ArgumentException("A frozen backbone (freeze) applies to the train mode only.", nameof(freeze));
         if (train && preset.Config.Classes == 0)
             throw new ArgumentException($"Model '{preset.Name}' has no classes, so it cannot be trained.", nameof(preset));
+        if (profile && backend.Name != "cpu")
+            throw new ArgumentException($"A kernel profile times the cpu backend's kernels only (the {backend.Name} backend's kernels return before the device has run them).", nameof(profile));
         if (threads > 0) WorkerPool.Configure(threads);
 
         var c = preset.Config;
@@ -108,6 +115,8 @@ public static class BenchRunner
         }
         var times = new List<double>();
         var waits = new List<double>();
+        var kernels = profile ? new KernelProfile() : null;
+        model.Memory.Profile = kernels;
         var total = Stopwatch.StartNew();
         while (steps is { } n ? times.Count < n : times.Count < 3 || total.Elapsed < duration)
         {
@@ -117,6 +126,8 @@ public static class BenchRunner
             times.Add(Stopwatch.GetElapsedTime(start).TotalSeconds);
             waits.Add((reducer?.WaitSeconds ?? 0) - waitedBefore);
         }
+        model.Memory.Profile = null;
+        double meanMs = times.Average() * 1e3;
         times.Sort();
         waits.Sort();
         // A step too short for the clock would make every rate infinite.
@@ -124,6 +135,7 @@ public static class BenchRunner
         int ranks = communicator?.Size ?? 1;
         double flopsPerImage = !train ? preset.Summary.ForwardFlopsPerImage : freeze ? preset.Summary.FrozenTrainingFlopsPerImage : preset.Summary.TrainingFlopsPerImage;
         return new BenchResult(preset.Name, mode, batch, WorkerPool.Shared.Threads, backend.Name,
-            batch * ranks / median, median * 1e3, flopsPerImage * batch * ranks / median / 1e9, times.Count, ranks, waits[waits.Count / 2] * 1e3, reducer?.Buckets, freeze);
+            batch * ranks / median, median * 1e3, flopsPerImage * batch * ranks / median / 1e9, times.Count, ranks, waits[waits.Count / 2] * 1e3, reducer?.Buckets, freeze,
+            kernels, meanMs);
     }
 }

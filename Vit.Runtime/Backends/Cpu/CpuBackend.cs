@@ -41,7 +41,9 @@ internal sealed class CpuRunner(ModelMemory memory) : ModelRunner
         InferencePass = true;
         try
         {
-            var result = passes.Forward<CpuKernels, TensorPtr>(new CpuKernels(this), activations, batch);
+            var result = Memory.Profile is { } profile
+                ? passes.Forward<ProfiledKernels<CpuKernels, TensorPtr>, TensorPtr>(new(new CpuKernels(this), profile), activations, batch)
+                : passes.Forward<CpuKernels, TensorPtr>(new CpuKernels(this), activations, batch);
             Memory.EndForward(result, batch, output);
         }
         finally
@@ -54,8 +56,17 @@ internal sealed class CpuRunner(ModelMemory memory) : ModelRunner
     {
         var activations = Memory.BeginTraining(images, labels, batch);
         var k = new CpuKernels(this);
-        passes.ForwardTraining<CpuKernels, TensorPtr>(k, activations, labels, batch);
-        passes.Backward<CpuKernels, TensorPtr>(k, activations, labels, batch);
+        if (Memory.Profile is { } profile)
+        {
+            var p = new ProfiledKernels<CpuKernels, TensorPtr>(k, profile);
+            passes.ForwardTraining<ProfiledKernels<CpuKernels, TensorPtr>, TensorPtr>(p, activations, labels, batch);
+            passes.Backward<ProfiledKernels<CpuKernels, TensorPtr>, TensorPtr>(p, activations, labels, batch);
+        }
+        else
+        {
+            passes.ForwardTraining<CpuKernels, TensorPtr>(k, activations, labels, batch);
+            passes.Backward<CpuKernels, TensorPtr>(k, activations, labels, batch);
+        }
         return Loss;
     }
 
@@ -63,8 +74,17 @@ internal sealed class CpuRunner(ModelMemory memory) : ModelRunner
     {
         var activations = Memory.BeginFrozenTraining(images, labels, batch);
         var k = new CpuKernels(this);
-        passes.ForwardFrozen<CpuKernels, TensorPtr>(k, activations, labels, batch);
-        passes.BackwardHead<CpuKernels, TensorPtr>(k, activations, labels, batch);
+        if (Memory.Profile is { } profile)
+        {
+            var p = new ProfiledKernels<CpuKernels, TensorPtr>(k, profile);
+            passes.ForwardFrozen<ProfiledKernels<CpuKernels, TensorPtr>, TensorPtr>(p, activations, labels, batch);
+            passes.BackwardHead<ProfiledKernels<CpuKernels, TensorPtr>, TensorPtr>(p, activations, labels, batch);
+        }
+        else
+        {
+            passes.ForwardFrozen<CpuKernels, TensorPtr>(k, activations, labels, batch);
+            passes.BackwardHead<CpuKernels, TensorPtr>(k, activations, labels, batch);
+        }
         return Loss;
     }
 }

@@ -31,9 +31,13 @@ public static class BenchCommand
         {
             Description = "train mode: the step of vit train --freeze (the backbone as inference, then the head's forward, backward and AdamW step)",
         };
+        var profile = new Option<bool>("--profile")
+        {
+            Description = "cpu backend: time every kernel call of the timed steps and print each kernel and shape's calls, ms and share per step, and GFLOP/s (with --json: a \"profile\" array)",
+        };
         var command = new Command("bench", "Benchmark a preset: warm-up, then timed steps; reports the median (under mpirun: data-parallel, for all ranks)")
         {
-            model, mode, batch, threads, backend, device, seconds, json, bucketMb, noOverlap, freeze, transforms, workers, precision,
+            model, mode, batch, threads, backend, device, seconds, json, bucketMb, noOverlap, freeze, transforms, workers, precision, profile,
         };
         foreach (var o in dataSet.All) command.Options.Add(o);
         command.SetAction(r => Cli.Guard(() =>
@@ -45,6 +49,8 @@ public static class BenchCommand
             bool frozen = r.GetValue(freeze);
             if (frozen && r.GetValue(mode) != "train")
                 throw new UsageException("--freeze times a training step: use it with --mode train");
+            if (r.GetValue(profile) && r.GetValue(backend) != "cpu")
+                throw new UsageException($"--profile times the cpu backend's kernels, found --backend {r.GetValue(backend)}");
             AdamW? adam = null;
             // Under mpirun: one rank of a data-parallel benchmark; rank 0 alone prints.
             using var communicator = Communicator.FromEnvironment();
@@ -57,7 +63,7 @@ public static class BenchCommand
                 var parallel = new DataParallelOptions { BucketMegabytes = r.GetValue(bucketMb), Overlap = !r.GetValue(noOverlap) };
                 var result = BenchRunner.Run(preset, Cli.Backend(r, backend, device), r.GetValue(mode)!, r.GetValue(batch), threadCount, TimeSpan.FromSeconds(r.GetValue(seconds)),
                     m => (adam ??= new AdamW(m.Memory, new OptimizerOptions(), frozen ? Optimizer.HeadOnly : null)).Step(1e-4), communicator, parallel, frozen,
-                    Cli.Precision(r, precision));
+                    Cli.Precision(r, precision), r.GetValue(profile));
                 if (communicator is { IsRoot: false })
                 {
                     // Rank 0 prints for all.
@@ -82,6 +88,23 @@ public static class BenchCommand
                         w.WriteNumber("ms_per_batch", result.MsPerBatch);
                         w.WriteNumber("gflops_per_second", result.GflopsPerSecond);
                         w.WriteNumber("runs", result.Runs);
+                        if (result.Profile is { } kernels)
+                        {
+                            w.WriteNumber("mean_ms_per_batch", result.MeanStepMs);
+                            w.WriteStartArray("profile");
+                            foreach (var k in kernels.Entries)
+                            {
+                                w.WriteStartObject();
+                                w.WriteString("kernel", k.Kernel);
+                                w.WriteString("shape", k.Shape);
+                                w.WriteNumber("calls_per_batch", (double)k.Calls / result.Runs);
+                                w.WriteNumber("ms_per_batch", k.Seconds * 1e3 / result.Runs);
+                                if (k.Flops > 0) w.WriteNumber("gflops_per_second", k.Flops / k.Seconds / 1e9);
+                                w.WriteEndObject();
+                            }
+                            w.WriteEndArray();
+                            w.WriteNumber("other_ms_per_batch", result.MeanStepMs - kernels.TotalSeconds * 1e3 / result.Runs);
+                        }
                         if (communicator is not null)
                         {
                             w.WriteNumber("ranks", result.Ranks);
@@ -105,6 +128,7 @@ public static class BenchCommand
                     string wait = result.Ranks > 1 && result.Mode == "train" ? string.Create(CultureInfo.InvariantCulture, $", all-reduce wait {result.AllReduceWaitMs:F1} ms per step") : "";
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"{result.Model} {result.Mode}{(result.Freeze ? " (frozen backbone)" : "")}, batch {result.Batch}{ranks}, {result.Threads} threads, {result.Backend}{units}: {result.ImagesPerSecond:F2} images/s, {result.MsPerBatch:F1} ms per batch, {result.GflopsPerSecond:F1} GFLOP/s (median of {result.Runs}){wait}"));
+                    if (result.Profile is { } kernels) PrintProfile(kernels, result);
                 }
                 return 0;
             }
@@ -114,6 +138,24 @@ public static class BenchCommand
             }
         }));
         return command;
+    }
+
+    /// <summary>The <c>--profile</c> table: each kernel and shape per step, longest first, then what ran between kernels.</summary>
+    private static void PrintProfile(Vit.Backends.KernelProfile kernels, BenchResult result)
+    {
+        double step = result.MeanStepMs;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"per batch, mean of {result.Runs} steps ({step:F2} ms):"));
+        Console.WriteLine($"  {"kernel",-28} {"shape",-34} {"calls",6} {"ms",9} {"share",7} {"GFLOP/s",8}");
+        foreach (var k in kernels.Entries)
+        {
+            double ms = k.Seconds * 1e3 / result.Runs;
+            string rate = k.Flops > 0 ? (k.Flops / k.Seconds / 1e9).ToString("F1", CultureInfo.InvariantCulture) : "";
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {k.Kernel,-28} {k.Shape,-34} {(double)k.Calls / result.Runs,6:0.##} {ms,9:F3} {ms / step,7:P1} {rate,8}"));
+        }
+        double other = step - kernels.TotalSeconds * 1e3 / result.Runs;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  {"(between kernels)",-28} {"staging, the optimizer, the model's own code",-34} {"",6} {other,9:F3} {other / step,7:P1}"));
     }
 
     /// <summary><c>--mode load</c>: the training loader alone, as <c>vit train</c> would run it on this data at this model's size.</summary>
