@@ -55,6 +55,14 @@ public class AttentionTests
     [Fact] public void Larger() => Compare<D67, D4, D24>(3, true, 3);
     [Fact] public void LargerNoDropout() => Compare<D67, D2, D64>(2, false, 4);
 
+    // The softmax's last vector ends at the row's end and overlaps the last full one (AVX-512): rows
+    // of exactly 16 and 32 scores (no overlap), 17 (one new lane), 31 (fifteen) and 130 (two).
+    [Fact] public void SoftmaxRowOfSixteen() => Compare<D16, D2, D8>(2, true, 21);
+    [Fact] public void SoftmaxRowOfSeventeen() => Compare<D17, D2, D8>(2, false, 22);
+    [Fact] public void SoftmaxRowOfThirtyOne() => Compare<D31, D2, D8>(2, true, 23);
+    [Fact] public void SoftmaxRowOfThirtyTwo() => Compare<D32, D2, D8>(2, false, 24);
+    [Fact] public void SoftmaxRowOf130() => Compare<D130, D1, D8>(1, true, 25);
+
     // The kernel's widths are heads·headDim (here 3·8 = 24) and never a model width: qkv rows are
     // 3·24 floats apart, output rows 24, and nothing past the last row is written.
     [Fact] public void InnerWidthIsHeadsTimesHeadDim() => Compare<D5, D3, D8>(2, true, 7, guard: 40);
