@@ -55,36 +55,37 @@ internal sealed class CpuRunner(ModelMemory memory) : ModelRunner
     public override float ForwardBackward(IModelPasses passes, ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int batch)
     {
         var activations = Memory.BeginTraining(images, labels, batch);
-        var k = new CpuKernels(this);
-        if (Memory.Profile is { } profile)
-        {
-            var p = new ProfiledKernels<CpuKernels, TensorPtr>(k, profile);
-            passes.ForwardTraining<ProfiledKernels<CpuKernels, TensorPtr>, TensorPtr>(p, activations, labels, batch);
-            passes.Backward<ProfiledKernels<CpuKernels, TensorPtr>, TensorPtr>(p, activations, labels, batch);
-        }
-        else
-        {
-            passes.ForwardTraining<CpuKernels, TensorPtr>(k, activations, labels, batch);
-            passes.Backward<CpuKernels, TensorPtr>(k, activations, labels, batch);
-        }
+        Train(passes, activations, labels, batch, frozen: false);
         return Loss;
     }
 
     public override float ForwardBackwardFrozen(IModelPasses passes, ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int batch)
     {
         var activations = Memory.BeginFrozenTraining(images, labels, batch);
+        Train(passes, activations, labels, batch, frozen: true);
+        return Loss;
+    }
+
+    // A training step's two passes over CpuKernels, or over ProfiledKernels when a profile is set.
+    private void Train(IModelPasses passes, TensorPtr activations, ReadOnlySpan<int> labels, int batch, bool frozen)
+    {
         var k = new CpuKernels(this);
-        if (Memory.Profile is { } profile)
+        if (Memory.Profile is { } profile) Train(passes, new ProfiledKernels<CpuKernels, TensorPtr>(k, profile), activations, labels, batch, frozen);
+        else Train(passes, k, activations, labels, batch, frozen);
+    }
+
+    private static void Train<TKernels>(IModelPasses passes, TKernels k, TensorPtr activations, ReadOnlySpan<int> labels, int batch, bool frozen)
+        where TKernels : struct, IKernels<TensorPtr>
+    {
+        if (frozen)
         {
-            var p = new ProfiledKernels<CpuKernels, TensorPtr>(k, profile);
-            passes.ForwardFrozen<ProfiledKernels<CpuKernels, TensorPtr>, TensorPtr>(p, activations, labels, batch);
-            passes.BackwardHead<ProfiledKernels<CpuKernels, TensorPtr>, TensorPtr>(p, activations, labels, batch);
+            passes.ForwardFrozen<TKernels, TensorPtr>(k, activations, labels, batch);
+            passes.BackwardHead<TKernels, TensorPtr>(k, activations, labels, batch);
         }
         else
         {
-            passes.ForwardFrozen<CpuKernels, TensorPtr>(k, activations, labels, batch);
-            passes.BackwardHead<CpuKernels, TensorPtr>(k, activations, labels, batch);
+            passes.ForwardTraining<TKernels, TensorPtr>(k, activations, labels, batch);
+            passes.Backward<TKernels, TensorPtr>(k, activations, labels, batch);
         }
-        return Loss;
     }
 }
