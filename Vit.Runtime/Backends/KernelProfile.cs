@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 
 namespace Vit.Backends;
 
@@ -33,9 +34,8 @@ public sealed class KernelProfile
     public void Add(string kernel, int a, int b, int c, long n, long startTimestamp, double flops)
     {
         long ticks = Stopwatch.GetTimestamp() - startTimestamp;
-        var key = (kernel, a, b, c, n);
-        _entries.TryGetValue(key, out var e);
-        _entries[key] = (e.Calls + 1, e.Ticks + ticks, e.Flops + flops);
+        ref var e = ref CollectionsMarshal.GetValueRefOrAddDefault(_entries, (kernel, a, b, c, n), out _);
+        e = (e.Calls + 1, e.Ticks + ticks, e.Flops + flops);
     }
 
     /// <summary>Forgets every call recorded.</summary>

@@ -22,7 +22,11 @@ namespace Vit.Cli;
 /// <param name="MeanStepMs">The mean step time in milliseconds (what the profile's shares are of).</param>
 public sealed record BenchResult(string Model, string Mode, int Batch, int Threads, string Backend,
     double ImagesPerSecond, double MsPerBatch, double GflopsPerSecond, int Runs, int Ranks = 1, double AllReduceWaitMs = 0,
-    IReadOnlyList<(long Start, int Count)>? Buckets = null, bool Freeze = false, KernelProfile? Profile = null, double MeanStepMs = 0);
+    IReadOnlyList<(long Start, int Count)>? Buckets = null, bool Freeze = false, KernelProfile? Profile = null, double MeanStepMs = 0)
+{
+    /// <summary>With a profile: the mean step's time outside every kernel call (staging, the optimizer step, the model's own code).</summary>
+    public double BetweenKernelsMs => Profile is null ? 0 : MeanStepMs - Profile.TotalSeconds * 1e3 / Runs;
+}
 
 /// <summary>
 /// The engine of <c>vit bench</c>: builds a preset on seeded random images, warms it up, then

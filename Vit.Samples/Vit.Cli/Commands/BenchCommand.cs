@@ -45,6 +45,8 @@ public static class BenchCommand
             var preset = Preset.Find(r.GetValue(model)!);
             if (Cli.Precision(r, precision) != Vit.Backends.Cpu.Precision.Fp32 && r.GetValue(mode) == "load")
                 throw new UsageException("--precision bf16 applies to --mode forward and train, not load");
+            if (r.GetValue(profile) && r.GetValue(mode) == "load")
+                throw new UsageException("--profile times the model's kernels: use it with --mode forward or train, not load");
             if (r.GetValue(mode) == "load") return RunLoader(r, preset, dataSet, transforms, workers, batch, seconds, json);
             bool frozen = r.GetValue(freeze);
             if (frozen && r.GetValue(mode) != "train")
@@ -103,7 +105,7 @@ public static class BenchCommand
                                 w.WriteEndObject();
                             }
                             w.WriteEndArray();
-                            w.WriteNumber("other_ms_per_batch", result.MeanStepMs - kernels.TotalSeconds * 1e3 / result.Runs);
+                            w.WriteNumber("other_ms_per_batch", result.BetweenKernelsMs);
                         }
                         if (communicator is not null)
                         {
@@ -153,7 +155,7 @@ public static class BenchCommand
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {k.Kernel,-28} {k.Shape,-34} {(double)k.Calls / result.Runs,6:0.##} {ms,9:F3} {ms / step,7:P1} {rate,8}"));
         }
-        double other = step - kernels.TotalSeconds * 1e3 / result.Runs;
+        double other = result.BetweenKernelsMs;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  {"(between kernels)",-28} {"staging, the optimizer, the model's own code",-34} {"",6} {other,9:F3} {other / step,7:P1}"));
     }
