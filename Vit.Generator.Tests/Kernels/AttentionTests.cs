@@ -122,6 +122,72 @@ public class AttentionTests
         AssertClose(x, b.ToDoubles(), 1e-5, 1e-5 * MaxAbs(x), "VDPBF16PS against FMA bf16 attention");
     }
 
+    // bf16 backward (mixed-precision training): dv, dP, dq and dk on bf16-rounded operands with fp32
+    // sums, on both units, from the fp32 forward. Against the bf16 reference (each product's operands
+    // rounded, sums in double) within fp32 summation error plus the odd rounding flip: dP and dS come
+    // out of fp32 sums, and an element that lies within that error of a bf16 rounding boundary rounds
+    // the other way (one bf16 ulp, 2⁻⁸ relative, of one term of a sum of t): measured at most 4e-5
+    // of the largest gradient, where bf16 against fp32 is 3e-3. Against the fp32 reference within
+    // bf16's rounding, and not equal to it.
+    internal static void CompareBf16Backward<TT, TH, THd>(Bf16Units units, int batch, bool dropout, ulong seed)
+        where TT : struct, IDim where TH : struct, IDim where THd : struct, IDim
+    {
+        Skip.If(units == Bf16Units.DotProduct && !Bf16Gemm.IsSupported, Bf16Gemm.Unavailable ?? "");
+        int t = TT.Value, h = TH.Value, hd = THd.Value, d = h * hd;
+        var rng = new Rng(seed);
+        var qkv = Random(ref rng, batch * t * 3 * d, 2);
+        var dout = Random(ref rng, batch * t * d);
+        var mask = dropout ? Mask(ref rng, batch * h * t * t, 0.3) : null;
+        double[] output = new double[batch * t * d], probs = new double[batch * h * t * t];
+        Attention.ReferenceForward(output, probs, mask, qkv, batch, t, h, hd);
+        double[] dqkv = new double[qkv.Length], dqkv32 = new double[qkv.Length];
+        Attention.ReferenceBackward(dqkv, dout, probs, mask, qkv, batch, t, h, hd, bf16: true);
+        Attention.ReferenceBackward(dqkv32, dout, probs, mask, qkv, batch, t, h, hd);
+        using FloatTensor fqkv = new(qkv), fout = new(output.Length), fp = new(probs), fm = new(mask ?? [0]),
+            fdout = new(dout), fdqkv = new(qkv.Length), fdp = new(probs.Length);
+        fdqkv.Fill(-3); // overwritten
+        Attention.Backward<TT, TH, THd>(fdqkv.Ptr, fdp.Ptr, fdout.Ptr, fp.Ptr, dropout ? fm.Ptr : TensorPtr.Null, fqkv.Ptr, batch, units);
+        AssertClose(dqkv, fdqkv, 1e-4, 2e-4, "bf16 dqkv");
+        AssertClose(dqkv32, fdqkv, 3e-2, 1e-2, "bf16 dqkv against fp32");
+        double apart = dqkv32.Zip(fdqkv.ToDoubles()).Max(p => Math.Abs(p.First - p.Second));
+        Assert.True(apart > 1e-3 * MaxAbs(dqkv32), $"bf16 attention dqkv equals fp32's (apart {apart:G3})");
+        // The fp32 path is untouched by the option: bit for bit the default call.
+        using FloatTensor a = new(qkv.Length), b = new(qkv.Length);
+        Attention.Backward<TT, TH, THd>(a.Ptr, fdp.Ptr, fdout.Ptr, fp.Ptr, dropout ? fm.Ptr : TensorPtr.Null, fqkv.Ptr, batch, Precision.Fp32);
+        Attention.Backward<TT, TH, THd>(b.Ptr, fdp.Ptr, fdout.Ptr, fp.Ptr, dropout ? fm.Ptr : TensorPtr.Null, fqkv.Ptr, batch, (Bf16Units?)null);
+        Assert.Equal(a.Span.ToArray(), b.Span.ToArray());
+    }
+
+    [SkippableTheory]
+    [InlineData(Bf16Units.DotProduct)]
+    [InlineData(Bf16Units.Fma)]
+    public void Bf16_backward_matches_its_reference_awkward(Bf16Units units) => CompareBf16Backward<D7, D3, D5>(units, 2, true, 31);
+
+    [SkippableTheory]
+    [InlineData(Bf16Units.DotProduct)]
+    [InlineData(Bf16Units.Fma)]
+    public void Bf16_backward_matches_its_reference_with_cifar_heads(Bf16Units units) => CompareBf16Backward<D65, D3, D64>(units, 2, false, 32);
+
+    [SkippableTheory]
+    [InlineData(Bf16Units.DotProduct)]
+    [InlineData(Bf16Units.Fma)]
+    public void Bf16_backward_matches_its_reference_with_dropout(Bf16Units units) => CompareBf16Backward<D67, D4, D24>(units, 2, true, 33);
+
+    [SkippableFact]
+    public void Bf16_backward_units_agree()
+    {
+        Skip.IfNot(Bf16Gemm.IsSupported, Bf16Gemm.Unavailable ?? "");
+        const int batch = 2, t = 67, h = 2, hd = 64, d = h * hd;
+        var rng = new Rng(34);
+        using FloatTensor qkv = new(Random(ref rng, batch * t * 3 * d, 2)), dout = new(Random(ref rng, batch * t * d)), o = new(batch * t * d),
+            p = new(batch * h * t * t), dp = new(batch * h * t * t), a = new(batch * t * 3 * d), b = new(batch * t * 3 * d);
+        Attention.Forward<D67, D2, D64>(o.Ptr, p.Ptr, TensorPtr.Null, qkv.Ptr, batch, (Bf16Units?)null);
+        Attention.Backward<D67, D2, D64>(a.Ptr, dp.Ptr, dout.Ptr, p.Ptr, TensorPtr.Null, qkv.Ptr, batch, Bf16Units.DotProduct);
+        Attention.Backward<D67, D2, D64>(b.Ptr, dp.Ptr, dout.Ptr, p.Ptr, TensorPtr.Null, qkv.Ptr, batch, Bf16Units.Fma);
+        var x = a.ToDoubles();
+        AssertClose(x, b.ToDoubles(), 1e-3, 3e-4 * MaxAbs(x), "VDPBF16PS against FMA bf16 attention backward");
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

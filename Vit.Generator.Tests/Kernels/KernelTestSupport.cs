@@ -23,6 +23,7 @@ public struct D31 : IDim { public static int Value => 31; }
 public struct D32 : IDim { public static int Value => 32; }
 public struct D48 : IDim { public static int Value => 48; }
 public struct D64 : IDim { public static int Value => 64; }
+public struct D65 : IDim { public static int Value => 65; }
 public struct D67 : IDim { public static int Value => 67; }
 public struct D130 : IDim { public static int Value => 130; }
 public struct D192 : IDim { public static int Value => 192; }

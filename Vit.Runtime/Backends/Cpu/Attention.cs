@@ -14,8 +14,10 @@ namespace Vit.Backends.Cpu;
 /// qkv is (batch, T, 3·D) with D = heads·headDim; each token's row is [q | k | v], and head h
 /// uses columns h·hd..(h+1)·hd of each part. One work item is one (image, head) pair, computed
 /// with serial <see cref="Gemm"/> products while its T × T scores are hot in cache. In
-/// <see cref="Precision.Bf16"/> the forward pass's two products run in bf16 with fp32 accumulation
-/// (serial <see cref="Bf16Gemm"/> products on <c>VDPBF16PS</c>, or the fp32 FMAs over rounded copies).
+/// <see cref="Precision.Bf16"/> the forward pass's two products and the backward pass's four run in
+/// bf16 with fp32 accumulation (serial <see cref="Bf16Gemm"/> products on <c>VDPBF16PS</c>, or the
+/// fp32 FMAs over rounded copies), as PyTorch's autocast runs attention's matrix products; the
+/// softmax and its backward, the dropout mask and the stored probabilities stay fp32.
 /// </remarks>
 public static unsafe class Attention
 {
@@ -23,7 +25,7 @@ public static unsafe class Attention
     {
         public float* Output, Probs, Mask, Qkv, Dqkv, Dprobs, Doutput;
         public int Tokens, Heads, HeadDim;
-        public Bf16Units? Bf16; // the forward products in bf16 on these units; null: fp32
+        public Bf16Units? Bf16; // the products in bf16 on these units; null: fp32
     }
 
     /// <summary>Forward: probs = softmax(q·kᵀ·scale) (pre-dropout), output = (probs ⊙ mask)·v.</summary>
@@ -36,7 +38,7 @@ public static unsafe class Attention
     /// <see cref="Precision.Bf16"/>: q·kᵀ and (probs ⊙ mask)·v multiply bf16-rounded operands with fp32
     /// accumulation, on <see cref="Bf16Linear.Units"/> (<c>VDPBF16PS</c>, or the fp32 FMAs over rounded
     /// copies: the same products, summed in another order); the scores' scaling, the softmax and the
-    /// stored probabilities stay fp32. The backward pass is fp32 either way.
+    /// stored probabilities stay fp32.
     /// </param>
     public static void Forward<TTokens, THeads, THeadDim>(TensorPtr output, TensorPtr probs, TensorPtr dropoutMask, TensorPtr qkv, int batch, Precision precision = Precision.Fp32)
         where TTokens : struct, IDim where THeads : struct, IDim where THeadDim : struct, IDim
@@ -59,10 +61,23 @@ public static unsafe class Attention
     /// <param name="dropoutMask">The forward mask, or <see cref="TensorPtr.Null"/>.</param>
     /// <param name="qkv">The forward input, (batch, TTokens, 3·D).</param>
     /// <param name="batch">The number of images.</param>
-    public static void Backward<TTokens, THeads, THeadDim>(TensorPtr dqkv, TensorPtr dprobs, TensorPtr doutput, TensorPtr probs, TensorPtr dropoutMask, TensorPtr qkv, int batch)
+    /// <param name="precision">
+    /// <see cref="Precision.Bf16"/> (mixed-precision training): dv = (P⊙M)ᵀ·do, dP = do·vᵀ, dq = dS·k and
+    /// dk = dSᵀ·q multiply bf16-rounded operands with fp32 accumulation, on <see cref="Bf16Linear.Units"/>;
+    /// the mask, the softmax backward (dS, from fp32 dP and P) and dqkv stay fp32.
+    /// </param>
+    public static void Backward<TTokens, THeads, THeadDim>(TensorPtr dqkv, TensorPtr dprobs, TensorPtr doutput, TensorPtr probs, TensorPtr dropoutMask, TensorPtr qkv, int batch,
+        Precision precision = Precision.Fp32)
+        where TTokens : struct, IDim where THeads : struct, IDim where THeadDim : struct, IDim
+        => Backward<TTokens, THeads, THeadDim>(dqkv, dprobs, doutput, probs, dropoutMask, qkv, batch, precision == Precision.Bf16 ? Bf16Linear.Units : null);
+
+    /// <summary>The backward pass with its products in bf16 on <paramref name="bf16"/>, or in fp32 when null (tests name the units).</summary>
+    internal static void Backward<TTokens, THeads, THeadDim>(TensorPtr dqkv, TensorPtr dprobs, TensorPtr doutput, TensorPtr probs, TensorPtr dropoutMask, TensorPtr qkv, int batch,
+        Bf16Units? bf16)
         where TTokens : struct, IDim where THeads : struct, IDim where THeadDim : struct, IDim
     {
-        var args = new Args { Dqkv = dqkv.Pointer, Dprobs = dprobs.Pointer, Doutput = doutput.Pointer, Probs = probs.Pointer, Mask = dropoutMask.Pointer, Qkv = qkv.Pointer, Tokens = TTokens.Value, Heads = THeads.Value, HeadDim = THeadDim.Value };
+        var args = new Args { Dqkv = dqkv.Pointer, Dprobs = dprobs.Pointer, Doutput = doutput.Pointer, Probs = probs.Pointer, Mask = dropoutMask.Pointer, Qkv = qkv.Pointer, Tokens = TTokens.Value, Heads = THeads.Value, HeadDim = THeadDim.Value,
+            Bf16 = bf16 };
         WorkerPool.Shared.Run(&BackwardHeads, &args, batch * THeads.Value);
     }
 
@@ -106,7 +121,7 @@ public static unsafe class Attention
             float* o = a.Output + (long)b * t * d + h * hd;
             // S (t × t) = q (t × hd) · kᵀ: B[e, j] = k[j·qkvRow + e].
             if (a.Bf16 is null) Gemm.MultiplySerial(p, t, q, qkvRow, 1, k, 1, qkvRow, t, t, hd, null, accumulate: false);
-            else if (a.Bf16 == Bf16Units.DotProduct) Bf16Gemm.HeadScores(p, q, k, qkvRow, t, hd, (uint*)rounded);
+            else if (a.Bf16 == Bf16Units.DotProduct) Bf16Gemm.HeadScores(p, q, qkvRow, k, qkvRow, t, hd, (uint*)rounded);
             else
             {
                 // round(q), round(k) (t × hd each, contiguous), then the fp32 product.
@@ -124,7 +139,7 @@ public static unsafe class Attention
             }
             // output (t × hd) = (P ⊙ mask) (t × t) · v (t × hd).
             if (a.Bf16 is null) Gemm.MultiplySerial(o, d, weights, t, 1, v, qkvRow, 1, t, hd, t, null, accumulate: false);
-            else if (a.Bf16 == Bf16Units.DotProduct) Bf16Gemm.HeadOutput(o, d, weights, v, qkvRow, t, hd, (uint*)rounded);
+            else if (a.Bf16 == Bf16Units.DotProduct) Bf16Gemm.HeadOutput(o, d, weights, false, v, qkvRow, t, hd, (uint*)rounded);
             else
             {
                 // round(P ⊙ mask) (t × t), round(v) (t × hd), then the fp32 product.
@@ -219,6 +234,10 @@ public static unsafe class Attention
         int t = a.Tokens, hd = a.HeadDim, d = a.Heads * hd;
         long qkvRow = 3L * d;
         float scale = 1f / MathF.Sqrt(hd);
+        // bf16: packed pairs (VDPBF16PS) or rounded copies (FMAs), once per task, as in the forward pass.
+        float* rounded = a.Bf16 is null ? null : Scratch(ref t_bf16, ref t_bf16Length, Math.Max(Bf16Gemm.HeadScratchDwords(t, hd), (long)t * t + 2L * t * hd));
+        // Fma: t × t for round(P⊙M), then round(dS); t × hd for round(do), then round(k); t × hd for round(v), then round(q).
+        float* rs = rounded, ra = rounded + (long)t * t, rb = ra + (long)t * hd;
         for (int item = begin; item < end; item++)
         {
             int b = item / a.Heads, h = item % a.Heads;
@@ -236,15 +255,47 @@ public static unsafe class Attention
                 TensorPrimitives.Multiply(new ReadOnlySpan<float>(p, t * t), new ReadOnlySpan<float>(m, t * t), new Span<float>(weights, t * t));
             }
             // dv (t × hd) = (P⊙M)ᵀ · do: A[j, i] = weights[i·t + j].
-            Gemm.MultiplySerial(dv, qkvRow, weights, 1, t, dout, d, 1, t, hd, t, null, accumulate: false);
             // dP (t × t) = do · vᵀ: B[e, j] = v[j·qkvRow + e].
-            Gemm.MultiplySerial(dp, t, dout, d, 1, v, 1, qkvRow, t, t, hd, null, accumulate: false);
+            if (a.Bf16 is null)
+            {
+                Gemm.MultiplySerial(dv, qkvRow, weights, 1, t, dout, d, 1, t, hd, t, null, accumulate: false);
+                Gemm.MultiplySerial(dp, t, dout, d, 1, v, 1, qkvRow, t, t, hd, null, accumulate: false);
+            }
+            else if (a.Bf16 == Bf16Units.DotProduct)
+            {
+                Bf16Gemm.HeadOutput(dv, qkvRow, weights, true, dout, d, t, hd, (uint*)rounded);
+                Bf16Gemm.HeadScores(dp, dout, d, v, qkvRow, t, hd, (uint*)rounded);
+            }
+            else
+            {
+                Bf16Gemm.RoundSpan(rs, weights, (long)t * t);
+                Bf16Gemm.RoundRowsSerial(ra, dout, t, hd, d);
+                Bf16Gemm.RoundRowsSerial(rb, v, t, hd, qkvRow);
+                Gemm.MultiplySerial(dv, qkvRow, rs, 1, t, ra, hd, 1, t, hd, t, null, accumulate: false);
+                Gemm.MultiplySerial(dp, t, ra, hd, 1, rb, 1, hd, t, t, hd, null, accumulate: false);
+            }
             if (m != null) TensorPrimitives.Multiply(new ReadOnlySpan<float>(dp, t * t), new ReadOnlySpan<float>(m, t * t), new Span<float>(dp, t * t));
             // Softmax backward, in place and pre-scaled: ds_ij = p_ij·(dp_ij − Σ_k p_ik·dp_ik)·scale.
             for (int i = 0; i < t; i++) SoftmaxBackward(p + (long)i * t, dp + (long)i * t, t, scale);
             // dq (t × hd) = dS · k; dk (t × hd) = dSᵀ · q.
-            Gemm.MultiplySerial(dq, qkvRow, dp, t, 1, k, qkvRow, 1, t, hd, t, null, accumulate: false);
-            Gemm.MultiplySerial(dk, qkvRow, dp, 1, t, q, qkvRow, 1, t, hd, t, null, accumulate: false);
+            if (a.Bf16 is null)
+            {
+                Gemm.MultiplySerial(dq, qkvRow, dp, t, 1, k, qkvRow, 1, t, hd, t, null, accumulate: false);
+                Gemm.MultiplySerial(dk, qkvRow, dp, 1, t, q, qkvRow, 1, t, hd, t, null, accumulate: false);
+            }
+            else if (a.Bf16 == Bf16Units.DotProduct)
+            {
+                Bf16Gemm.HeadOutput(dq, qkvRow, dp, false, k, qkvRow, t, hd, (uint*)rounded);
+                Bf16Gemm.HeadOutput(dk, qkvRow, dp, true, q, qkvRow, t, hd, (uint*)rounded);
+            }
+            else
+            {
+                Bf16Gemm.RoundSpan(rs, dp, (long)t * t);
+                Bf16Gemm.RoundRowsSerial(ra, k, t, hd, qkvRow);
+                Bf16Gemm.RoundRowsSerial(rb, q, t, hd, qkvRow);
+                Gemm.MultiplySerial(dq, qkvRow, rs, t, 1, ra, hd, 1, t, hd, t, null, accumulate: false);
+                Gemm.MultiplySerial(dk, qkvRow, rs, 1, t, rb, hd, 1, t, hd, t, null, accumulate: false);
+            }
         }
     }
 
@@ -308,9 +359,15 @@ public static unsafe class Attention
     /// <param name="tokens">Tokens per image.</param>
     /// <param name="heads">Heads.</param>
     /// <param name="headDim">Dimension per head.</param>
-    public static void ReferenceBackward(double[] dqkv, double[] doutput, double[] probs, double[]? mask, double[] qkv, int batch, int tokens, int heads, int headDim)
+    /// <param name="bf16">
+    /// The reference of <see cref="Precision.Bf16"/>: each product's operands rounded to bf16
+    /// (<see cref="Bf16Gemm.Round"/>): P⊙M and do for dv, do and v for dP, dS and k for dq, dS and q for
+    /// dk; the products and the softmax backward are summed in double.
+    /// </param>
+    public static void ReferenceBackward(double[] dqkv, double[] doutput, double[] probs, double[]? mask, double[] qkv, int batch, int tokens, int heads, int headDim, bool bf16 = false)
     {
         int t = tokens, hd = headDim, d = heads * hd;
+        double R(double x) => bf16 ? Bf16Gemm.Round((float)x) : x;
         double scale = 1 / Math.Sqrt(hd);
         Array.Clear(dqkv);
         int Q(int b, int i, int h, int e) => (b * t + i) * 3 * d + h * hd + e;
@@ -327,9 +384,9 @@ public static unsafe class Attention
                         double dot = 0;
                         for (int e = 0; e < hd; e++)
                         {
-                            double g = doutput[(b * t + i) * d + h * hd + e];
-                            dqkv[Q(b, j, h, e) + 2 * d] += probs[pBase + i * t + j] * mij * g;
-                            dot += g * qkv[Q(b, j, h, e) + 2 * d];
+                            double g = R(doutput[(b * t + i) * d + h * hd + e]);
+                            dqkv[Q(b, j, h, e) + 2 * d] += R(probs[pBase + i * t + j] * mij) * g;
+                            dot += g * R(qkv[Q(b, j, h, e) + 2 * d]);
                         }
                         dp[j] = dot * mij;
                     }
@@ -337,11 +394,11 @@ public static unsafe class Attention
                     for (int j = 0; j < t; j++) c += probs[pBase + i * t + j] * dp[j];
                     for (int j = 0; j < t; j++)
                     {
-                        double ds = probs[pBase + i * t + j] * (dp[j] - c) * scale;
+                        double ds = R(probs[pBase + i * t + j] * (dp[j] - c) * scale);
                         for (int e = 0; e < hd; e++)
                         {
-                            dqkv[Q(b, i, h, e)] += ds * qkv[Q(b, j, h, e) + d];
-                            dqkv[Q(b, j, h, e) + d] += ds * qkv[Q(b, i, h, e)];
+                            dqkv[Q(b, i, h, e)] += ds * R(qkv[Q(b, j, h, e) + d]);
+                            dqkv[Q(b, j, h, e) + d] += ds * R(qkv[Q(b, i, h, e)]);
                         }
                     }
                 }

@@ -307,29 +307,33 @@ public static unsafe class Bf16Gemm
 
     /// <summary>
     /// One attention head's scores on the calling thread (attention splits its heads over the pool):
-    /// S (t × t, rows t apart) = round(q)·round(k)ᵀ, q and k (t × hd) with rows <paramref name="ld"/>
-    /// floats apart; q packed as rows and k as weights into <paramref name="scratch"/>
-    /// (<see cref="HeadScratchDwords"/>).
+    /// S (t × t, rows t apart) = round(q)·round(k)ᵀ, q and k (t × hd) with rows <paramref name="ldq"/>
+    /// and <paramref name="ldk"/> floats apart; q packed as rows and k as weights into
+    /// <paramref name="scratch"/> (<see cref="HeadScratchDwords"/>). The backward pass's
+    /// dP = do·vᵀ is the same product.
     /// </summary>
-    internal static void HeadScores(float* s, float* q, float* k, long ld, int t, int hd, uint* scratch)
+    internal static void HeadScores(float* s, float* q, long ldq, float* k, long ldk, int t, int hd, uint* scratch)
     {
         var native = Require();
         uint* rows = scratch, weights = scratch + (long)t * ((hd + 1) / 2);
-        native.PackRows(q, ld, t, hd, rows);
-        native.PackWeights(k, ld, t, hd, weights);
+        native.PackRows(q, ldq, t, hd, rows);
+        native.PackWeights(k, ldk, t, hd, weights);
         native.Gemm(rows, 0, t, hd, weights, t, null, s, t, 0);
     }
 
     /// <summary>
     /// One attention head's output on the calling thread: O (t × hd, rows <paramref name="ldo"/> apart) =
-    /// round(P)·round(v), P (t × t, rows t apart), v (t × hd, rows <paramref name="ld"/> apart); P packed
-    /// as rows and vᵀ as weights into <paramref name="scratch"/>.
+    /// round(P)·round(v), or round(P)ᵀ·round(v) with <paramref name="transposeP"/>; P (t × t, rows t
+    /// apart), v (t × hd, rows <paramref name="ld"/> apart); P (or Pᵀ) packed as rows and vᵀ as
+    /// weights into <paramref name="scratch"/>. The backward pass's dv = Pᵀ·do, dq = dS·k and
+    /// dk = dSᵀ·q are the same product.
     /// </summary>
-    internal static void HeadOutput(float* o, long ldo, float* p, float* v, long ld, int t, int hd, uint* scratch)
+    internal static void HeadOutput(float* o, long ldo, float* p, bool transposeP, float* v, long ld, int t, int hd, uint* scratch)
     {
         var native = Require();
         uint* rows = scratch, weights = scratch + (long)t * ((t + 1) / 2);
-        native.PackRows(p, t, t, t, rows);
+        if (transposeP) native.PackRowsT(p, t, t, t, rows);
+        else native.PackRows(p, t, t, t, rows);
         native.PackWeightsT(v, ld, hd, t, weights);
         native.Gemm(rows, 0, t, t, weights, hd, null, o, ldo, 0);
     }

@@ -11,9 +11,10 @@ public enum Precision
     /// <summary>
     /// The Linear layers' products (qkv, proj, fc1, fc2, pre_logits, head) and attention's two
     /// (q·kᵀ and probs·v) in bf16 with fp32 accumulation; the patch embedding, LayerNorm, softmax,
-    /// GELU and the residual stream stay fp32. In training (mixed precision) the Linear layers'
-    /// backward products too, dx = dy·W and dW = dyᵀ·x (attention's backward stays fp32); the master
-    /// weights, the gradients' accumulation, the bias gradients and the optimizer stay fp32.
+    /// GELU and the residual stream stay fp32. In training (mixed precision) the backward products too:
+    /// the Linear layers' dx = dy·W and dW = dyᵀ·x, and attention's dv, dP, dq and dk (its softmax
+    /// backward stays fp32); the master weights, the gradients' accumulation, the bias gradients and
+    /// the optimizer stay fp32.
     /// </summary>
     Bf16,
 }

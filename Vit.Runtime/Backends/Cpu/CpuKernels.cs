@@ -166,7 +166,7 @@ public readonly struct CpuKernels : IKernels<TensorPtr>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void AttentionBackward<TTokens, THeads, THeadDim>(TensorPtr dqkv, TensorPtr dprobs, TensorPtr doutput, TensorPtr probs, TensorPtr dropoutMask, TensorPtr qkv, int batch)
         where TTokens : struct, IDim where THeads : struct, IDim where THeadDim : struct, IDim
-        => Attention.Backward<TTokens, THeads, THeadDim>(dqkv, dprobs, doutput, probs, dropoutMask, qkv, batch);
+        => Attention.Backward<TTokens, THeads, THeadDim>(dqkv, dprobs, doutput, probs, dropoutMask, qkv, batch, _runner.Memory.Precision);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
