@@ -84,6 +84,7 @@ public sealed unsafe class Bf16GemmTests
     [InlineData(50, 40, 64, true, true)]
     [InlineData(97, 48, 130, true, false)] // rows over two 48-row blocks and a tail, an odd number of pairs
     [InlineData(197, 80, 96, true, false)] // ViT-B/16's 197 tokens
+    [InlineData(65, 65, 64, false, false)] // cifar's 65 tokens: five panels, the last (one of one column) on the one-panel kernel
     // Few rows and many columns: the threads share 32-column strips (the last one ragged), with GELU per strip.
     [InlineData(197, 150, 96, true, true, true)]
     [InlineData(3, 1000, 40, true, false, true)] // a head: a row per image

@@ -207,6 +207,33 @@ static inline void micro6(const uint32_t* a, int kp, const uint32_t* b0, const u
     acc[6] = c30; acc[7] = c31; acc[8] = c40; acc[9] = c41; acc[10] = c50; acc[11] = c51;
 }
 
+// rows (1..6) of packed A against one panel (16 columns): the last panel when the panels are odd
+// (n = 65 or 197 tokens: 5 or 13 panels), which the two-panel kernel would compute twice.
+static inline void micro_one(int rows, const uint32_t* a, int kp, const uint32_t* b0, __m512* acc)
+{
+    __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
+#define ONE(R, C) if (rows > R) C = _mm512_dpbf16_ps(C, (__m512bh)_mm512_set1_epi32((int)a[(int64_t)(R) * kp + q]), w0);
+    if (rows == ROWS_MAX)
+        for (int q = 0; q < kp; q++)
+        {
+            __m512bh w0 = (__m512bh)_mm512_loadu_si512((const void*)(b0 + (int64_t)q * 16));
+            c0 = _mm512_dpbf16_ps(c0, (__m512bh)_mm512_set1_epi32((int)a[q]), w0);
+            c1 = _mm512_dpbf16_ps(c1, (__m512bh)_mm512_set1_epi32((int)a[kp + q]), w0);
+            c2 = _mm512_dpbf16_ps(c2, (__m512bh)_mm512_set1_epi32((int)a[2 * (int64_t)kp + q]), w0);
+            c3 = _mm512_dpbf16_ps(c3, (__m512bh)_mm512_set1_epi32((int)a[3 * (int64_t)kp + q]), w0);
+            c4 = _mm512_dpbf16_ps(c4, (__m512bh)_mm512_set1_epi32((int)a[4 * (int64_t)kp + q]), w0);
+            c5 = _mm512_dpbf16_ps(c5, (__m512bh)_mm512_set1_epi32((int)a[5 * (int64_t)kp + q]), w0);
+        }
+    else
+        for (int q = 0; q < kp; q++)
+        {
+            __m512bh w0 = (__m512bh)_mm512_loadu_si512((const void*)(b0 + (int64_t)q * 16));
+            ONE(0, c0) ONE(1, c1) ONE(2, c2) ONE(3, c3) ONE(4, c4)
+        }
+#undef ONE
+    acc[0] = c0; acc[2] = c1; acc[4] = c2; acc[6] = c3; acc[8] = c4; acc[10] = c5;
+}
+
 // C rows [m0, m1) (row stride ldc) (+)= packed rows · packed weightsᵀ (+ bias), n columns.
 // Rows are taken 48 at a time (their packed pairs stay in L2) against every 32-column strip.
 void vit_bf16_gemm(const uint32_t* ap, int m0, int m1, int k, const uint32_t* wp, int n, const float* bias,
@@ -220,12 +247,13 @@ void vit_bf16_gemm(const uint32_t* ap, int m0, int m1, int k, const uint32_t* wp
         for (int p = 0; p < panels; p += 2)
         {
             const uint32_t* b0 = wp + (int64_t)p * kp * 16;
-            const uint32_t* b1 = p + 1 < panels ? b0 + (int64_t)kp * 16 : b0; // an odd last panel is computed twice, stored once
+            const uint32_t* b1 = b0 + (int64_t)kp * 16;
             for (int i = mb; i < mbe; i += ROWS_MAX)
             {
                 int rows = mbe - i < ROWS_MAX ? mbe - i : ROWS_MAX;
                 const uint32_t* a = ap + (int64_t)i * kp;
-                if (rows == ROWS_MAX) micro6(a, kp, b0, b1, acc);
+                if (p + 1 == panels) micro_one(rows, a, kp, b0, acc); // an odd last panel: acc[2r] only
+                else if (rows == ROWS_MAX) micro6(a, kp, b0, b1, acc);
                 else micro(rows, a, kp, b0, b1, acc);
                 for (int r = 0; r < rows; r++)
                     for (int h = 0; h < 2 && p + h < panels; h++)
