@@ -40,6 +40,49 @@ public sealed unsafe class Bf16GemmTests
         }
     }
 
+    // The transposed packer (one VCVTNE2PS2BF16 and one VPERMW per 16 pairs) lays out exactly the
+    // scalar rounding's bits: every bit pattern but NaN's, the specials, ragged panels, an odd k
+    // (its last pair's high half zero), and one large enough to be shared out over the pool. The one
+    // exception is the hardware's: AVX512-BF16's conversions read fp32 subnormals (below 2⁻¹²⁶) as
+    // zeros of their sign, where the scalar rounding keeps them (VDPBF16PS treats bf16 subnormals
+    // so too); values that small contribute nothing a ViT's fp32 sums can hold.
+    [SkippableTheory]
+    [InlineData(40, 37)]
+    [InlineData(200, 1401)]
+    public void The_transposed_packer_gives_the_scalar_bits(int n, int k)
+    {
+        SkipUnlessSupported();
+        var rng = new Rng((ulong)(n + k));
+        const int pad = 5;
+        var m = new float[k * (n + pad)]; // M (k × n), rows n + pad apart; the weights are Mᵀ (n × k)
+        for (int i = 0; i < m.Length; i++)
+        {
+            float x;
+            do x = BitConverter.UInt32BitsToSingle((uint)rng.NextUInt64()); while (float.IsNaN(x));
+            m[i] = x;
+        }
+        float[] special = [float.PositiveInfinity, float.NegativeInfinity, float.MaxValue, -float.MaxValue, float.Epsilon, -float.Epsilon,
+            0f, -0f, 1f + 1f / 256, 1f + 3f / 256, 1f + 1f / 256 + 1f / 65536, 1e-40f];
+        special.CopyTo(m, 3);
+        int kp = (k + 1) / 2;
+        fixed (float* pm = m)
+        {
+            using var packed = Bf16Gemm.PackWeightsTransposed(pm, n + pad, n, k);
+            uint* w = packed.Pointer;
+            for (int p = 0; p < (n + 15) / 16; p++)
+                for (int q = 0; q < kp; q++)
+                    for (int j = 0; j < 16; j++)
+                    {
+                        int col = 16 * p + j;
+                        uint lo = col < n ? Hardware(m[2 * q * (n + pad) + col]) : 0u;
+                        uint hi = col < n && 2 * q + 1 < k ? Hardware(m[(2 * q + 1) * (n + pad) + col]) : 0u;
+                        uint found = w[((long)p * kp + q) * 16 + j];
+                        if (found != (lo | hi << 16)) Assert.Fail($"panel {p}, pair {q}, lane {j}: {found:X8}, expected {lo | hi << 16:X8}");
+                    }
+        }
+        static uint Hardware(float x) => float.IsSubnormal(x) ? (float.IsNegative(x) ? 0x8000u : 0u) : Bf16Gemm.RoundBits(x);
+    }
+
     [Fact]
     public void The_vector_rounding_gives_the_scalar_bits()
     {
@@ -180,6 +223,7 @@ public sealed unsafe class Bf16GemmTests
     [InlineData(97, 40, 66)]
     [InlineData(16, 32, 64)]
     [InlineData(130, 49, 45)]
+    [InlineData(24, 200, 1401)] // Wᵀ large enough (n·k ≥ 2¹⁸) for its 13 panels to be shared out over the pool
     public void Transposed_operands_match_the_scalar_reference(int m, int n, int k)
     {
         SkipUnlessSupported();

@@ -215,8 +215,36 @@ public static unsafe class Bf16Gemm
         ArgumentOutOfRangeException.ThrowIfLessThan(ldm, n);
         if (into is null) into = new Bf16Weights(new NativeBuffer(PackedDwords(n, k)), n, k);
         else into.Resize(n, k);
-        native.PackWeightsT(m, ldm, n, k, into.Pointer);
+        int panels = (n + 15) / 16, tasks = (long)n * k < 1 << 18 ? 1 : Math.Min(panels, WorkerPool.Shared.Threads);
+        if (tasks == 1)
+        {
+            native.PackWeightsT(m, ldm, n, k, into.Pointer);
+            return into;
+        }
+        // dW's xᵀ (4160 × 768 for cifar's fc2) once per training step and layer: the panels shared out,
+        // each task packing whole panels (the same bytes as one call: a panel's pairs do not depend on the others).
+        var args = new PackArgs { PackT = native.PackWeightsT, M = m, Ld = ldm, N = n, K = k, Packed = into.Pointer, PanelsPerTask = (panels + tasks - 1) / tasks };
+        WorkerPool.Shared.Run(&PackTransposedTask, &args, tasks);
         return into;
+    }
+
+    private struct PackArgs
+    {
+        public delegate* unmanaged<float*, long, int, int, uint*, void> PackT;
+        public float* M;
+        public uint* Packed;
+        public long Ld;
+        public int N, K, PanelsPerTask;
+    }
+
+    private static void PackTransposedTask(void* context, int begin, int end)
+    {
+        ref var x = ref *(PackArgs*)context;
+        for (int task = begin; task < end; task++)
+        {
+            int c0 = task * x.PanelsPerTask * 16, c1 = Math.Min(x.N, c0 + x.PanelsPerTask * 16);
+            if (c0 < c1) x.PackT(x.M + c0, x.Ld, c1 - c0, x.K, x.Packed + (long)c0 * ((x.K + 1) / 2));
+        }
     }
 
     /// <summary>
