@@ -60,6 +60,42 @@ public sealed unsafe class Bf16Shape : IDisposable
         }
     }
 
+    /// <summary>
+    /// <c>quick bf16pack</c>: the transposed packer on the weight gradients' xᵀ of a <c>cifar</c> training
+    /// step at batch 64 (dW = dyᵀ·x with x 4160 rows × 192, 576 or 768), the median of each and the GB/s of
+    /// fp32 read; on one thread (<c>quick bf16pack 1</c>), the native packer alone.
+    /// </summary>
+    public static void QuickPack()
+    {
+        if (!Bf16Gemm.IsSupported)
+        {
+            Console.WriteLine($"bf16 GEMM: not available: {Bf16Gemm.Unavailable}");
+            return;
+        }
+        const int rows = 4160;
+        foreach (int n in new[] { 192, 576, 768 })
+        {
+            using var x = new NativeBuffer((long)rows * n);
+            var rng = new Random(n);
+            float* px = x.Start.Pointer;
+            for (long i = 0; i < (long)rows * n; i++) px[i] = (float)rng.NextDouble() - 0.5f;
+            Bf16Weights? packed = null;
+            for (int i = 0; i < 3; i++) packed = Bf16Gemm.PackWeightsTransposed(x.Start.Pointer, n, n, rows, packed);
+            var times = new List<double>();
+            var total = Stopwatch.StartNew();
+            while (times.Count < 20 || total.Elapsed.TotalSeconds < 1)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                packed = Bf16Gemm.PackWeightsTransposed(x.Start.Pointer, n, n, rows, packed);
+                times.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
+            }
+            packed!.Dispose();
+            times.Sort();
+            double med = times[times.Count / 2];
+            Console.WriteLine($"cifar dW xT {rows}x{n,-4} median {med * 1e3,7:F3} ms, best {times[0] * 1e3,7:F3} ms, {(double)rows * n * 4 / med / 1e9,5:F1} GB/s read");
+        }
+    }
+
     /// <summary><c>quick bf16</c>: the median of each case on VDPBF16PS, on the FMAs and in fp32, both peak probes, and the units this machine picks.</summary>
     public static void Quick(string? filter)
     {

@@ -11,13 +11,14 @@ using Vit.Backends.Cpu;
 //   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- quick gemm [threads] [name filter, e.g. dyT]
 //   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- quick bf16 [threads] [name filter, e.g. b1]
 //   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- quick packed [threads] [name filter, e.g. b1] [weights in turn, default 12]
+//   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- quick bf16pack [threads]
 //   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- quick kernels cifar|b16 BATCH [threads]
 //   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- quick model PRESET forward|train BATCH [threads] [seconds]
 //   dotnet run -c Release --project Vit.Samples/Vit.Benchmarks -- quick dims [rounds] [seconds per sample] [case filter]
 // `quick` prints a one-line figure per case without BenchmarkDotNet's statistics (for fast iteration).
 if (args.Length >= 2 && args[0] == "quick")
 {
-    int threads = args[1] is "kernels" ? (args.Length > 4 ? int.Parse(args[4]) : 0) : args[1] is "gemm" or "peak" or "bf16" or "packed" ? (args.Length > 2 ? int.Parse(args[2]) : 0) : (args.Length > 5 ? int.Parse(args[5]) : 0);
+    int threads = args[1] is "kernels" ? (args.Length > 4 ? int.Parse(args[4]) : 0) : args[1] is "gemm" or "peak" or "bf16" or "bf16pack" or "packed" ? (args.Length > 2 ? int.Parse(args[2]) : 0) : (args.Length > 5 ? int.Parse(args[5]) : 0);
     if (threads > 0) WorkerPool.Configure(threads);
     Console.WriteLine($"threads {WorkerPool.Shared.Threads}, SIMD {Simd.Level}");
     if (args[1] == "peak")
@@ -51,6 +52,10 @@ if (args.Length >= 2 && args[0] == "quick")
     else if (args[1] == "bf16")
     {
         Bf16Shape.Quick(args.Length > 3 ? args[3] : null);
+    }
+    else if (args[1] == "bf16pack")
+    {
+        Bf16Shape.QuickPack();
     }
     else if (args[1] == "packed")
     {
