@@ -35,6 +35,64 @@ public class EmbeddingTests
         AssertClose(db, fdb, 1e-4, 1e-5, "dbias");
     }
 
+    // bf16 (Precision.Bf16, inference and mixed-precision training): the conv's product and its
+    // weight gradient on bf16-rounded operands with fp32 sums, on both units, against the bf16
+    // reference (the same rounding, sums in double) within fp32 summation error, and against fp32
+    // within bf16's rounding and not equal to it; the bias gradient stays fp32.
+    private static unsafe void ComparePatchEmbeddingBf16<TC, TI, TP, TD>(Bf16Units units, int batch, ulong seed)
+        where TC : struct, IDim where TI : struct, IDim where TP : struct, IDim where TD : struct, IDim
+    {
+        Skip.If(units == Bf16Units.DotProduct && !Bf16Gemm.IsSupported, Bf16Gemm.Unavailable ?? "");
+        int c = TC.Value, size = TI.Value, p = TP.Value, d = TD.Value, grid = size / p, n = grid * grid, k = c * p * p;
+        var rng = new Rng(seed);
+        var images = Random(ref rng, batch * c * size * size);
+        var w = Random(ref rng, d * k);
+        var b = Random(ref rng, d);
+        var dtokens = Random(ref rng, batch * (n + 1) * d);
+        var dw0 = Random(ref rng, d * k);
+        var db0 = Random(ref rng, d);
+        double[] tokens = new double[batch * (n + 1) * d], tokens32 = new double[tokens.Length];
+        PatchEmbedding.ReferenceForward(tokens, images, w, b, batch, c, size, p, d, bf16: true);
+        PatchEmbedding.ReferenceForward(tokens32, images, w, b, batch, c, size, p, d);
+        double[] dw = (double[])dw0.Clone(), db = (double[])db0.Clone(), dw32 = (double[])dw0.Clone(), db32 = (double[])db0.Clone();
+        PatchEmbedding.ReferenceBackward(dw, db, dtokens, images, batch, c, size, p, d, bf16: true);
+        PatchEmbedding.ReferenceBackward(dw32, db32, dtokens, images, batch, c, size, p, d);
+
+        using var model = new Vit.Tests.Training.SmallCifar(seed: 1, maxBatch: 1); // a ModelMemory for the caches' parameter version
+        using var bf16 = new Bf16Linear();
+        using FloatTensor fimg = new(images), fw = new(w), fb = new(b), ftok = new(tokens.Length), fpat = new(batch * n * k),
+            fdt = new(dtokens), fdw = new(dw0), fdb = new(db0);
+        Bf16Linear.ForceUnits = units;
+        try
+        {
+            PatchEmbedding.Forward<TC, TI, TP, TD>(ftok.Ptr, fpat.Ptr, fimg.Ptr, fw.Ptr, fb.Ptr, batch, bf16, model.Memory, inference: true);
+            PatchEmbedding.Backward<TC, TI, TP, TD>(fdw.Ptr, fdb.Ptr, fdt.Ptr, fpat.Ptr, batch, bf16, model.Memory);
+        }
+        finally
+        {
+            Bf16Linear.ForceUnits = null;
+        }
+        // Row 0 of each image (the class slot) is not written by either: compare rows 1..N.
+        for (int i = 0; i < batch; i++) tokens[i * (n + 1) * d] = tokens32[i * (n + 1) * d] = ftok.Span[i * (n + 1) * d];
+        AssertClose(tokens, ftok, 1e-4, 1e-5, "bf16 tokens");
+        AssertClose(dw, fdw, 1e-4, 1e-5, "bf16 dweight");
+        AssertClose(db, fdb, 1e-5, 1e-6, "dbias (fp32)");
+        AssertClose(tokens32, ftok, 3e-2, 1e-2, "bf16 tokens against fp32");
+        AssertClose(dw32, fdw, 3e-2, 1e-2, "bf16 dweight against fp32");
+        var ft = ftok.ToDoubles();
+        Assert.True(tokens32.Zip(ft).Max(q => Math.Abs(q.First - q.Second)) > 1e-4 * MaxAbs(tokens32), "bf16 patch embedding equals fp32's: is bf16 on?");
+    }
+
+    [SkippableTheory]
+    [InlineData(Bf16Units.DotProduct)]
+    [InlineData(Bf16Units.Fma)]
+    public void PatchEmbeddingBf16Awkward(Bf16Units units) => ComparePatchEmbeddingBf16<D3, D15, D5, D7>(units, 2, 11);
+
+    [SkippableTheory]
+    [InlineData(Bf16Units.DotProduct)]
+    [InlineData(Bf16Units.Fma)]
+    public void PatchEmbeddingBf16Larger(Bf16Units units) => ComparePatchEmbeddingBf16<D3, D32, D8, D48>(units, 3, 12);
+
     [Fact] public void PatchEmbeddingAwkward() => ComparePatchEmbedding<D3, D15, D5, D7>(2, 1);
     [Fact] public void PatchEmbeddingLarger() => ComparePatchEmbedding<D3, D32, D8, D48>(3, 2);
 

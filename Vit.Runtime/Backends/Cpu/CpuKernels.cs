@@ -30,13 +30,15 @@ public readonly struct CpuKernels : IKernels<TensorPtr>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PatchEmbeddingForward<TChannels, TImage, TPatch, TDim>(TensorPtr tokens, TensorPtr patches, TensorPtr images, TensorPtr weight, TensorPtr bias, int batch)
         where TChannels : struct, IDim where TImage : struct, IDim where TPatch : struct, IDim where TDim : struct, IDim
-        => PatchEmbedding.Forward<TChannels, TImage, TPatch, TDim>(tokens, patches, images, weight, bias, batch);
+        => PatchEmbedding.Forward<TChannels, TImage, TPatch, TDim>(tokens, patches, images, weight, bias, batch,
+            _runner.Memory.Precision == Precision.Bf16 ? _runner.Memory.Bf16 : null, _runner.Memory, _runner.InferencePass);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PatchEmbeddingBackward<TChannels, TImage, TPatch, TDim>(TensorPtr dweight, TensorPtr dbias, TensorPtr dtokens, TensorPtr patches, int batch)
         where TChannels : struct, IDim where TImage : struct, IDim where TPatch : struct, IDim where TDim : struct, IDim
-        => PatchEmbedding.Backward<TChannels, TImage, TPatch, TDim>(dweight, dbias, dtokens, patches, batch);
+        => PatchEmbedding.Backward<TChannels, TImage, TPatch, TDim>(dweight, dbias, dtokens, patches, batch,
+            _runner.Memory.Precision == Precision.Bf16 ? _runner.Memory.Bf16 : null, _runner.Memory);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
