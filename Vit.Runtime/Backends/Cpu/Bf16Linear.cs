@@ -9,12 +9,12 @@ public enum Precision
     Fp32,
 
     /// <summary>
-    /// The Linear layers' products (qkv, proj, fc1, fc2, pre_logits, head) and attention's two
-    /// (q·kᵀ and probs·v) in bf16 with fp32 accumulation; the patch embedding, LayerNorm, softmax,
-    /// GELU and the residual stream stay fp32. In training (mixed precision) the backward products too:
-    /// the Linear layers' dx = dy·W and dW = dyᵀ·x, and attention's dv, dP, dq and dk (its softmax
-    /// backward stays fp32); the master weights, the gradients' accumulation, the bias gradients and
-    /// the optimizer stay fp32.
+    /// The Linear layers' products (qkv, proj, fc1, fc2, pre_logits, head), the patch embedding's and
+    /// attention's two (q·kᵀ and probs·v) in bf16 with fp32 accumulation; LayerNorm, softmax, GELU and
+    /// the residual stream stay fp32. In training (mixed precision) the backward products too: the
+    /// Linear layers' dx = dy·W and dW = dyᵀ·x, the patch embedding's dW, and attention's dv, dP, dq
+    /// and dk (its softmax backward stays fp32); the master weights, the gradients' accumulation, the
+    /// bias gradients and the optimizer stay fp32.
     /// </summary>
     Bf16,
 }

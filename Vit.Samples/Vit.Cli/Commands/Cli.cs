@@ -105,7 +105,7 @@ public static class Cli
     {
         var o = new Option<string>("--precision")
         {
-            Description = "fp32, or bf16: the Linear layers' and attention's products in bf16 with fp32 accumulation (the CPU backend; on VDPBF16PS or the fp32 FMAs, whichever is faster here: VIT_BF16_UNITS=dot|fma pins it); in training, mixed precision (fp32 weights, gradients and optimizer)",
+            Description = "fp32, or bf16: the Linear layers', the patch embedding's and attention's products in bf16 with fp32 accumulation (the CPU backend; on VDPBF16PS or the fp32 FMAs, whichever is faster here: VIT_BF16_UNITS=dot|fma pins it); in training, mixed precision (fp32 weights, gradients and optimizer)",
             DefaultValueFactory = _ => "fp32",
             HelpName = "P",
         };
