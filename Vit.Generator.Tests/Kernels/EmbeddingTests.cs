@@ -8,17 +8,19 @@ namespace Vit.Tests.Kernels;
 
 public class EmbeddingTests
 {
+    // Images, weight, bias, token gradient and the gradients' starting values (accumulated into), from one seed.
+    private static (double[] Images, double[] W, double[] B, double[] Dtokens, double[] Dw0, double[] Db0) PatchInputs(int batch, int c, int size, int n, int k, int d, ulong seed)
+    {
+        var rng = new Rng(seed);
+        return (Random(ref rng, batch * c * size * size), Random(ref rng, d * k), Random(ref rng, d), Random(ref rng, batch * (n + 1) * d),
+            Random(ref rng, d * k), Random(ref rng, d));
+    }
+
     private static void ComparePatchEmbedding<TC, TI, TP, TD>(int batch, ulong seed)
         where TC : struct, IDim where TI : struct, IDim where TP : struct, IDim where TD : struct, IDim
     {
         int c = TC.Value, size = TI.Value, p = TP.Value, d = TD.Value, grid = size / p, n = grid * grid, k = c * p * p;
-        var rng = new Rng(seed);
-        var images = Random(ref rng, batch * c * size * size);
-        var w = Random(ref rng, d * k);
-        var b = Random(ref rng, d);
-        var dtokens = Random(ref rng, batch * (n + 1) * d);
-        var dw0 = Random(ref rng, d * k);
-        var db0 = Random(ref rng, d);
+        var (images, w, b, dtokens, dw0, db0) = PatchInputs(batch, c, size, n, k, d, seed);
         var tokens = new double[batch * (n + 1) * d];
         for (int i = 0; i < batch; i++) tokens[i * (n + 1) * d] = 42; // class slot must stay untouched
         PatchEmbedding.ReferenceForward(tokens, images, w, b, batch, c, size, p, d);
@@ -44,13 +46,7 @@ public class EmbeddingTests
     {
         Skip.If(units == Bf16Units.DotProduct && !Bf16Gemm.IsSupported, Bf16Gemm.Unavailable ?? "");
         int c = TC.Value, size = TI.Value, p = TP.Value, d = TD.Value, grid = size / p, n = grid * grid, k = c * p * p;
-        var rng = new Rng(seed);
-        var images = Random(ref rng, batch * c * size * size);
-        var w = Random(ref rng, d * k);
-        var b = Random(ref rng, d);
-        var dtokens = Random(ref rng, batch * (n + 1) * d);
-        var dw0 = Random(ref rng, d * k);
-        var db0 = Random(ref rng, d);
+        var (images, w, b, dtokens, dw0, db0) = PatchInputs(batch, c, size, n, k, d, seed);
         double[] tokens = new double[batch * (n + 1) * d], tokens32 = new double[tokens.Length];
         PatchEmbedding.ReferenceForward(tokens, images, w, b, batch, c, size, p, d, bf16: true);
         PatchEmbedding.ReferenceForward(tokens32, images, w, b, batch, c, size, p, d);

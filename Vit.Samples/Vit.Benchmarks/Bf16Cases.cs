@@ -80,20 +80,26 @@ public sealed unsafe class Bf16Shape : IDisposable
             float* px = x.Start.Pointer;
             for (long i = 0; i < (long)rows * n; i++) px[i] = (float)rng.NextDouble() - 0.5f;
             Bf16Weights? packed = null;
-            for (int i = 0; i < 3; i++) packed = Bf16Gemm.PackWeightsTransposed(x.Start.Pointer, n, n, rows, packed);
-            var times = new List<double>();
-            var total = Stopwatch.StartNew();
-            while (times.Count < 20 || total.Elapsed.TotalSeconds < 1)
-            {
-                long t0 = Stopwatch.GetTimestamp();
-                packed = Bf16Gemm.PackWeightsTransposed(x.Start.Pointer, n, n, rows, packed);
-                times.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
-            }
+            var (med, best) = Time(() => packed = Bf16Gemm.PackWeightsTransposed(px, n, n, rows, packed), minRuns: 20);
             packed!.Dispose();
-            times.Sort();
-            double med = times[times.Count / 2];
-            Console.WriteLine($"cifar dW xT {rows}x{n,-4} median {med * 1e3,7:F3} ms, best {times[0] * 1e3,7:F3} ms, {(double)rows * n * 4 / med / 1e9,5:F1} GB/s read");
+            Console.WriteLine($"cifar dW xT {rows}x{n,-4} median {med * 1e3,7:F3} ms, best {best * 1e3,7:F3} ms, {(double)rows * n * 4 / med / 1e9,5:F1} GB/s read");
         }
+    }
+
+    // Three warm-up runs, then at least minRuns timed ones and at least a second: their median and best, in seconds.
+    private static (double Median, double Best) Time(Action run, int minRuns = 5)
+    {
+        for (int i = 0; i < 3; i++) run();
+        var times = new List<double>();
+        var total = Stopwatch.StartNew();
+        while (times.Count < minRuns || total.Elapsed.TotalSeconds < 1)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            run();
+            times.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
+        }
+        times.Sort();
+        return (times[times.Count / 2], times[0]);
     }
 
     /// <summary><c>quick bf16</c>: the median of each case on VDPBF16PS, on the FMAs and in fp32, both peak probes, and the units this machine picks.</summary>
@@ -109,21 +115,7 @@ public sealed unsafe class Bf16Shape : IDisposable
         {
             if (filter is not null && !name.Contains(filter, StringComparison.OrdinalIgnoreCase)) continue;
             using var s = new Bf16Shape(name, m, n, k);
-            double Median(Action run)
-            {
-                for (int i = 0; i < 3; i++) run();
-                var times = new List<double>();
-                var total = Stopwatch.StartNew();
-                while (times.Count < 5 || total.Elapsed.TotalSeconds < 1)
-                {
-                    long t0 = Stopwatch.GetTimestamp();
-                    run();
-                    times.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
-                }
-                times.Sort();
-                return times[times.Count / 2];
-            }
-            double bf = Median(s.RunBf16), fma = Median(s.RunBf16Fma), fp = Median(s.RunFp32);
+            double bf = Time(s.RunBf16).Median, fma = Time(s.RunBf16Fma).Median, fp = Time(s.RunFp32).Median;
             Console.WriteLine($"{name,-28} VDPBF16PS {bf * 1e3,8:F2} ms {s.Flops / bf / 1e9,6:F1} GFLOP/s   bf16 on FMAs {fma * 1e3,8:F2} ms {s.Flops / fma / 1e9,6:F1} GFLOP/s   fp32 {fp * 1e3,8:F2} ms {s.Flops / fp / 1e9,6:F1} GFLOP/s   {fp / bf,5:F2}x {fp / fma,5:F2}x");
         }
     }

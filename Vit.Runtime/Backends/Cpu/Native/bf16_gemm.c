@@ -76,9 +76,9 @@ static inline __m512i pair_rows(const float* lo, const float* hi, __mmask16 mask
 
 // Packed weights of Mᵀ (n × k): panel p, pair q holds the pairs of M's columns 16p..16p+15, rows 2q and 2q + 1:
 // one contiguous 16-dword store per (p, q). The pairs go 16 at a time (32 rows of M) through every panel, so
-// that each row's cache lines are used while they are in L1/L2: dW's xᵀ (4160 × 768) packed in 0.58–0.66 ms,
-// where panel by panel over all of k with the eight-instruction pairs it took 0.87–1.19 (pack_rows, on the
-// same bytes: 0.35–0.47).
+// that each row's cache lines are used while they are in L1/L2 (panel by panel over all of k read each row
+// 64 bytes per pass). Measured with `quick bf16pack 1` in docs/performance.md: faster in one series, within
+// the host's noise in the next.
 void vit_bf16_pack_weights_t(const float* m, int64_t ldm, int n, int k, uint32_t* packed)
 {
     int kp = (k + 1) / 2, panels = (n + 15) / 16;
